@@ -1,0 +1,1 @@
+//! amflow library
