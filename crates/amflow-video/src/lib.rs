@@ -1,0 +1,1 @@
+//! Video data pipeline for amflow (decoding, sampling, transforms, datasets, synthetic data).
