@@ -1,1 +1,13 @@
 //! Video data pipeline for amflow (decoding, sampling, transforms, datasets, synthetic data).
+
+pub mod decode;
+pub mod error;
+pub mod frame;
+pub mod rng;
+pub mod sampling;
+
+pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
+pub use error::{DataError, Result};
+pub use frame::{Clip, Resize, RgbFrame};
+pub use rng::SeedRng;
+pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};

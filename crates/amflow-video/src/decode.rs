@@ -1,0 +1,402 @@
+//! Decoding with FFmpeg's libraries (libavformat/libavcodec/libswscale through the
+//! `ffmpeg-next` binding): opening any container FFmpeg reads, decoding only up to the
+//! last frame a sampler asked for, converting those frames (and only those) to RGB at
+//! the requested size with swscale, and classifying every failure as a [`DataError`].
+//! Single images (frame-folder datasets) go through the same path (FFmpeg's image2
+//! demuxer), so JPEG/PNG need no extra decoder.
+//! Frame numbering follows FFmpeg's presentation order, as `ffmpeg -i f -vf select` does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use ffmpeg_next as ff;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::frame::{Resize, RgbFrame};
+
+/// Decoder settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeConfig {
+    /// Codec threads per open video (0: FFmpeg's automatic choice). The loader already
+    /// decodes one clip per worker thread, so 1 is the right value there.
+    pub threads: usize,
+    /// Packets the decoder may reject, or frames it may flag as corrupt, before the file
+    /// is declared undecodable. 0 (the default) rejects a file at its first error
+    /// within the decoded range.
+    pub max_corrupt: usize,
+    /// When the stream ends before the frame count its header announced, the file is
+    /// declared truncated if it is short by more than this fraction of the announced
+    /// count (and more than 2 frames). Smaller gaps are ordinary header slack: the
+    /// sampler is re-run with the real count.
+    pub truncation_tolerance: f32,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            threads: 1,
+            max_corrupt: 0,
+            truncation_tolerance: 0.05,
+        }
+    }
+}
+
+/// Initialises FFmpeg once per process and turns its own logging down to fatal errors
+/// (this crate reports every problem itself, naming the file).
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // `init` only registers devices/network on old FFmpeg versions; errors are not possible
+        // on the versions this crate builds against, and ignoring one is harmless.
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+    });
+}
+
+/// What the container says about its video stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Coded width in pixels.
+    pub width: usize,
+    /// Coded height in pixels.
+    pub height: usize,
+    /// Frame count from the container header, when it has one.
+    pub header_frames: Option<usize>,
+    /// Best frame-count estimate: the header count, else duration x frame rate.
+    pub estimated_frames: usize,
+    /// Average frame rate (0 when unknown).
+    pub fps: f64,
+    /// Duration in seconds (0 when unknown).
+    pub duration_s: f64,
+    /// Codec name as FFmpeg spells it ("h264", "vp9", "mpeg4", ...).
+    pub codec: String,
+}
+
+/// Frames decoded by [`VideoReader::decode_frames`].
+#[derive(Debug, Clone)]
+pub struct DecodedFrames {
+    /// `(frame index, frame)` for every requested index that exists, ascending.
+    pub frames: Vec<(usize, RgbFrame)>,
+    /// Frames decoded in total (all of the stream when `reached_end`).
+    pub decoded: usize,
+    /// Whether the stream ended before every requested index was reached.
+    pub reached_end: bool,
+}
+
+/// One open video file.
+pub struct VideoReader {
+    path: PathBuf,
+    input: ff::format::context::Input,
+    stream_index: usize,
+    decoder: ff::decoder::Video,
+    info: VideoInfo,
+    config: DecodeConfig,
+}
+
+impl std::fmt::Debug for VideoReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoReader")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// Checks that `path` exists and is not empty.
+pub(crate) fn check_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::Missing {
+            path: path.to_path_buf(),
+        }),
+        Err(source) => Err(DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Ok(m) if m.is_file() && m.len() == 0 => Err(DataError::Empty {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn rational(r: ff::Rational) -> f64 {
+    if r.denominator() == 0 {
+        0.0
+    } else {
+        r.numerator() as f64 / r.denominator() as f64
+    }
+}
+
+impl VideoReader {
+    /// Opens `path` and prepares a decoder for its best video stream.
+    ///
+    /// # Errors
+    /// [`DataError::Missing`], [`DataError::Empty`], [`DataError::Open`] (not a container
+    /// FFmpeg can read), [`DataError::NoVideoStream`] (e.g. audio only, or only a cover
+    /// picture), [`DataError::Decode`] (no decoder for the codec).
+    pub fn open(path: &Path, config: &DecodeConfig) -> Result<Self> {
+        init();
+        check_file(path)?;
+        let input = ff::format::input(path).map_err(|e| DataError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let stream = input
+            .streams()
+            .filter(|s| {
+                s.parameters().medium() == ff::media::Type::Video
+                    && !s
+                        .disposition()
+                        .contains(ff::format::stream::Disposition::ATTACHED_PIC)
+            })
+            .max_by_key(|s| {
+                // Prefer FFmpeg's own choice, then the largest frame count.
+                (s.frames(), std::cmp::Reverse(s.index()))
+            })
+            .ok_or_else(|| DataError::NoVideoStream {
+                path: path.to_path_buf(),
+            })?;
+        let stream_index = stream.index();
+        let decode_err = |e: ff::Error| DataError::Decode {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(decode_err)?;
+        let threads = config.threads;
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: if threads == 1 {
+                ff::codec::threading::Type::None
+            } else {
+                ff::codec::threading::Type::Frame
+            },
+            count: threads,
+            ..Default::default()
+        });
+        let codec = ctx.id();
+        let decoder = ctx.decoder().video().map_err(|e| DataError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("no usable decoder for codec {codec:?}: {e}"),
+        })?;
+        let fps = {
+            let avg = rational(stream.avg_frame_rate());
+            if avg > 0.0 {
+                avg
+            } else {
+                rational(stream.rate())
+            }
+        };
+        let duration_s = if stream.duration() > 0 {
+            stream.duration() as f64 * rational(stream.time_base())
+        } else if input.duration() > 0 {
+            input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+        } else {
+            0.0
+        };
+        let header_frames = (stream.frames() > 0).then_some(stream.frames() as usize);
+        let estimated_frames =
+            header_frames.unwrap_or_else(|| (duration_s * fps).round().max(0.0) as usize);
+        let info = VideoInfo {
+            width: decoder.width() as usize,
+            height: decoder.height() as usize,
+            header_frames,
+            estimated_frames,
+            fps,
+            duration_s,
+            codec: codec.name().to_string(),
+        };
+        Ok(VideoReader {
+            path: path.to_path_buf(),
+            input,
+            stream_index,
+            decoder,
+            info,
+            config: config.clone(),
+        })
+    }
+
+    /// What the container says about the stream.
+    pub fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    /// The file this reader decodes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Decodes the stream from the start up to the largest requested index, converting
+    /// only the requested frames to RGB resized by `resize`. Indices may repeat and come
+    /// in any order; an empty request decodes nothing. Pass `usize::MAX` as an index to
+    /// decode the whole stream (this is how frames are counted).
+    ///
+    /// # Errors
+    /// [`DataError::Decode`] when the decoder rejects more packets or frames than
+    /// [`DecodeConfig::max_corrupt`], or the pixel conversion fails.
+    pub fn decode_frames(&mut self, wanted: &[usize], resize: Resize) -> Result<DecodedFrames> {
+        let mut want: Vec<usize> = wanted.to_vec();
+        want.sort_unstable();
+        want.dedup();
+        let mut out = DecodedFrames {
+            frames: Vec::with_capacity(want.len()),
+            decoded: 0,
+            reached_end: false,
+        };
+        if want.is_empty() {
+            return Ok(out);
+        }
+        let mut state = DecodeState {
+            want: &want,
+            next: 0,
+            corrupt: 0,
+            scaler: None,
+            resize,
+        };
+        let mut frame = ff::frame::Video::empty();
+        let stream_index = self.stream_index;
+        let mut packets_done = false;
+        for (stream, packet) in self.input.packets() {
+            if stream.index() != stream_index {
+                continue;
+            }
+            if let Err(e) = self.decoder.send_packet(&packet) {
+                state.note_corrupt(&self.path, self.config.max_corrupt, &e.to_string())?;
+                continue;
+            }
+            state.drain(&mut self.decoder, &mut frame, &mut out, &self.path, &self.config)?;
+            if state.next == want.len() {
+                packets_done = true;
+                break;
+            }
+        }
+        if !packets_done {
+            // Flush the decoder's delayed frames (B-frame reordering, frame threads).
+            if self.decoder.send_eof().is_ok() {
+                state.drain(&mut self.decoder, &mut frame, &mut out, &self.path, &self.config)?;
+            }
+            out.reached_end = state.next < want.len();
+        }
+        Ok(out)
+    }
+}
+
+struct DecodeState<'a> {
+    want: &'a [usize],
+    next: usize,
+    corrupt: usize,
+    scaler: Option<(ff::software::scaling::Context, (ff::format::Pixel, u32, u32))>,
+    resize: Resize,
+}
+
+impl DecodeState<'_> {
+    fn note_corrupt(&mut self, path: &Path, max: usize, what: &str) -> Result<()> {
+        self.corrupt += 1;
+        if self.corrupt > max {
+            Err(DataError::Decode {
+                path: path.to_path_buf(),
+                reason: format!("corrupt data ({} errors, {max} tolerated): {what}", self.corrupt),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn drain(
+        &mut self,
+        decoder: &mut ff::decoder::Video,
+        frame: &mut ff::frame::Video,
+        out: &mut DecodedFrames,
+        path: &Path,
+        config: &DecodeConfig,
+    ) -> Result<()> {
+        loop {
+            match decoder.receive_frame(frame) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(()),
+                Err(ff::Error::Other { errno }) if errno == ff::error::EAGAIN => return Ok(()),
+                Err(e) => {
+                    self.note_corrupt(path, config.max_corrupt, &e.to_string())?;
+                    return Ok(());
+                }
+            }
+            let index = out.decoded;
+            out.decoded += 1;
+            if self.next >= self.want.len() || self.want[self.next] != index {
+                continue;
+            }
+            self.next += 1;
+            if frame.is_corrupt() || frame.has_decode_errors() {
+                self.note_corrupt(path, config.max_corrupt, &format!("frame {index} is corrupt"))?;
+            }
+            let rgb = self.convert(frame, path)?;
+            out.frames.push((index, rgb));
+        }
+    }
+
+    fn convert(&mut self, frame: &ff::frame::Video, path: &Path) -> Result<RgbFrame> {
+        let key = (frame.format(), frame.width(), frame.height());
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        if w == 0 || h == 0 {
+            return Err(DataError::Decode {
+                path: path.to_path_buf(),
+                reason: "decoder produced an empty frame".into(),
+            });
+        }
+        let (tw, th) = self.resize.target(w, h);
+        let err = |e: ff::Error| DataError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("pixel conversion failed: {e}"),
+        };
+        if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
+            let ctx = ff::software::scaling::Context::get(
+                key.0,
+                key.1,
+                key.2,
+                ff::format::Pixel::RGB24,
+                tw as u32,
+                th as u32,
+                ff::software::scaling::Flags::BILINEAR,
+            )
+            .map_err(err)?;
+            self.scaler = Some((ctx, key));
+        }
+        let mut rgb = ff::frame::Video::empty();
+        if let Some((scaler, _)) = self.scaler.as_mut() {
+            scaler.run(frame, &mut rgb).map_err(err)?;
+        }
+        let stride = rgb.stride(0);
+        let plane = rgb.data(0);
+        let mut data = Vec::with_capacity(tw * th * 3);
+        for row in 0..th {
+            let start = row * stride;
+            let line = plane.get(start..start + tw * 3).ok_or_else(|| DataError::Decode {
+                path: path.to_path_buf(),
+                reason: "converted frame is smaller than expected".into(),
+            })?;
+            data.extend_from_slice(line);
+        }
+        Ok(RgbFrame {
+            width: tw,
+            height: th,
+            data,
+        })
+    }
+}
+
+/// Decodes one still image (JPEG, PNG, BMP, ... anything FFmpeg's image2 reads).
+///
+/// # Errors
+/// As [`VideoReader::open`], or [`DataError::Decode`] when it yields no picture.
+pub fn decode_image(path: &Path, resize: Resize) -> Result<RgbFrame> {
+    let mut reader = VideoReader::open(path, &DecodeConfig::default())?;
+    let mut got = reader.decode_frames(&[0], resize)?;
+    got.frames
+        .pop()
+        .map(|(_, f)| f)
+        .ok_or_else(|| DataError::Decode {
+            path: path.to_path_buf(),
+            reason: "no picture in file".into(),
+        })
+}
