@@ -26,10 +26,11 @@ pub struct DecodeConfig {
     /// is declared undecodable. 0 (the default) rejects a file at its first error
     /// within the decoded range.
     pub max_corrupt: usize,
-    /// When the stream ends before the frame count its header announced, the file is
-    /// declared truncated if it is short by more than this fraction of the announced
-    /// count (and more than 2 frames). Smaller gaps are ordinary header slack: the
-    /// sampler is re-run with the real count.
+    /// When the stream ends before the frame count its header announced (or, without
+    /// one, before duration x frame rate), the file is declared truncated if it is short
+    /// by more than this fraction of that count (and more than 2 frames). Smaller gaps
+    /// are ordinary header slack: the sampler is re-run with the real count. 1.0
+    /// disables the check.
     pub truncation_tolerance: f32,
 }
 
@@ -265,7 +266,13 @@ impl VideoReader {
                 state.note_corrupt(&self.path, self.config.max_corrupt, &e.to_string())?;
                 continue;
             }
-            state.drain(&mut self.decoder, &mut frame, &mut out, &self.path, &self.config)?;
+            state.drain(
+                &mut self.decoder,
+                &mut frame,
+                &mut out,
+                &self.path,
+                &self.config,
+            )?;
             if state.next == want.len() {
                 packets_done = true;
                 break;
@@ -274,7 +281,13 @@ impl VideoReader {
         if !packets_done {
             // Flush the decoder's delayed frames (B-frame reordering, frame threads).
             if self.decoder.send_eof().is_ok() {
-                state.drain(&mut self.decoder, &mut frame, &mut out, &self.path, &self.config)?;
+                state.drain(
+                    &mut self.decoder,
+                    &mut frame,
+                    &mut out,
+                    &self.path,
+                    &self.config,
+                )?;
             }
             out.reached_end = state.next < want.len();
         }
@@ -286,7 +299,10 @@ struct DecodeState<'a> {
     want: &'a [usize],
     next: usize,
     corrupt: usize,
-    scaler: Option<(ff::software::scaling::Context, (ff::format::Pixel, u32, u32))>,
+    scaler: Option<(
+        ff::software::scaling::Context,
+        (ff::format::Pixel, u32, u32),
+    )>,
     resize: Resize,
 }
 
@@ -296,7 +312,10 @@ impl DecodeState<'_> {
         if self.corrupt > max {
             Err(DataError::Decode {
                 path: path.to_path_buf(),
-                reason: format!("corrupt data ({} errors, {max} tolerated): {what}", self.corrupt),
+                reason: format!(
+                    "corrupt data ({} errors, {max} tolerated): {what}",
+                    self.corrupt
+                ),
             })
         } else {
             Ok(())
@@ -328,7 +347,11 @@ impl DecodeState<'_> {
             }
             self.next += 1;
             if frame.is_corrupt() || frame.has_decode_errors() {
-                self.note_corrupt(path, config.max_corrupt, &format!("frame {index} is corrupt"))?;
+                self.note_corrupt(
+                    path,
+                    config.max_corrupt,
+                    &format!("frame {index} is corrupt"),
+                )?;
             }
             let rgb = self.convert(frame, path)?;
             out.frames.push((index, rgb));
@@ -371,10 +394,12 @@ impl DecodeState<'_> {
         let mut data = Vec::with_capacity(tw * th * 3);
         for row in 0..th {
             let start = row * stride;
-            let line = plane.get(start..start + tw * 3).ok_or_else(|| DataError::Decode {
-                path: path.to_path_buf(),
-                reason: "converted frame is smaller than expected".into(),
-            })?;
+            let line = plane
+                .get(start..start + tw * 3)
+                .ok_or_else(|| DataError::Decode {
+                    path: path.to_path_buf(),
+                    reason: "converted frame is smaller than expected".into(),
+                })?;
             data.extend_from_slice(line);
         }
         Ok(RgbFrame {

@@ -138,9 +138,15 @@ impl Resize {
             Resize::ShortSide(s) => {
                 let s = s.max(1);
                 if width <= height {
-                    (s, ((height * s) as f64 / width.max(1) as f64).round().max(1.0) as usize)
+                    (
+                        s,
+                        ((height * s) as f64 / width.max(1) as f64).round().max(1.0) as usize,
+                    )
                 } else {
-                    (((width * s) as f64 / height.max(1) as f64).round().max(1.0) as usize, s)
+                    (
+                        ((width * s) as f64 / height.max(1) as f64).round().max(1.0) as usize,
+                        s,
+                    )
                 }
             }
             Resize::Exact { width, height } => (width.max(1), height.max(1)),

@@ -5,9 +5,11 @@ pub mod error;
 pub mod frame;
 pub mod rng;
 pub mod sampling;
+pub mod source;
 
 pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
 pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use rng::SeedRng;
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
+pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};

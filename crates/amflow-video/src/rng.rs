@@ -20,9 +20,9 @@ fn mix(mut z: u64) -> u64 {
 
 /// Combines a seed with further values (epoch, index, view, ...) into one well-mixed seed.
 pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
-    parts
-        .iter()
-        .fold(mix(seed ^ GOLDEN), |acc, &p| mix(acc ^ mix(p.wrapping_add(GOLDEN))))
+    parts.iter().fold(mix(seed ^ GOLDEN), |acc, &p| {
+        mix(acc ^ mix(p.wrapping_add(GOLDEN)))
+    })
 }
 
 impl SeedRng {
@@ -81,9 +81,15 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_different_seeds_differ() {
-        let a: Vec<u64> = (0..8).scan(SeedRng::new(7), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..8).scan(SeedRng::new(7), |r, _| Some(r.next_u64())).collect();
-        let c: Vec<u64> = (0..8).scan(SeedRng::new(8), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..8)
+            .scan(SeedRng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .scan(SeedRng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let c: Vec<u64> = (0..8)
+            .scan(SeedRng::new(8), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(derive_seed(1, &[2, 3]), derive_seed(1, &[3, 2]));

@@ -189,7 +189,13 @@ mod tests {
     };
     const TEST1: SampleMode = SampleMode::Test { view: 0, views: 1 };
 
-    fn sample(s: &Sampler, n: usize, mode: SampleMode, rule: ShortVideoRule, seed: u64) -> Vec<usize> {
+    fn sample(
+        s: &Sampler,
+        n: usize,
+        mode: SampleMode,
+        rule: ShortVideoRule,
+        seed: u64,
+    ) -> Vec<usize> {
         sample_indices(s, n, mode, rule, &mut SeedRng::new(seed)).unwrap()
     }
 
@@ -209,8 +215,18 @@ mod tests {
             for (i, &k) in idx.iter().enumerate() {
                 assert!((i * 10..(i + 1) * 10).contains(&k), "{idx:?}");
             }
-            differ |= idx != sample(&SEG, 80, SampleMode::Train, ShortVideoRule::Stretch, seed + 100);
-            assert_eq!(idx, sample(&SEG, 80, SampleMode::Train, ShortVideoRule::Stretch, seed));
+            differ |= idx
+                != sample(
+                    &SEG,
+                    80,
+                    SampleMode::Train,
+                    ShortVideoRule::Stretch,
+                    seed + 100,
+                );
+            assert_eq!(
+                idx,
+                sample(&SEG, 80, SampleMode::Train, ShortVideoRule::Stretch, seed)
+            );
         }
         assert!(differ);
     }
@@ -230,9 +246,27 @@ mod tests {
 
     #[test]
     fn dense_test_views_are_spread_from_start_to_end() {
-        let first = sample(&DENSE, 40, SampleMode::Test { view: 0, views: 3 }, ShortVideoRule::Stretch, 0);
-        let mid = sample(&DENSE, 40, SampleMode::Test { view: 1, views: 3 }, ShortVideoRule::Stretch, 0);
-        let last = sample(&DENSE, 40, SampleMode::Test { view: 2, views: 3 }, ShortVideoRule::Stretch, 0);
+        let first = sample(
+            &DENSE,
+            40,
+            SampleMode::Test { view: 0, views: 3 },
+            ShortVideoRule::Stretch,
+            0,
+        );
+        let mid = sample(
+            &DENSE,
+            40,
+            SampleMode::Test { view: 1, views: 3 },
+            ShortVideoRule::Stretch,
+            0,
+        );
+        let last = sample(
+            &DENSE,
+            40,
+            SampleMode::Test { view: 2, views: 3 },
+            ShortVideoRule::Stretch,
+            0,
+        );
         assert_eq!(first[0], 0);
         assert_eq!(*last.last().unwrap(), 39);
         assert_eq!(mid[0], 6);
@@ -253,14 +287,25 @@ mod tests {
         let looped = sample(&DENSE, 10, TEST1, ShortVideoRule::Loop, 0);
         assert_eq!(looped, vec![5, 9, 3, 7, 1, 5, 9, 3]);
         assert_eq!(
-            sample_indices(&DENSE, 10, TEST1, ShortVideoRule::Reject, &mut SeedRng::new(0)),
-            Err(TooShort { got: 10, needed: 29 })
+            sample_indices(
+                &DENSE,
+                10,
+                TEST1,
+                ShortVideoRule::Reject,
+                &mut SeedRng::new(0)
+            ),
+            Err(TooShort {
+                got: 10,
+                needed: 29
+            })
         );
         // Fewer frames than segments: frames repeat, still ordered.
         assert_eq!(
             sample(&SEG, 3, TEST1, ShortVideoRule::Stretch, 0),
             vec![0, 0, 0, 1, 1, 2, 2, 2]
         );
-        assert!(sample_indices(&SEG, 0, TEST1, ShortVideoRule::Loop, &mut SeedRng::new(0)).is_err());
+        assert!(
+            sample_indices(&SEG, 0, TEST1, ShortVideoRule::Loop, &mut SeedRng::new(0)).is_err()
+        );
     }
 }

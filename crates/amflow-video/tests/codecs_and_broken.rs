@@ -1,0 +1,144 @@
+//! Files the test set-up encodes with the ffmpeg tool in each major codec/container
+//! (H.264 mp4, VP9 webm, MPEG-4 avi, H.264 mkv), and broken variants of them
+//! (truncated, zero-byte, random bytes, audio-only, missing): the good ones must decode
+//! to the ffmpeg tool's frames, the broken ones must fail with the right error kind.
+
+mod common;
+
+use std::path::Path;
+
+use amflow_video::{
+    count_frames, read_clip_frames, ClipReadConfig, DataError, DecodeConfig, MediaKind, Resize,
+    SampleMode, Sampler, SeedRng, VideoReader,
+};
+use common::*;
+
+fn read(path: &Path) -> Result<Vec<amflow_video::RgbFrame>, DataError> {
+    let cfg = ClipReadConfig {
+        sampler: Sampler::Segment { num_segments: 8 },
+        resize: Resize::None,
+        ..ClipReadConfig::default()
+    };
+    read_clip_frames(
+        path,
+        MediaKind::Video,
+        &cfg,
+        SampleMode::Test { view: 0, views: 1 },
+        &mut SeedRng::new(1),
+    )
+}
+
+#[test]
+fn every_codec_decodes_like_the_ffmpeg_tool() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for f in FIXTURES {
+        let Some(path) = encode_fixture(dir.path(), f) else {
+            continue;
+        };
+        let n = count_frames(&path, MediaKind::Video, &DecodeConfig::default()).unwrap();
+        assert_eq!(n, 48, "{}", f.name);
+        assert_eq!(n, ffprobe_count(&path), "{}", f.name);
+        let mut reader = VideoReader::open(&path, &DecodeConfig::default()).unwrap();
+        let got = reader.decode_frames(&[3, 30, 47], Resize::None).unwrap();
+        assert_eq!(got.frames.len(), 3);
+        for (k, frame) in &got.frames {
+            let (mean, max) = diff(&frame.data, &reference_frame(&path, *k));
+            assert!(
+                mean < 1.0 && max <= 8,
+                "{} frame {k}: mean {mean} max {max}",
+                f.name
+            );
+        }
+        // A sampled clip: 8 segment centres of 48 frames.
+        let clip = read(&path).unwrap();
+        assert_eq!(clip.len(), 8);
+        assert_eq!((clip[0].width, clip[0].height), (96, 64));
+        let mut reader = VideoReader::open(&path, &DecodeConfig::default()).unwrap();
+        let third = reader.decode_frames(&[3], Resize::None).unwrap().frames[0]
+            .1
+            .clone();
+        assert_eq!(
+            clip[0], third,
+            "{}: first segment centre is frame 3",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn broken_files_fail_with_their_kind_and_never_panic() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let missing = d.join("missing.mp4");
+    assert!(matches!(read(&missing), Err(DataError::Missing { .. })));
+
+    let empty = d.join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(read(&empty), Err(DataError::Empty { .. })));
+
+    let random = d.join("random.mp4");
+    let mut rng = SeedRng::new(5);
+    let bytes: Vec<u8> = (0..50_000).map(|_| rng.next_u64() as u8).collect();
+    std::fs::write(&random, &bytes).unwrap();
+    let e = read(&random).unwrap_err();
+    assert!(
+        matches!(e, DataError::Open { .. } | DataError::NoVideoStream { .. }),
+        "{e}"
+    );
+
+    let audio = d.join("audio.m4a");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1",
+        "-c:a",
+        "aac",
+        audio.to_str().unwrap(),
+    ]);
+    assert!(matches!(read(&audio), Err(DataError::NoVideoStream { .. })));
+
+    for f in FIXTURES {
+        let Some(path) = encode_fixture(d, f) else {
+            continue;
+        };
+        let full = std::fs::read(&path).unwrap();
+        // Cut at 40%: every container must report an error, never a silent short clip.
+        let cut = d.join(format!("cut-{}.{}", f.name, f.ext));
+        std::fs::write(&cut, &full[..full.len() * 2 / 5]).unwrap();
+        match read(&cut) {
+            Err(e) => {
+                assert!(e.is_bad_input(), "{}: {e}", f.name);
+                eprintln!("{}: truncated -> {} ({e})", f.name, e.kind_name());
+            }
+            Ok(_) => panic!("{}: truncated file decoded without error", f.name),
+        }
+        // Header only.
+        let head = d.join(format!("head-{}.{}", f.name, f.ext));
+        std::fs::write(&head, &full[..full.len().min(200)]).unwrap();
+        let e = read(&head).unwrap_err();
+        assert!(e.is_bad_input(), "{}: {e}", f.name);
+    }
+}
+
+#[test]
+fn buggy_real_file_is_reported_or_decoded_consistently() {
+    // opencv-doc ships "Megamind_bugy.avi", a real damaged copy of Megamind.avi.
+    let Some(path) = opencv_sample("Megamind_bugy.avi") else {
+        return;
+    };
+    match read(&path) {
+        Ok(frames) => assert_eq!(frames.len(), 8),
+        Err(e) => {
+            assert!(e.is_bad_input(), "{e}");
+            eprintln!("Megamind_bugy.avi: {e}");
+        }
+    }
+}
