@@ -1,0 +1,98 @@
+//! Multi-head self-attention with an explicit path (model spec, section 1):
+//! `L = (a Wq)(a Wk)^T / sqrt(d)` per head, `P = softmax_j(L)`, `att = merge_heads(P (a Wv)) Wo`.
+//!
+//! The pre-softmax logits `L` ("X_A" in the paper) and the probabilities `P` are returned,
+//! because AM flow is computed from them.
+
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::error::Result;
+use crate::nn::{Linear, VarBuilder};
+
+/// Names of the four projections in a weight file.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionKeys {
+    /// Query projection.
+    pub q: &'static str,
+    /// Key projection.
+    pub k: &'static str,
+    /// Value projection.
+    pub v: &'static str,
+    /// Output projection.
+    pub o: &'static str,
+}
+
+/// Self-attention with `h` heads.
+///
+/// # Shapes
+/// - input `[batch, tokens, width]`
+/// - logits and probabilities `[batch, heads, tokens, tokens]`
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    /// Query projection.
+    pub q: Linear,
+    /// Key projection.
+    pub k: Linear,
+    /// Value projection.
+    pub v: Linear,
+    /// Output projection.
+    pub o: Linear,
+    /// Number of heads.
+    #[module(skip)]
+    pub num_heads: usize,
+}
+
+/// What one attention call computed.
+#[derive(Debug, Clone)]
+pub struct AttentionOutput {
+    /// `merge_heads(P V) Wo`, `[batch, tokens, width]`.
+    pub output: Tensor<3>,
+    /// Pre-softmax logits `L`, `[batch, heads, tokens, tokens]`.
+    pub logits: Tensor<4>,
+    /// `softmax_j(L)`, `[batch, heads, tokens, tokens]`.
+    pub probs: Tensor<4>,
+}
+
+impl SelfAttention {
+    /// Builds the four projections (all with biases) from `vb` under `keys`.
+    pub fn new(
+        vb: &VarBuilder<'_>,
+        keys: AttentionKeys,
+        width: usize,
+        heads: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            q: Linear::new(&vb.pp(keys.q), width, width, true)?,
+            k: Linear::new(&vb.pp(keys.k), width, width, true)?,
+            v: Linear::new(&vb.pp(keys.v), width, width, true)?,
+            o: Linear::new(&vb.pp(keys.o), width, width, true)?,
+            num_heads: heads,
+        })
+    }
+
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [b, n, w] = x.dims();
+        x.reshape([b, n, self.num_heads, w / self.num_heads])
+            .swap_dims(1, 2)
+    }
+
+    /// Runs attention on `a` and returns the output, the logits and the probabilities.
+    pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
+        let [b, n, w] = a.dims();
+        let d = w / self.num_heads;
+        let q = self.split_heads(self.q.forward(a.clone()));
+        let k = self.split_heads(self.k.forward(a.clone()));
+        let v = self.split_heads(self.v.forward(a));
+        let logits = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar((d as f64).powf(-0.5));
+        let probs = softmax(logits.clone(), 3);
+        let merged: Tensor<3> = probs.clone().matmul(v).swap_dims(1, 2).reshape([b, n, w]);
+        AttentionOutput {
+            output: self.o.forward(merged),
+            logits,
+            probs,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The frozen image backbone: a pre-norm ViT in the DINOv2 or CLIP layout.
+
+mod attention;
+mod block;
+mod config;
+mod pos_interp;
+mod vit;
+
+pub use attention::{AttentionOutput, SelfAttention};
+pub use block::{Mlp, VitBlock};
+pub use config::{BackboneFamily, PosInterpolation, VitConfig};
+pub use pos_interp::resize_grid;
+pub use vit::Vit;

@@ -1,0 +1,33 @@
+//! Activation functions used by the backbones and the trainable additions.
+//!
+//! - exact GELU, `x * Phi(x)` with the error function (PyTorch `nn.GELU()`, DINOv2, the aligning
+//!   encoder and the transformer TPM);
+//! - quick GELU, `x * sigmoid(1.702 x)` (OpenAI CLIP, `transformers`' `quick_gelu`);
+//! - ReLU (adapter bottlenecks, TCN).
+
+use burn::prelude::*;
+use burn::tensor::activation;
+use serde::{Deserialize, Serialize};
+
+/// A pointwise activation, chosen by configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Exact (erf) GELU.
+    Gelu,
+    /// `x * sigmoid(1.702 x)`.
+    QuickGelu,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Gelu => activation::gelu(x),
+            Activation::QuickGelu => x.clone() * activation::sigmoid(x.mul_scalar(1.702)),
+            Activation::Relu => activation::relu(x),
+        }
+    }
+}

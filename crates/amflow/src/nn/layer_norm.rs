@@ -1,0 +1,41 @@
+//! Layer normalisation over the last axis (Ba et al. 2016), PyTorch's `nn.LayerNorm`:
+//! `y = (x - mean) / sqrt(var + eps) * weight + bias`, with the biased variance.
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use super::VarBuilder;
+use crate::error::Result;
+use crate::init::Init;
+
+/// Layer normalisation with an affine transform.
+///
+/// # Shapes
+/// - input and output `[..., d]`
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    /// `[d]`.
+    pub weight: Param<Tensor<1>>,
+    /// `[d]`.
+    pub bias: Param<Tensor<1>>,
+    /// The epsilon added to the variance.
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    /// Builds the layer from `vb` (names `weight`, `bias`); ones and zeros when random.
+    pub fn new(vb: &VarBuilder<'_>, d: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.param::<1>("weight", [d], Init::Constant(1.0))?,
+            bias: vb.param::<1>("bias", [d], Init::Zeros)?,
+            eps,
+        })
+    }
+
+    /// Normalises the last axis.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let (var, mean) = x.clone().var_mean_bias(D - 1);
+        let x = (x - mean) / var.add_scalar(self.eps).sqrt();
+        x * self.weight.val().unsqueeze::<D>() + self.bias.val().unsqueeze::<D>()
+    }
+}

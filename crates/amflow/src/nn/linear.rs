@@ -1,0 +1,72 @@
+//! Fully connected layer, `y = x W^T + b`, with PyTorch's `[out, in]` weight layout.
+
+use burn::module::Param;
+use burn::prelude::*;
+
+use super::VarBuilder;
+use crate::error::Result;
+use crate::init::Init;
+
+/// A linear layer.
+///
+/// # Shapes
+/// - input `[..., in]`
+/// - output `[..., out]`
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// `[out, in]`.
+    pub weight: Param<Tensor<2>>,
+    /// `[out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    /// Builds the layer from `vb` (names `weight`, `bias`), initialised like PyTorch's
+    /// `nn.Linear` when the source is random.
+    pub fn new(vb: &VarBuilder<'_>, d_in: usize, d_out: usize, bias: bool) -> Result<Self> {
+        let init = Init::torch_default(d_in);
+        Self::with_init(vb, d_in, d_out, bias, init, init)
+    }
+
+    /// Builds the layer with explicit initialisers for weight and bias.
+    pub fn with_init(
+        vb: &VarBuilder<'_>,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        weight_init: Init,
+        bias_init: Init,
+    ) -> Result<Self> {
+        let weight = vb.param::<2>("weight", [d_out, d_in], weight_init)?;
+        let bias = if bias {
+            Some(vb.param::<1>("bias", [d_out], bias_init)?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.weight.shape()[1]
+    }
+
+    /// Output width.
+    pub fn d_out(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    /// Applies the layer to the last axis.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mut dims = x.dims();
+        let d_in = dims[D - 1];
+        let rows: usize = dims[..D - 1].iter().product();
+        let flat: Tensor<2> = x.reshape([rows, d_in]);
+        let mut y = flat.matmul(self.weight.val().transpose());
+        if let Some(bias) = &self.bias {
+            y = y + bias.val().unsqueeze::<2>();
+        }
+        dims[D - 1] = self.d_out();
+        y.reshape(dims)
+    }
+}

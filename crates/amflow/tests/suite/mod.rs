@@ -1,0 +1,2 @@
+mod backbone_parity;
+mod util;

@@ -1,0 +1,3 @@
+//! The amflow library's integration tests, one binary with a module per topic.
+
+mod suite;
