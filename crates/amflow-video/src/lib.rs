@@ -1,15 +1,22 @@
 //! Video data pipeline for amflow (decoding, sampling, transforms, datasets, synthetic data).
 
+pub mod dataset;
 pub mod decode;
 pub mod error;
 pub mod frame;
 pub mod rng;
 pub mod sampling;
 pub mod source;
+pub mod transform;
 
+pub use dataset::{
+    FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry, ManifestSpec,
+    SmarthomeSplit, Split, VideoDataset,
+};
 pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
 pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use rng::SeedRng;
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};
+pub use transform::{FlipPolicy, Normalization, RandOp, Stage, TransformConfig};

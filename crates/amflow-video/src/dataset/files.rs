@@ -1,0 +1,164 @@
+//! [`FileVideoDataset`]: a [`Manifest`] of stored videos or frame folders read as clips
+//! (sample, decode, transform, normalise), with multi-view test expansion: in the test
+//! split each sample yields `temporal_views x spatial_views` clips, index
+//! `sample * views + temporal * spatial_views + spatial`.
+
+use serde::{Deserialize, Serialize};
+
+use super::manifest::Manifest;
+use super::VideoDataset;
+use crate::error::{DataError, Result};
+use crate::frame::Clip;
+use crate::rng::SeedRng;
+use crate::sampling::SampleMode;
+use crate::source::{read_clip_frames, ClipReadConfig};
+use crate::transform::{FlipPolicy, TransformConfig};
+
+/// Training (random sampling and augmentation) or test (deterministic views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// One randomly sampled clip per sample.
+    #[default]
+    Train,
+    /// `temporal_views x spatial_views` deterministic clips per sample.
+    Test,
+}
+
+/// How a [`FileVideoDataset`] turns files into clips.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileDatasetConfig {
+    /// Sampling, decode-time resize and decoder settings.
+    pub read: ClipReadConfig,
+    /// Spatial stages and normalisation.
+    pub transform: TransformConfig,
+    /// Train or test behaviour.
+    pub split: Split,
+    /// Temporal clips per sample in the test split (ignored in training).
+    pub temporal_views: usize,
+    /// What a horizontal flip does to labels (forbid it for Something-Something v2).
+    pub flip: FlipPolicy,
+}
+
+impl Default for FileDatasetConfig {
+    fn default() -> Self {
+        FileDatasetConfig {
+            read: ClipReadConfig::default(),
+            transform: TransformConfig::default(),
+            split: Split::Train,
+            temporal_views: 1,
+            flip: FlipPolicy::Allow,
+        }
+    }
+}
+
+/// Clips read from the files of a [`Manifest`].
+#[derive(Debug, Clone)]
+pub struct FileVideoDataset {
+    manifest: Manifest,
+    config: FileDatasetConfig,
+}
+
+impl FileVideoDataset {
+    /// A dataset over `manifest`.
+    ///
+    /// # Errors
+    /// [`DataError::Config`] for an invalid transform, zero frames per clip, zero test
+    /// views, or a label outside the class list.
+    pub fn new(manifest: Manifest, config: FileDatasetConfig) -> Result<Self> {
+        config.transform.validate()?;
+        if config.read.sampler.num_frames() == 0 {
+            return Err(DataError::Config("sampler takes zero frames".into()));
+        }
+        if config.split == Split::Test && config.temporal_views == 0 {
+            return Err(DataError::Config(
+                "temporal_views must be at least 1".into(),
+            ));
+        }
+        if let Some(e) = manifest
+            .entries
+            .iter()
+            .find(|e| e.label >= manifest.class_names.len())
+        {
+            return Err(DataError::Config(format!(
+                "{}: label {} but only {} classes",
+                e.path.display(),
+                e.label,
+                manifest.class_names.len()
+            )));
+        }
+        Ok(FileVideoDataset { manifest, config })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Clips per sample (1 in training).
+    pub fn views(&self) -> usize {
+        match self.config.split {
+            Split::Train => 1,
+            Split::Test => self.config.temporal_views * self.config.transform.spatial_views(),
+        }
+    }
+}
+
+impl VideoDataset for FileVideoDataset {
+    fn len(&self) -> usize {
+        self.manifest.entries.len() * self.views()
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.manifest.class_names
+    }
+
+    fn get(&self, index: usize, seed: u64) -> Result<Clip> {
+        let views = self.views();
+        let entry = self
+            .manifest
+            .entries
+            .get(index / views)
+            .ok_or(DataError::IndexOutOfRange {
+                index,
+                len: self.len(),
+            })?;
+        let view = index % views;
+        let spatial = self.config.transform.spatial_views();
+        let mode = match self.config.split {
+            Split::Train => SampleMode::Train,
+            Split::Test => SampleMode::Test {
+                view: view / spatial,
+                views: self.config.temporal_views,
+            },
+        };
+        let mut rng = SeedRng::new(seed);
+        let frames = read_clip_frames(&entry.path, entry.media, &self.config.read, mode, &mut rng)?;
+        let (frames, label) = self.config.transform.apply(
+            frames,
+            entry.label,
+            &self.config.flip,
+            view % spatial,
+            &mut rng,
+        )?;
+        let (mean, std) = self.config.transform.normalization.mean_std();
+        let (data, shape) = Clip::from_frames(&frames, mean, std)?;
+        Ok(Clip {
+            data,
+            shape,
+            label,
+            appearance_label: None,
+            sample: index / views,
+            view,
+        })
+    }
+
+    fn describe(&self, index: usize) -> String {
+        self.manifest
+            .entries
+            .get(index / self.views().max(1))
+            .map(|e| e.path.display().to_string())
+            .unwrap_or_else(|| format!("<index {index} out of range>"))
+    }
+}

@@ -1,0 +1,90 @@
+//! Something-Something v2 annotations (Goyal et al., ICCV 2017): the labels JSON maps
+//! each template (brackets removed) to a class index; the train/validation JSON lists
+//! `{"id", "template", ...}` records; videos are `<root>/<id>.webm`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::manifest::{bad, read_text, Manifest, ManifestEntry};
+use crate::error::Result;
+use crate::source::MediaKind;
+
+#[derive(Deserialize)]
+struct Record {
+    id: serde_json::Value,
+    #[serde(default)]
+    template: Option<String>,
+}
+
+/// `"Putting [something] on [something]"` -> `"Putting something on something"`.
+pub(crate) fn template_to_label(template: &str) -> String {
+    template.replace(['[', ']'], "")
+}
+
+pub(crate) fn load(labels: &Path, annotations: &Path, root: &Path) -> Result<Manifest> {
+    let map: HashMap<String, serde_json::Value> = serde_json::from_str(&read_text(labels)?)
+        .map_err(|e| {
+            bad(
+                labels,
+                e.line(),
+                format!("expected {{template: index}}: {e}"),
+            )
+        })?;
+    let mut class_names = vec![String::new(); map.len()];
+    let mut index = HashMap::with_capacity(map.len());
+    for (name, v) in &map {
+        let i = match v {
+            serde_json::Value::String(s) => s.parse::<usize>().ok(),
+            serde_json::Value::Number(n) => n.as_u64().map(|n| n as usize),
+            _ => None,
+        }
+        .filter(|&i| i < class_names.len())
+        .ok_or_else(|| bad(labels, 0, format!("class `{name}` has bad index {v}")))?;
+        if !class_names[i].is_empty() {
+            return Err(bad(labels, 0, format!("index {i} used twice")));
+        }
+        class_names[i] = name.clone();
+        index.insert(name.clone(), i);
+    }
+    let records: Vec<Record> = serde_json::from_str(&read_text(annotations)?).map_err(|e| {
+        bad(
+            annotations,
+            e.line(),
+            format!("expected a list of records: {e}"),
+        )
+    })?;
+    let mut entries = Vec::with_capacity(records.len());
+    for (k, r) in records.iter().enumerate() {
+        let id = match &r.id {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(bad(annotations, 0, format!("record {k}: bad id {other}"))),
+        };
+        let template = r.template.as_deref().ok_or_else(|| {
+            bad(
+                annotations,
+                0,
+                format!("record {k} (id {id}) has no template (test split?)"),
+            )
+        })?;
+        let name = template_to_label(template);
+        let label = *index.get(&name).ok_or_else(|| {
+            bad(
+                annotations,
+                0,
+                format!("record {k}: template `{name}` not in labels"),
+            )
+        })?;
+        entries.push(ManifestEntry {
+            path: root.join(format!("{id}.webm")),
+            label,
+            media: MediaKind::Video,
+        });
+    }
+    Ok(Manifest {
+        entries,
+        class_names,
+    })
+}
