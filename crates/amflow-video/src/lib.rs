@@ -7,6 +7,7 @@ pub mod frame;
 pub mod rng;
 pub mod sampling;
 pub mod source;
+pub mod synthetic;
 pub mod transform;
 
 pub use dataset::{
@@ -19,4 +20,8 @@ pub use frame::{Clip, Resize, RgbFrame};
 pub use rng::SeedRng;
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};
+pub use synthetic::{
+    CameraMotion, MotionClass, ShapeKind, SyntheticAppearanceDataset, SyntheticMotionConfig,
+    SyntheticMotionDataset,
+};
 pub use transform::{FlipPolicy, Normalization, RandOp, Stage, TransformConfig};
