@@ -23,6 +23,16 @@ pub struct AttentionKeys {
     pub o: &'static str,
 }
 
+/// The names `q`, `k`, `v`, `o` used by amflow's own attention layers.
+pub fn attention_keys_qkvo() -> AttentionKeys {
+    AttentionKeys {
+        q: "q",
+        k: "k",
+        v: "v",
+        o: "o",
+    }
+}
+
 /// Self-attention with `h` heads.
 ///
 /// # Shapes

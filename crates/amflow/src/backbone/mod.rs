@@ -6,7 +6,7 @@ mod config;
 mod pos_interp;
 mod vit;
 
-pub use attention::{AttentionOutput, SelfAttention};
+pub use attention::{attention_keys_qkvo, AttentionKeys, AttentionOutput, SelfAttention};
 pub use block::{Mlp, VitBlock};
 pub use config::{BackboneFamily, PosInterpolation, VitConfig};
 pub use pos_interp::resize_grid;

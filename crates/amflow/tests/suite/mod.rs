@@ -1,2 +1,4 @@
 mod backbone_parity;
+mod config;
+mod model_parity;
 mod util;

@@ -1,0 +1,486 @@
+//! The model configuration (TOML via serde) and its named presets.
+//!
+//! A [`ModelConfig`] fixes everything that builds an [`AmFlowModel`](crate::model::AmFlowModel):
+//! the frozen backbone and where its weights come from, the input size, the adapters, the AM
+//! flow, the temporal processing modules and which blocks are temporal (`temporal_blocks`,
+//! "AM/12", "AM/2(1,12)" or a list). A checkpoint stores its config, so that it alone rebuilds
+//! its model.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::amflow::{AmFlowConfig, AmFlowMode};
+use crate::backbone::{BackboneFamily, PosInterpolation, VitConfig};
+use crate::error::{AmflowError, Result};
+use crate::nn::Activation;
+use crate::tpm::{TpmConfig, TpmKind};
+
+/// Where the frozen backbone's weights come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackboneWeights {
+    /// Deterministic random weights (tests, from-scratch baselines).
+    Random {
+        /// The seed.
+        seed: u64,
+    },
+    /// A `transformers` `model.safetensors` file. A relative path is resolved against the
+    /// directory of the config file that names it.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The frozen backbone: architecture and weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackboneConfig {
+    /// Where the weights come from.
+    pub weights: BackboneWeights,
+    /// The architecture.
+    pub arch: VitConfig,
+}
+
+/// The adapters' settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterConfig {
+    /// Bottleneck width `r`.
+    pub bottleneck: usize,
+}
+
+/// Which blocks get AM flow and temporal processing units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemporalBlocks {
+    /// Every block ("AM/12" for a 12-block backbone, or "all").
+    All,
+    /// These blocks, 1-based, ascending ("AM/2(1,12)" or `[1, 12]`; empty: none).
+    List(Vec<usize>),
+}
+
+impl TemporalBlocks {
+    /// Per block (0-based), whether it is temporal, for a backbone of `depth` blocks.
+    pub fn resolve(&self, depth: usize) -> Result<Vec<bool>> {
+        match self {
+            TemporalBlocks::All => Ok(vec![true; depth]),
+            TemporalBlocks::List(list) => {
+                let mut mask = vec![false; depth];
+                for &b in list {
+                    if b == 0 || b > depth {
+                        return Err(AmflowError::Config(format!(
+                            "temporal block {b} is outside 1..={depth}"
+                        )));
+                    }
+                    mask[b - 1] = true;
+                }
+                Ok(mask)
+            }
+        }
+    }
+}
+
+impl fmt::Display for TemporalBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemporalBlocks::All => write!(f, "all"),
+            TemporalBlocks::List(l) if l.is_empty() => write!(f, "none"),
+            TemporalBlocks::List(l) => {
+                let items: Vec<String> = l.iter().map(|b| b.to_string()).collect();
+                write!(f, "AM/{}({})", l.len(), items.join(","))
+            }
+        }
+    }
+}
+
+impl FromStr for TemporalBlocks {
+    type Err = AmflowError;
+
+    /// Parses "all", "none", "AM/12" (all of a 12-block model: checked when resolved against
+    /// the backbone by [`ModelConfig::validate`]), "AM/2(1,12)" or "1,12".
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || AmflowError::Config(format!("cannot parse temporal_blocks `{s}`"));
+        let s = s.trim();
+        match s {
+            "all" => return Ok(Self::All),
+            "none" | "" => return Ok(Self::List(vec![])),
+            _ => {}
+        }
+        let parse_list = |body: &str| -> Result<Vec<usize>> {
+            let mut v: Vec<usize> = body
+                .split(',')
+                .map(|x| x.trim().parse::<usize>().map_err(|_| bad()))
+                .collect::<Result<_>>()?;
+            v.sort_unstable();
+            v.dedup();
+            Ok(v)
+        };
+        if let Some(rest) = s.strip_prefix("AM/") {
+            return match rest.split_once('(') {
+                None => {
+                    let n: usize = rest.parse().map_err(|_| bad())?;
+                    Ok(Self::List((1..=n).collect()))
+                }
+                Some((n, body)) => {
+                    let n: usize = n.parse().map_err(|_| bad())?;
+                    let body = body.strip_suffix(')').ok_or_else(bad)?;
+                    let list = parse_list(body)?;
+                    if list.len() != n {
+                        return Err(AmflowError::Config(format!(
+                            "`{s}` announces {n} blocks but lists {}",
+                            list.len()
+                        )));
+                    }
+                    Ok(Self::List(list))
+                }
+            };
+        }
+        Ok(Self::List(parse_list(s)?))
+    }
+}
+
+impl Serialize for TemporalBlocks {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for TemporalBlocks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            List(Vec<usize>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+            Raw::List(mut l) => {
+                l.sort_unstable();
+                l.dedup();
+                Ok(TemporalBlocks::List(l))
+            }
+        }
+    }
+}
+
+/// Everything that builds an AM Flow model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Number of classes `C`.
+    pub num_classes: usize,
+    /// Frames per clip the model is built for (`T`; the transformer TPM's position embedding).
+    pub num_frames: usize,
+    /// Input frame size `[height, width]` in pixels.
+    pub image_size: [usize; 2],
+    /// Seed of the trainable parts' initialisation.
+    #[serde(default)]
+    pub seed: u64,
+    /// Which blocks are temporal.
+    pub temporal_blocks: TemporalBlocks,
+    /// The frozen backbone.
+    pub backbone: BackboneConfig,
+    /// The adapters.
+    pub adapter: AdapterConfig,
+    /// The AM flow.
+    pub am_flow: AmFlowConfig,
+    /// The temporal processing modules.
+    pub tpm: TpmConfig,
+}
+
+impl ModelConfig {
+    /// Parses a TOML config. Relative weight paths are resolved against `base_dir`.
+    pub fn from_toml_str(text: &str, base_dir: Option<&Path>) -> Result<Self> {
+        let mut config: ModelConfig =
+            toml::from_str(text).map_err(|e| AmflowError::ConfigParse {
+                path: "<string>".into(),
+                reason: e.to_string(),
+            })?;
+        if let (Some(base), BackboneWeights::File { path }) =
+            (base_dir, &mut config.backbone.weights)
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML config file.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| AmflowError::io(path, e))?;
+        Self::from_toml_str(&text, path.parent()).map_err(|e| match e {
+            AmflowError::ConfigParse { reason, .. } => AmflowError::ConfigParse {
+                path: path.to_path_buf(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a model config always serialises to TOML")
+    }
+
+    /// Checks the configuration for consistency.
+    pub fn validate(&self) -> Result<()> {
+        let arch = &self.backbone.arch;
+        arch.validate()?;
+        let err = |m: String| Err(AmflowError::Config(m));
+        if self.num_classes == 0 {
+            return err("num_classes must be at least 1".into());
+        }
+        if self.num_frames == 0 {
+            return err("num_frames must be at least 1".into());
+        }
+        let [h, w] = self.image_size;
+        if h < arch.patch_size || w < arch.patch_size {
+            return err(format!(
+                "image_size {h}x{w} is smaller than one {p}x{p} patch",
+                p = arch.patch_size
+            ));
+        }
+        if self.adapter.bottleneck == 0 {
+            return err("adapter bottleneck must be at least 1".into());
+        }
+        if let TemporalBlocks::List(list) = &self.temporal_blocks {
+            if let Some(&b) = list.iter().find(|&&b| b == 0 || b > arch.num_layers) {
+                return err(format!(
+                    "temporal block {b} is outside 1..={} (the backbone's blocks)",
+                    arch.num_layers
+                ));
+            }
+        }
+        let af = &self.am_flow;
+        if af.mode == AmFlowMode::Aligned
+            && (af.align_heads == 0 || af.align_dim == 0 || af.align_dim % af.align_heads != 0)
+        {
+            return err(format!(
+                "align_dim {} must be a positive multiple of align_heads {}",
+                af.align_dim, af.align_heads
+            ));
+        }
+        self.tpm.validate(self.adapter.bottleneck)?;
+        if arch.pos_interpolation == PosInterpolation::Forbid
+            && (h != arch.native_image_size || w != arch.native_image_size)
+        {
+            return err(format!(
+                "image_size {h}x{w} differs from the backbone's native {n}x{n} and position \
+                 interpolation is off",
+                n = arch.native_image_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tokens per frame `N` at the configured input size.
+    pub fn tokens_per_frame(&self) -> usize {
+        self.backbone
+            .arch
+            .num_tokens(self.image_size[0], self.image_size[1])
+    }
+
+    /// Per block, whether it is temporal.
+    pub fn temporal_mask(&self) -> Result<Vec<bool>> {
+        self.temporal_blocks.resolve(self.backbone.arch.num_layers)
+    }
+}
+
+/// Named configurations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// A 2-block, 32-wide random-weight model for tests (aligned AM flow, transformer TPM).
+    Tiny,
+    /// DINOv2 ViT-S/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400.
+    Dinov2S14Am12Transformer,
+    /// DINOv2 ViT-B/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400 (paper, Table 2).
+    Dinov2B14Am12Transformer,
+    /// DINOv2 ViT-L/14, AM flow on all 24 blocks (aligned), transformer TPMs, 8 x 224².
+    Dinov2L14AmAllTransformer,
+    /// DINOv2 ViT-S/14 with registers, AM/12 aligned, transformer TPMs, 8 x 224².
+    Dinov2S14RegAm12Transformer,
+    /// DINOv2 ViT-B/14, AM/2(1,12) vanilla, TCN TPMs, Toyota Smarthome (paper, Table 3).
+    Dinov2B14Am2VanillaTcn,
+    /// CLIP ViT-B/16, AM/12 aligned, TCN TPMs, 8 x 224², Something-Something v2.
+    ClipB16Am12Tcn,
+    /// CLIP ViT-B/32, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400.
+    ClipB32Am12Transformer,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 8] = [
+        Preset::Tiny,
+        Preset::Dinov2S14Am12Transformer,
+        Preset::Dinov2B14Am12Transformer,
+        Preset::Dinov2L14AmAllTransformer,
+        Preset::Dinov2S14RegAm12Transformer,
+        Preset::Dinov2B14Am2VanillaTcn,
+        Preset::ClipB16Am12Tcn,
+        Preset::ClipB32Am12Transformer,
+    ];
+
+    /// The preset's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Dinov2S14Am12Transformer => "dinov2-s14-am12-transformer",
+            Preset::Dinov2B14Am12Transformer => "dinov2-b14-am12-transformer",
+            Preset::Dinov2L14AmAllTransformer => "dinov2-l14-am24-transformer",
+            Preset::Dinov2S14RegAm12Transformer => "dinov2-s14-reg-am12-transformer",
+            Preset::Dinov2B14Am2VanillaTcn => "dinov2-b14-am2-vanilla-tcn",
+            Preset::ClipB16Am12Tcn => "clip-b16-am12-tcn",
+            Preset::ClipB32Am12Transformer => "clip-b32-am12-transformer",
+        }
+    }
+
+    /// Looks a preset up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The preset's configuration.
+    pub fn config(self) -> ModelConfig {
+        match self {
+            Preset::Tiny => ModelConfig {
+                num_classes: 5,
+                num_frames: 4,
+                image_size: [16, 16],
+                seed: 0,
+                temporal_blocks: TemporalBlocks::All,
+                backbone: BackboneConfig {
+                    weights: BackboneWeights::Random { seed: 0 },
+                    arch: VitConfig {
+                        family: BackboneFamily::Dinov2,
+                        hidden_size: 32,
+                        num_layers: 2,
+                        num_heads: 4,
+                        mlp_dim: 64,
+                        patch_size: 4,
+                        native_image_size: 16,
+                        num_registers: 0,
+                        layer_scale: true,
+                        layer_scale_init: 1.0,
+                        layer_norm_eps: 1e-6,
+                        activation: Activation::Gelu,
+                        pos_interpolation: PosInterpolation::Bicubic,
+                    },
+                },
+                adapter: AdapterConfig { bottleneck: 8 },
+                am_flow: AmFlowConfig {
+                    mode: AmFlowMode::Aligned,
+                    align_dim: 24,
+                    align_layers: 1,
+                    align_heads: 12,
+                    align_mlp_ratio: 4,
+                },
+                tpm: TpmConfig::new(TpmKind::Transformer),
+            },
+            Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "dinov2-small"),
+            Preset::Dinov2B14Am12Transformer => dinov2(768, 12, 12, 0, "dinov2-base"),
+            Preset::Dinov2L14AmAllTransformer => dinov2(1024, 24, 16, 0, "dinov2-large"),
+            Preset::Dinov2S14RegAm12Transformer => {
+                dinov2(384, 12, 6, 4, "dinov2-with-registers-small")
+            }
+            Preset::Dinov2B14Am2VanillaTcn => {
+                let mut c = dinov2(768, 12, 12, 0, "dinov2-base");
+                c.num_classes = 31;
+                c.temporal_blocks = TemporalBlocks::List(vec![1, 12]);
+                c.am_flow.mode = AmFlowMode::Vanilla;
+                c.tpm = TpmConfig::new(TpmKind::Tcn);
+                c
+            }
+            Preset::ClipB16Am12Tcn => {
+                let mut c = clip(16, "clip-vit-base-patch16");
+                c.num_classes = 174;
+                c.tpm = TpmConfig::new(TpmKind::Tcn);
+                c
+            }
+            Preset::ClipB32Am12Transformer => clip(32, "clip-vit-base-patch32"),
+        }
+    }
+}
+
+fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str) -> ModelConfig {
+    ModelConfig {
+        num_classes: 400,
+        num_frames: 8,
+        image_size: [224, 224],
+        seed: 0,
+        temporal_blocks: TemporalBlocks::All,
+        backbone: BackboneConfig {
+            weights: BackboneWeights::File {
+                path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
+            },
+            arch: VitConfig {
+                family: BackboneFamily::Dinov2,
+                hidden_size: width,
+                num_layers: depth,
+                num_heads: heads,
+                mlp_dim: 4 * width,
+                patch_size: 14,
+                native_image_size: 518,
+                num_registers: registers,
+                layer_scale: true,
+                layer_scale_init: 1.0,
+                layer_norm_eps: 1e-6,
+                activation: Activation::Gelu,
+                pos_interpolation: if registers > 0 {
+                    PosInterpolation::BicubicAntialias
+                } else {
+                    PosInterpolation::Bicubic
+                },
+            },
+        },
+        adapter: AdapterConfig {
+            bottleneck: width / 4,
+        },
+        am_flow: AmFlowConfig {
+            mode: AmFlowMode::Aligned,
+            ..AmFlowConfig::default()
+        },
+        tpm: TpmConfig::new(TpmKind::Transformer),
+    }
+}
+
+fn clip(patch: usize, dir: &str) -> ModelConfig {
+    ModelConfig {
+        num_classes: 400,
+        num_frames: 8,
+        image_size: [224, 224],
+        seed: 0,
+        temporal_blocks: TemporalBlocks::All,
+        backbone: BackboneConfig {
+            weights: BackboneWeights::File {
+                path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
+            },
+            arch: VitConfig {
+                family: BackboneFamily::Clip,
+                hidden_size: 768,
+                num_layers: 12,
+                num_heads: 12,
+                mlp_dim: 3072,
+                patch_size: patch,
+                native_image_size: 224,
+                num_registers: 0,
+                layer_scale: false,
+                layer_scale_init: 1.0,
+                layer_norm_eps: 1e-5,
+                activation: Activation::QuickGelu,
+                pos_interpolation: PosInterpolation::Bicubic,
+            },
+        },
+        adapter: AdapterConfig { bottleneck: 192 },
+        am_flow: AmFlowConfig {
+            mode: AmFlowMode::Aligned,
+            ..AmFlowConfig::default()
+        },
+        tpm: TpmConfig::new(TpmKind::Transformer),
+    }
+}

@@ -1,0 +1,301 @@
+//! The AM Flow model (paper, Figure 2; model spec, sections 1–5).
+//!
+//! Frames of `B` clips of `T` frames run through the frozen ViT as one batch of `B*T` images.
+//! In every block, two scaled parallel adapters add `s1 * Up1(E1)` and `s2 * Up2(E2)` to the
+//! residual stream, with `E1 = ReLU(Down1([LN1(x) ; F]))` (AM flow `F` concatenated in temporal
+//! blocks) and `E2 = ReLU(Down2(LN2(x')))`. Temporal blocks run a temporal processing unit and
+//! a "squeeze and linear" head on `E1` and on `E2`; one more head classifies the last frame's
+//! class token after `LN_final`. The logits are the plain mean of all heads' logits, in the
+//! order: per temporal block, attention head then MLP head; then the final-frame head.
+
+use std::cell::RefCell;
+
+use burn::prelude::*;
+
+use crate::adapter::ScaledParallelAdapter;
+use crate::amflow::{
+    aligned_am_flow, vanilla_am_flow, AligningEncoder, AligningEncoderDims, AmFlowMode,
+};
+use crate::backbone::Vit;
+use crate::config::{BackboneWeights, ModelConfig};
+use crate::error::{AmflowError, Result};
+use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
+use crate::tpm::TemporalHead;
+
+/// The trainable additions of one block.
+#[derive(Module, Debug)]
+pub struct BlockAdditions {
+    /// Adapter across the attention (receives AM flow in temporal blocks).
+    pub attn_adapter: ScaledParallelAdapter,
+    /// Adapter across the MLP.
+    pub mlp_adapter: ScaledParallelAdapter,
+    /// Aligning encoder (temporal blocks with aligned AM flow).
+    pub aligning_encoder: Option<AligningEncoder>,
+    /// Temporal unit and head on `E1` (temporal blocks).
+    pub attn_temporal: Option<TemporalHead>,
+    /// Temporal unit and head on `E2` (temporal blocks).
+    pub mlp_temporal: Option<TemporalHead>,
+}
+
+/// Everything that trains. Its parameter paths are the checkpoint's tensor names
+/// (`docs/checkpoint-format.md`).
+#[derive(Module, Debug)]
+pub struct Additions {
+    /// Per backbone block.
+    pub blocks: Vec<BlockAdditions>,
+    /// `Linear_C` on the last frame's `LN_final(x)[class token]`.
+    pub final_head: Linear,
+}
+
+impl Additions {
+    /// Builds the additions for `config` under `vb` (names as in the checkpoint format).
+    pub fn new(vb: &VarBuilder<'_>, config: &ModelConfig) -> Result<Self> {
+        config.validate()?;
+        let arch = &config.backbone.arch;
+        let d = arch.hidden_size;
+        let r = config.adapter.bottleneck;
+        let c = config.num_classes;
+        let mask = config.temporal_mask()?;
+        let flow_channels = config.am_flow.channels(arch.num_heads);
+        let blocks = mask
+            .iter()
+            .enumerate()
+            .map(|(i, &temporal)| {
+                let vb = vb.pp("blocks").pp(i);
+                let attn_in = if temporal { d + flow_channels } else { d };
+                let aligned = temporal && config.am_flow.mode == AmFlowMode::Aligned;
+                let temporal_head = |name: &str| -> Result<Option<TemporalHead>> {
+                    if temporal {
+                        Ok(Some(TemporalHead::new(
+                            &vb.pp(name),
+                            &config.tpm,
+                            r,
+                            config.num_frames,
+                            c,
+                        )?))
+                    } else {
+                        Ok(None)
+                    }
+                };
+                Ok(BlockAdditions {
+                    attn_adapter: ScaledParallelAdapter::new(
+                        &vb.pp("attn_adapter"),
+                        attn_in,
+                        r,
+                        d,
+                    )?,
+                    mlp_adapter: ScaledParallelAdapter::new(&vb.pp("mlp_adapter"), d, r, d)?,
+                    aligning_encoder: if aligned {
+                        let af = &config.am_flow;
+                        Some(AligningEncoder::new(
+                            &vb.pp("aligning_encoder"),
+                            AligningEncoderDims {
+                                heads_in: arch.num_heads,
+                                tokens: config.tokens_per_frame(),
+                                width: af.align_dim,
+                                layers: af.align_layers,
+                                attn_heads: af.align_heads,
+                                mlp_ratio: af.align_mlp_ratio,
+                            },
+                        )?)
+                    } else {
+                        None
+                    },
+                    attn_temporal: temporal_head("attn_temporal")?,
+                    mlp_temporal: temporal_head("mlp_temporal")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            blocks,
+            final_head: Linear::new(&vb.pp("final_head"), d, c, true)?,
+        })
+    }
+
+    /// Deterministic random additions from `config.seed`.
+    pub fn random(config: &ModelConfig, device: &Device) -> Result<Self> {
+        let source: RefCell<RandomSource> = RefCell::new(RandomSource::new(config.seed));
+        let vb = VarBuilder::new(&source as &RefCell<dyn TensorSource>, device);
+        Self::new(&vb, config)
+    }
+}
+
+/// What one block computed, returned on request.
+#[derive(Debug, Clone)]
+pub struct BlockIntermediates {
+    /// Pre-softmax attention logits `[B, T, h, N, N]`.
+    pub attn_logits: Tensor<5>,
+    /// AM flow `[B, T, N, f]` (temporal blocks with AM flow on).
+    pub am_flow: Option<Tensor<4>>,
+    /// Attention adapter bottleneck `E1` `[B, T, N, r]`.
+    pub e_attn: Tensor<4>,
+    /// MLP adapter bottleneck `E2` `[B, T, N, r]`.
+    pub e_mlp: Tensor<4>,
+}
+
+/// The model's intermediates.
+#[derive(Debug, Clone)]
+pub struct Intermediates {
+    /// Per block.
+    pub blocks: Vec<BlockIntermediates>,
+    /// Every head's logits `[B, C]`, in averaging order.
+    pub head_logits: Vec<Tensor<2>>,
+}
+
+/// The model's output.
+#[derive(Debug, Clone)]
+pub struct ModelOutput {
+    /// Mean of all heads' logits, `[B, C]`.
+    pub logits: Tensor<2>,
+    /// Intermediates, when asked for.
+    pub intermediates: Option<Intermediates>,
+}
+
+/// The AM Flow model: frozen backbone plus trainable additions.
+///
+/// # Shapes
+/// - clip `[B, T, 3, H, W]`, normalised pixels, `H x W` = `config.image_size`
+/// - logits `[B, C]`
+#[derive(Module, Debug)]
+pub struct AmFlowModel {
+    /// The frozen image ViT.
+    pub backbone: Vit,
+    /// What trains.
+    pub additions: Additions,
+    /// The configuration that built the model.
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+impl AmFlowModel {
+    /// Builds the model: the backbone from its configured weights, the additions from
+    /// `config.seed`. Returns the backbone's load report when weights came from a file.
+    pub fn new(config: &ModelConfig, device: &Device) -> Result<(Self, Option<LoadReport>)> {
+        let (backbone, report) = load_backbone(config, device)?;
+        let additions = Additions::random(config, device)?;
+        Ok((Self::from_parts(config, backbone, additions)?, report))
+    }
+
+    /// Assembles a model, checking that the parts fit the config.
+    pub fn from_parts(config: &ModelConfig, backbone: Vit, additions: Additions) -> Result<Self> {
+        if backbone.config != config.backbone.arch {
+            return Err(AmflowError::Config(
+                "the backbone's architecture differs from the model config's".into(),
+            ));
+        }
+        if additions.blocks.len() != backbone.blocks.len() {
+            return Err(AmflowError::Config(format!(
+                "{} adapter blocks for {} backbone blocks",
+                additions.blocks.len(),
+                backbone.blocks.len()
+            )));
+        }
+        Ok(Self {
+            backbone,
+            additions,
+            config: config.clone(),
+        })
+    }
+
+    /// The logits for a batch of clips.
+    pub fn forward(&self, clip: Tensor<5>) -> Result<Tensor<2>> {
+        Ok(self.forward_detailed(clip, false)?.logits)
+    }
+
+    /// The logits and, when `collect` is set, the intermediates.
+    pub fn forward_detailed(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
+        let [b, t, ch, h, w] = clip.dims();
+        let [eh, ew] = self.config.image_size;
+        if ch != 3 || h != eh || w != ew || b == 0 || t == 0 {
+            return Err(AmflowError::Input(format!(
+                "expected a clip batch [B, T, 3, {eh}, {ew}] with B, T >= 1, got {:?}",
+                clip.dims()
+            )));
+        }
+        let mut x = self.backbone.embed(clip.reshape([b * t, ch, h, w]))?;
+        let [_, n, d] = x.dims();
+        let mode = self.config.am_flow.mode;
+        let mut heads: Vec<Tensor<2>> = Vec::new();
+        let mut collected = Vec::new();
+        for (block, add) in self.backbone.blocks.iter().zip(&self.additions.blocks) {
+            let temporal = add.attn_temporal.is_some();
+            let a = block.pre_attention(x.clone());
+            let att = block.attention(a.clone());
+            let flow = match (temporal, mode) {
+                (false, _) | (true, AmFlowMode::Off) => None,
+                (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(att.logits.clone(), b)),
+                (true, AmFlowMode::Aligned) => {
+                    let encoder = add.aligning_encoder.as_ref().ok_or_else(|| {
+                        AmflowError::Config("aligned AM flow without an aligning encoder".into())
+                    })?;
+                    if encoder.tokens() != n {
+                        return Err(AmflowError::Input(format!(
+                            "the aligning encoder was built for {} tokens, the clip has {n}",
+                            encoder.tokens()
+                        )));
+                    }
+                    Some(aligned_am_flow(att.probs.clone(), b, encoder))
+                }
+            };
+            let adapter_in = match &flow {
+                Some(f) => Tensor::cat(vec![a, f.clone()], 2),
+                None => a,
+            };
+            let e1 = add.attn_adapter.bottleneck(adapter_in);
+            let x1 = x + block.scale_attention(att.output) + add.attn_adapter.project(e1.clone());
+            let bn = block.pre_mlp(x1.clone());
+            let e2 = add.mlp_adapter.bottleneck(bn.clone());
+            x = x1 + block.mlp(bn) + add.mlp_adapter.project(e2.clone());
+            let r = e1.dims()[2];
+            let e1: Tensor<4> = e1.reshape([b, t, n, r]);
+            let e2: Tensor<4> = e2.reshape([b, t, n, r]);
+            if let (Some(ha), Some(hm)) = (&add.attn_temporal, &add.mlp_temporal) {
+                heads.push(ha.forward(e1.clone())?);
+                heads.push(hm.forward(e2.clone())?);
+            }
+            if collect {
+                let hh = att.logits.dims()[1];
+                collected.push(BlockIntermediates {
+                    attn_logits: att.logits.reshape([b, t, hh, n, n]),
+                    am_flow: flow.map(|f| {
+                        let fc = f.dims()[2];
+                        f.reshape([b, t, n, fc])
+                    }),
+                    e_attn: e1,
+                    e_mlp: e2,
+                });
+            }
+        }
+        // Final-frame head: LN_final(x)[class token] of the last frame.
+        let x: Tensor<4> = x.reshape([b, t, n, d]);
+        let cls: Tensor<2> = x.narrow(1, t - 1, 1).narrow(2, 0, 1).reshape([b, d]);
+        heads.push(
+            self.additions
+                .final_head
+                .forward(self.backbone.final_norm.forward(cls)),
+        );
+        let logits = Tensor::stack::<3>(heads.clone(), 0)
+            .mean_dim(0)
+            .reshape([b, heads[0].dims()[1]]);
+        Ok(ModelOutput {
+            logits,
+            intermediates: collect.then_some(Intermediates {
+                blocks: collected,
+                head_logits: heads,
+            }),
+        })
+    }
+}
+
+/// Builds the frozen backbone of `config` from its configured weights.
+pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Option<LoadReport>)> {
+    match &config.backbone.weights {
+        BackboneWeights::Random { seed } => {
+            Ok((Vit::random(&config.backbone.arch, *seed, device)?, None))
+        }
+        BackboneWeights::File { path } => {
+            let (vit, report) = Vit::load_hf(path, &config.backbone.arch, device)?;
+            Ok((vit, Some(report)))
+        }
+    }
+}

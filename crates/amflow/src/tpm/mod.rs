@@ -1,0 +1,181 @@
+//! Temporal processing units (paper, "Temporal processing adapters"; model spec, section 3).
+//!
+//! A unit runs along the `T` frames independently for each token (batch `B*N`), with width `r`
+//! in and out, on the adapter's own bottleneck activation `E`. Its output is squeezed (mean over
+//! frames and tokens) and classified by a linear layer: one head per adapter of a temporal block.
+
+mod lstm;
+mod tcn;
+mod transformer;
+
+pub use lstm::TemporalLstm;
+pub use tcn::{TemporalConv, TemporalConvLayer};
+pub use transformer::{TemporalTransformer, TemporalTransformerLayer, TPM_LN_EPS};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AmflowError, Result};
+use crate::nn::{Linear, VarBuilder};
+
+/// Which temporal processing module the temporal blocks use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TpmKind {
+    /// Pre-norm transformer encoder over the frames.
+    Transformer,
+    /// Residual dilated temporal convolutions.
+    Tcn,
+    /// One LSTM layer.
+    Lstm,
+}
+
+/// Settings of the temporal processing modules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmConfig {
+    /// The module kind.
+    pub kind: TpmKind,
+    /// Transformer: encoder layers.
+    #[serde(default = "one")]
+    pub transformer_layers: usize,
+    /// Transformer: attention heads (must divide `r`).
+    #[serde(default = "four")]
+    pub transformer_heads: usize,
+    /// Transformer: MLP ratio.
+    #[serde(default = "four")]
+    pub transformer_mlp_ratio: usize,
+    /// TCN: layers (dilations 1, 2, 4, ...).
+    #[serde(default = "two")]
+    pub tcn_layers: usize,
+    /// TCN: kernel size (odd).
+    #[serde(default = "three")]
+    pub tcn_kernel: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+fn four() -> usize {
+    4
+}
+
+impl TpmConfig {
+    /// Defaults of the spec for `kind`.
+    pub fn new(kind: TpmKind) -> Self {
+        Self {
+            kind,
+            transformer_layers: 1,
+            transformer_heads: 4,
+            transformer_mlp_ratio: 4,
+            tcn_layers: 2,
+            tcn_kernel: 3,
+        }
+    }
+
+    /// Checks the settings against the bottleneck width `r`.
+    pub fn validate(&self, width: usize) -> Result<()> {
+        match self.kind {
+            TpmKind::Transformer
+                if self.transformer_heads == 0 || width % self.transformer_heads != 0 =>
+            {
+                Err(AmflowError::Config(format!(
+                    "transformer TPM heads {} must divide the adapter bottleneck {width}",
+                    self.transformer_heads
+                )))
+            }
+            TpmKind::Tcn if self.tcn_kernel % 2 == 0 => Err(AmflowError::Config(format!(
+                "TCN kernel {} must be odd (same padding)",
+                self.tcn_kernel
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A temporal processing module.
+///
+/// # Shapes
+/// - input and output `[B*N, T, r]`
+#[derive(Module, Debug)]
+pub enum TemporalUnit {
+    /// Transformer encoder.
+    Transformer(TemporalTransformer),
+    /// Temporal convolutions.
+    Tcn(TemporalConv),
+    /// LSTM.
+    Lstm(TemporalLstm),
+}
+
+impl TemporalUnit {
+    /// Builds the unit of `config.kind` under `vb` for width `r` and at most `max_frames` frames.
+    pub fn new(
+        vb: &VarBuilder<'_>,
+        config: &TpmConfig,
+        width: usize,
+        max_frames: usize,
+    ) -> Result<Self> {
+        config.validate(width)?;
+        Ok(match config.kind {
+            TpmKind::Transformer => {
+                Self::Transformer(TemporalTransformer::new(vb, config, width, max_frames)?)
+            }
+            TpmKind::Tcn => Self::Tcn(TemporalConv::new(vb, config, width)?),
+            TpmKind::Lstm => Self::Lstm(TemporalLstm::new(vb, width)?),
+        })
+    }
+
+    /// Runs the unit along the frame axis.
+    pub fn forward(&self, x: Tensor<3>) -> Result<Tensor<3>> {
+        match self {
+            Self::Transformer(m) => m.forward(x),
+            Self::Tcn(m) => Ok(m.forward(x)),
+            Self::Lstm(m) => Ok(m.forward(x)),
+        }
+    }
+}
+
+/// A temporal processing unit with its "squeeze and linear" head:
+/// `logits = Linear_C(mean_{t,n} TPM(E))`.
+///
+/// # Shapes
+/// - `E` `[B, T, N, r]`
+/// - logits `[B, C]`
+#[derive(Module, Debug)]
+pub struct TemporalHead {
+    /// The temporal processing module.
+    pub tpm: TemporalUnit,
+    /// `Linear_C`.
+    pub head: Linear,
+}
+
+impl TemporalHead {
+    /// Builds the unit and its head under `vb`.
+    pub fn new(
+        vb: &VarBuilder<'_>,
+        config: &TpmConfig,
+        width: usize,
+        max_frames: usize,
+        classes: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            tpm: TemporalUnit::new(&vb.pp("tpm"), config, width, max_frames)?,
+            head: Linear::new(&vb.pp("head"), width, classes, true)?,
+        })
+    }
+
+    /// Runs the unit on `E` and returns the head's logits.
+    pub fn forward(&self, e: Tensor<4>) -> Result<Tensor<2>> {
+        let [b, t, n, r] = e.dims();
+        let seq: Tensor<3> = e.swap_dims(1, 2).reshape([b * n, t, r]);
+        let z = self.tpm.forward(seq)?;
+        let pooled: Tensor<2> = z.reshape([b, n * t, r]).mean_dim(1).reshape([b, r]);
+        Ok(self.head.forward(pooled))
+    }
+}
