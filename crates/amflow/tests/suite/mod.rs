@@ -1,4 +1,5 @@
 mod backbone_parity;
 mod config;
+mod equations;
 mod model_parity;
 mod util;
