@@ -1,15 +1,18 @@
 //! Video data pipeline for amflow (decoding, sampling, transforms, datasets, synthetic data).
 
+pub mod check;
 pub mod dataset;
 pub mod decode;
 pub mod error;
 pub mod frame;
+pub mod loader;
 pub mod rng;
 pub mod sampling;
 pub mod source;
 pub mod synthetic;
 pub mod transform;
 
+pub use check::{scan_manifest, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport};
 pub use dataset::{
     FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry, ManifestSpec,
     SmarthomeSplit, Split, VideoDataset,
@@ -17,6 +20,7 @@ pub use dataset::{
 pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
 pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
+pub use loader::{BadInputPolicy, Batch, Epoch, EpochSummary, Loader, LoaderConfig, SkippedSample};
 pub use rng::SeedRng;
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};

@@ -1,0 +1,245 @@
+//! The loader over real components: the synthetic dataset (order, determinism, shapes,
+//! bounded prefetch) and a file dataset mixing good videos encoded by the ffmpeg tool
+//! with broken ones (skip policy with replacements and summary, fail policy), plus the
+//! manifest scanner on the same files.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use amflow_video::*;
+use common::*;
+
+fn synthetic(n: usize) -> Arc<SyntheticMotionDataset> {
+    Arc::new(
+        SyntheticMotionDataset::new(SyntheticMotionConfig {
+            num_samples: n,
+            num_frames: 4,
+            size: 32,
+            ..SyntheticMotionConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
+#[test]
+fn synthetic_batches_cover_every_sample_once_in_a_seeded_order() {
+    let ds = synthetic(20);
+    let cfg = LoaderConfig {
+        batch_size: 6,
+        workers: 2,
+        prefetch: 1,
+        seed: 3,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(ds.clone(), cfg).unwrap();
+    assert_eq!(loader.num_batches(), 4);
+    let run = |epoch| loader.epoch(epoch).collect::<Result<Vec<Batch>>>().unwrap();
+    let a = run(0);
+    assert_eq!(
+        a.iter().map(|b| b.shape[0]).collect::<Vec<_>>(),
+        [6, 6, 6, 2]
+    );
+    assert_eq!(a[0].shape, [6, 4, 3, 32, 32]);
+    let mut seen: Vec<usize> = a.iter().flat_map(|b| b.indices.clone()).collect();
+    assert_ne!(seen, (0..20).collect::<Vec<_>>(), "shuffled");
+    seen.sort();
+    assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    // Content and labels are the dataset's.
+    let b = &a[1];
+    let clip = ds.get(b.indices[2], 0).unwrap();
+    let n = clip.data.len();
+    assert_eq!(&b.data[2 * n..3 * n], &clip.data[..]);
+    assert_eq!(b.labels[2], clip.label);
+    assert_eq!(
+        b.appearance_labels.as_ref().unwrap()[2],
+        clip.appearance_label.unwrap()
+    );
+    // Same epoch, same batches; another epoch, another order.
+    assert_eq!(a, run(0));
+    assert_ne!(a[0].indices, run(1)[0].indices);
+}
+
+#[test]
+fn dropping_an_epoch_midway_stops_the_workers() {
+    let loader = Loader::new(
+        synthetic(40),
+        LoaderConfig {
+            batch_size: 2,
+            workers: 2,
+            ..LoaderConfig::default()
+        },
+    )
+    .unwrap();
+    let mut epoch = loader.epoch(0);
+    assert!(epoch.next().unwrap().is_ok());
+    drop(epoch); // must not hang
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        drop_last: true,
+        shuffle: false,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(synthetic(10), cfg).unwrap();
+    let batches: Vec<_> = loader.epoch(0).map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[0].indices, [0, 1, 2, 3]);
+    assert!(Loader::new(
+        synthetic(1),
+        LoaderConfig {
+            batch_size: 0,
+            ..LoaderConfig::default()
+        }
+    )
+    .is_err());
+}
+
+/// A manifest of 4 good videos and 4 broken ones (missing, empty, random bytes,
+/// truncated), written as a `path label` list; None when no encoder is available.
+fn mixed_manifest(dir: &Path) -> Option<Manifest> {
+    if !have_ffmpeg() {
+        return None;
+    }
+    let f = FIXTURES.iter().find(|f| have_encoder(f.encoder))?;
+    let good = encode_fixture(dir, f)?;
+    let bytes = std::fs::read(&good).unwrap();
+    let mut list = String::new();
+    for i in 0..4 {
+        let p = dir.join(format!("good{i}.{}", f.ext));
+        std::fs::copy(&good, &p).unwrap();
+        list += &format!("{} {}\n", p.file_name().unwrap().to_str().unwrap(), i % 2);
+    }
+    std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+    std::fs::write(
+        dir.join("random.mp4"),
+        (0..5000u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("cut.{}", f.ext)),
+        &bytes[..bytes.len() / 3],
+    )
+    .unwrap();
+    list += &format!(
+        "missing.mp4 0\nempty.mp4 1\nrandom.mp4 0\ncut.{} 1\n",
+        f.ext
+    );
+    std::fs::write(dir.join("list.txt"), list).unwrap();
+    std::fs::write(dir.join("classes.txt"), "zero\none\n").unwrap();
+    let spec = ManifestSpec::PathLabel {
+        list: dir.join("list.txt"),
+        root: None,
+        class_names: Some(dir.join("classes.txt")),
+        media: MediaKind::Video,
+    };
+    Some(spec.load().unwrap())
+}
+
+fn file_dataset(m: Manifest) -> Arc<FileVideoDataset> {
+    let cfg = FileDatasetConfig {
+        read: ClipReadConfig {
+            sampler: Sampler::Segment { num_segments: 4 },
+            resize: Resize::ShortSide(32),
+            ..ClipReadConfig::default()
+        },
+        transform: TransformConfig::test(32),
+        ..FileDatasetConfig::default()
+    };
+    Arc::new(FileVideoDataset::new(m, cfg).unwrap())
+}
+
+#[test]
+fn broken_files_are_skipped_replaced_and_summarised() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(m) = mixed_manifest(dir.path()) else {
+        return;
+    };
+    assert_eq!(m.entries.len(), 8);
+    let ds = file_dataset(m);
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        workers: 2,
+        max_replacements: 8,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(ds, cfg).unwrap();
+    let mut epoch = loader.epoch(0);
+    let batches: Vec<Batch> = epoch.by_ref().map(|b| b.unwrap()).collect();
+    assert_eq!(batches.len(), 2);
+    for b in &batches {
+        assert_eq!(b.shape, [4, 4, 3, 32, 32], "replacements fill the batch");
+        assert!(
+            b.indices.iter().all(|&i| i < 4),
+            "only good files in batches: {:?}",
+            b.indices
+        );
+    }
+    let summary = epoch.summary();
+    let kinds = summary.skipped_by_kind();
+    for k in ["missing", "empty", "unreadable-container"] {
+        assert!(kinds.get(k).copied().unwrap_or(0) >= 1, "{k} in {kinds:?}");
+    }
+    for name in ["missing.mp4", "empty.mp4", "random.mp4", "cut."] {
+        assert!(
+            summary.skipped.iter().any(|s| s.source.contains(name)),
+            "{name} skipped"
+        );
+    }
+    assert_eq!(summary.clips, 8);
+    assert!(summary.to_string().contains("skipped"), "{summary}");
+
+    let fail = Loader::new(
+        loader.dataset().clone(),
+        LoaderConfig {
+            batch_size: 4,
+            bad_input: BadInputPolicy::Fail,
+            shuffle: false,
+            ..LoaderConfig::default()
+        },
+    )
+    .unwrap();
+    let results: Vec<_> = fail.epoch(0).collect();
+    assert!(results[0].is_ok());
+    assert!(results[1].as_ref().is_err_and(|e| e.is_bad_input()));
+    assert_eq!(results.len(), 2);
+}
+
+#[test]
+fn scanner_reports_each_broken_file_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(m) = mixed_manifest(dir.path()) else {
+        return;
+    };
+    let calls = AtomicUsize::new(0);
+    let report = scan_manifest(
+        &m,
+        &ScanConfig {
+            workers: 2,
+            depth: ScanDepth::Full,
+            ..ScanConfig::default()
+        },
+        &|p| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            assert!(p.done <= p.total && p.problems <= p.done);
+        },
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 8);
+    assert_eq!((report.total, report.ok, report.problems.len()), (8, 4, 4));
+    assert_eq!(report.frames, 4 * 48);
+    let names: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| p.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(&names[..3], ["missing.mp4", "empty.mp4", "random.mp4"]);
+    let text = report.to_string();
+    assert!(text.contains("missing.mp4: file is missing"), "{text}");
+    assert!(text.contains("8 files checked"), "{text}");
+    // The quick scan finds the same missing/empty/random files.
+    let quick = scan_manifest(&m, &ScanConfig::default(), &|_| {});
+    assert!(quick.problems.len() >= 3);
+}
