@@ -66,7 +66,8 @@ pub fn param_counts(config: &ModelConfig) -> Result<ParamCounts> {
     config.validate()?;
     let a = &config.backbone.arch;
     let (d, p, g) = (a.hidden_size, a.patch_size, a.native_grid());
-    let mut backbone = d * 3 * p * p + d * (1 + g * g) + a.num_registers * d + layer_norm(d);
+    // patch projection, class token, position embedding, registers, LN_final
+    let mut backbone = d * 3 * p * p + d + d * (1 + g * g) + a.num_registers * d + layer_norm(d);
     backbone += match a.family {
         crate::backbone::BackboneFamily::Dinov2 => d, // patch bias
         crate::backbone::BackboneFamily::Clip => layer_norm(d), // pre_layrnorm
