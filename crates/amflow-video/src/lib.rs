@@ -3,6 +3,7 @@
 pub mod check;
 pub mod dataset;
 pub mod decode;
+pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod loader;
@@ -19,6 +20,9 @@ pub use dataset::{
     SmarthomeSplit, Split, VideoDataset,
 };
 pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
+pub use encode::{
+    encoder_available, write_synthetic_dataset, write_video, Container, EncodeConfig, VideoCodec,
+};
 pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use loader::{BadInputPolicy, Batch, Epoch, EpochSummary, Loader, LoaderConfig, SkippedSample};
