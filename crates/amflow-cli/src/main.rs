@@ -1,1 +1,32 @@
-fn main() {}
+//! The `amflow` command: inspect AM Flow models, run them on clips, check datasets.
+//!
+//! Data goes to stdout; logs and progress go to stderr (`RUST_LOG` sets the level).
+
+mod cli;
+mod commands;
+mod device;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if cli.quiet { "warn" } else { "info" })
+            }),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -198,7 +198,7 @@ impl ModelConfig {
         let mut config: ModelConfig =
             toml::from_str(text).map_err(|e| AmflowError::ConfigParse {
                 path: "<string>".into(),
-                reason: e.to_string(),
+                reason: one_line_toml_error(text, &e),
             })?;
         if let (Some(base), BackboneWeights::File { path }) =
             (base_dir, &mut config.backbone.weights)
@@ -259,7 +259,9 @@ impl ModelConfig {
         }
         let af = &self.am_flow;
         if af.mode == AmFlowMode::Aligned
-            && (af.align_heads == 0 || af.align_dim == 0 || af.align_dim % af.align_heads != 0)
+            && (af.align_heads == 0
+                || af.align_dim == 0
+                || !af.align_dim.is_multiple_of(af.align_heads))
         {
             return err(format!(
                 "align_dim {} must be a positive multiple of align_heads {}",
@@ -292,11 +294,27 @@ impl ModelConfig {
     }
 }
 
+/// A TOML error on one line: `line L: message`.
+fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
 /// Named configurations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     /// A 2-block, 32-wide random-weight model for tests (aligned AM flow, transformer TPM).
     Tiny,
+    /// A small model for the synthetic motion data (8 frames of 56x56, 11 classes): 4 blocks,
+    /// width 64, patch 8, vanilla AM flow, transformer TPMs. Random backbone weights until
+    /// a pretrained one is configured.
+    SyntheticSmall,
     /// DINOv2 ViT-S/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400.
     Dinov2S14Am12Transformer,
     /// DINOv2 ViT-B/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400 (paper, Table 2).
@@ -315,8 +333,9 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 9] = [
         Preset::Tiny,
+        Preset::SyntheticSmall,
         Preset::Dinov2S14Am12Transformer,
         Preset::Dinov2B14Am12Transformer,
         Preset::Dinov2L14AmAllTransformer,
@@ -330,6 +349,7 @@ impl Preset {
     pub fn name(self) -> &'static str {
         match self {
             Preset::Tiny => "tiny",
+            Preset::SyntheticSmall => "synthetic-small",
             Preset::Dinov2S14Am12Transformer => "dinov2-s14-am12-transformer",
             Preset::Dinov2B14Am12Transformer => "dinov2-b14-am12-transformer",
             Preset::Dinov2L14AmAllTransformer => "dinov2-l14-am24-transformer",
@@ -382,6 +402,21 @@ impl Preset {
                 },
                 tpm: TpmConfig::new(TpmKind::Transformer),
             },
+            Preset::SyntheticSmall => {
+                let mut c = Preset::Tiny.config();
+                c.num_classes = 11;
+                c.num_frames = 8;
+                c.image_size = [56, 56];
+                c.backbone.arch.hidden_size = 64;
+                c.backbone.arch.num_layers = 4;
+                c.backbone.arch.mlp_dim = 256;
+                c.backbone.arch.patch_size = 8;
+                c.backbone.arch.native_image_size = 56;
+                c.adapter.bottleneck = 16;
+                c.am_flow.mode = AmFlowMode::Vanilla;
+                c.am_flow.align_dim = 48;
+                c
+            }
             Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "dinov2-small"),
             Preset::Dinov2B14Am12Transformer => dinov2(768, 12, 12, 0, "dinov2-base"),
             Preset::Dinov2L14AmAllTransformer => dinov2(1024, 24, 16, 0, "dinov2-large"),

@@ -74,7 +74,10 @@ fn default_layer_scale_init() -> f64 {
 impl VitConfig {
     /// Checks the sizes for consistency.
     pub fn validate(&self) -> Result<()> {
-        if self.hidden_size == 0 || self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.hidden_size == 0
+            || self.num_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_heads)
+        {
             return Err(AmflowError::Config(format!(
                 "backbone hidden_size {} must be a positive multiple of num_heads {}",
                 self.hidden_size, self.num_heads

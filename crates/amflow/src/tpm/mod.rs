@@ -83,14 +83,14 @@ impl TpmConfig {
     pub fn validate(&self, width: usize) -> Result<()> {
         match self.kind {
             TpmKind::Transformer
-                if self.transformer_heads == 0 || width % self.transformer_heads != 0 =>
+                if self.transformer_heads == 0 || !width.is_multiple_of(self.transformer_heads) =>
             {
                 Err(AmflowError::Config(format!(
                     "transformer TPM heads {} must divide the adapter bottleneck {width}",
                     self.transformer_heads
                 )))
             }
-            TpmKind::Tcn if self.tcn_kernel % 2 == 0 => Err(AmflowError::Config(format!(
+            TpmKind::Tcn if self.tcn_kernel.is_multiple_of(2) => Err(AmflowError::Config(format!(
                 "TCN kernel {} must be odd (same padding)",
                 self.tcn_kernel
             ))),
@@ -104,6 +104,7 @@ impl TpmConfig {
 /// # Shapes
 /// - input and output `[B*N, T, r]`
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one unit per adapter: boxing buys nothing
 pub enum TemporalUnit {
     /// Transformer encoder.
     Transformer(TemporalTransformer),

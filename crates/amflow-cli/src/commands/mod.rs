@@ -1,0 +1,29 @@
+//! The subcommands, one module each, and the dispatch.
+
+mod data;
+mod demo;
+mod forward;
+mod info;
+mod init;
+mod model_source;
+mod preset;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, DataCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Info(args) => info::run(&args),
+        Command::Preset(args) => preset::run(&args),
+        Command::Init(args) => init::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Forward(args) => forward::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Data(args) => match args.command {
+            DataCommand::Check(check) => data::check(&check),
+        },
+    }
+}
