@@ -32,6 +32,13 @@ pub struct DecodeConfig {
     /// are ordinary header slack: the sampler is re-run with the real count. 1.0
     /// disables the check.
     pub truncation_tolerance: f32,
+    /// Seek (to the keyframe before a wanted frame) instead of decoding through a gap of
+    /// at least `seek_threshold` frames, for constant-frame-rate streams in seekable
+    /// containers. Frame indices after a seek come from timestamps; when they do not
+    /// map back consistently the reader starts over without seeking.
+    pub seek: bool,
+    /// Smallest gap, in frames, worth a seek.
+    pub seek_threshold: usize,
 }
 
 impl Default for DecodeConfig {
@@ -40,6 +47,8 @@ impl Default for DecodeConfig {
             threads: 1,
             max_corrupt: 0,
             truncation_tolerance: 0.05,
+            seek: true,
+            seek_threshold: 48,
         }
     }
 }
@@ -80,10 +89,13 @@ pub struct VideoInfo {
 pub struct DecodedFrames {
     /// `(frame index, frame)` for every requested index that exists, ascending.
     pub frames: Vec<(usize, RgbFrame)>,
-    /// Frames decoded in total (all of the stream when `reached_end`).
+    /// One past the index of the last frame decoded: the stream's frame count when
+    /// `reached_end`.
     pub decoded: usize,
     /// Whether the stream ended before every requested index was reached.
     pub reached_end: bool,
+    /// Seeks made (0 when the frames were decoded straight through).
+    pub seeks: usize,
 }
 
 /// One open video file.
@@ -94,6 +106,7 @@ pub struct VideoReader {
     decoder: ff::decoder::Video,
     info: VideoInfo,
     config: DecodeConfig,
+    seek_map: Option<SeekMap>,
 }
 
 impl std::fmt::Debug for VideoReader {
@@ -196,6 +209,17 @@ impl VideoReader {
         } else {
             0.0
         };
+        // Seeking maps indices to timestamps, so only constant-frame-rate streams qualify
+        // (average rate equal to the base rate), and never still images.
+        let cfr = fps > 0.0 && (rational(stream.rate()) - fps).abs() < 1e-3 * fps;
+        let is_image =
+            input.format().name().contains("image2") || input.format().name().ends_with("_pipe");
+        let tick = rational(stream.time_base());
+        let seek_map = (cfr && !is_image && tick > 0.0).then_some(SeekMap {
+            fps,
+            tick,
+            start: None,
+        });
         let header_frames = (stream.frames() > 0).then_some(stream.frames() as usize);
         let estimated_frames =
             header_frames.unwrap_or_else(|| (duration_s * fps).round().max(0.0) as usize);
@@ -215,6 +239,7 @@ impl VideoReader {
             decoder,
             info,
             config: config.clone(),
+            seek_map,
         })
     }
 
@@ -240,58 +265,147 @@ impl VideoReader {
         let mut want: Vec<usize> = wanted.to_vec();
         want.sort_unstable();
         want.dedup();
+        if want.is_empty() {
+            return Ok(DecodedFrames {
+                frames: Vec::new(),
+                decoded: 0,
+                reached_end: false,
+                seeks: 0,
+            });
+        }
+        if self.seek_map.is_some() && self.config.seek {
+            if let Some(out) = self.decode_pass(&want, resize, true)? {
+                return Ok(out);
+            }
+            // The timestamps after a seek did not map back to frame indices: start over
+            // from the beginning without seeking, so no wrong frame is ever returned.
+            *self = VideoReader::open(&self.path, &self.config)?;
+        }
+        self.decode_pass(&want, resize, false)?
+            .ok_or_else(|| DataError::Decode {
+                path: self.path.clone(),
+                reason: "sequential decode lost track of frame indices".into(),
+            })
+    }
+
+    /// One decoding pass over the stream; `None` when seeking was allowed and the
+    /// timestamps after a seek were inconsistent.
+    fn decode_pass(
+        &mut self,
+        want: &[usize],
+        resize: Resize,
+        allow_seek: bool,
+    ) -> Result<Option<DecodedFrames>> {
         let mut out = DecodedFrames {
             frames: Vec::with_capacity(want.len()),
             decoded: 0,
             reached_end: false,
+            seeks: 0,
         };
-        if want.is_empty() {
-            return Ok(out);
-        }
         let mut state = DecodeState {
-            want: &want,
+            want,
             next: 0,
             corrupt: 0,
             scaler: None,
             resize,
+            pos: Some(0),
+            seek_target: 0,
+            seeks: 0,
+            map: if allow_seek { self.seek_map } else { None },
         };
         let mut frame = ff::frame::Video::empty();
-        let stream_index = self.stream_index;
-        let mut packets_done = false;
-        for (stream, packet) in self.input.packets() {
-            if stream.index() != stream_index {
+        let mut packet = ff::Packet::empty();
+        let threshold = self.config.seek_threshold.max(1);
+        loop {
+            if let (Some(map), Some(pos)) = (state.map.filter(|m| m.start.is_some()), state.pos) {
+                let target = want[state.next];
+                // Never seek for the count-everything request or past the estimated end.
+                // Each wanted frame gets at most one seek: a seek that lands far before
+                // its target (long GOP) must not be repeated.
+                if target >= pos + threshold
+                    && target < self.info.estimated_frames
+                    && (state.seeks == 0 || target != state.seek_target)
+                {
+                    let ts = map.index_to_micros(target);
+                    if self.input.seek(ts, ..ts).is_ok() {
+                        self.decoder.flush();
+                        state.pos = None;
+                        state.seek_target = target;
+                        state.seeks += 1;
+                        out.seeks += 1;
+                    }
+                }
+            }
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => break,
+                // A corrupt packet: the demuxer resyncs on the next read.
+                Err(ff::Error::InvalidData) => {
+                    state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
+                    continue;
+                }
+                // Any other read error ends the stream; a stream that ends early is
+                // caught by the frame-count checks of the caller.
+                Err(_) => break,
+            }
+            if packet.stream() != self.stream_index {
                 continue;
             }
             if let Err(e) = self.decoder.send_packet(&packet) {
                 state.note_corrupt(&self.path, self.config.max_corrupt, &e.to_string())?;
                 continue;
             }
-            state.drain(
+            if !state.drain(
                 &mut self.decoder,
                 &mut frame,
                 &mut out,
                 &self.path,
                 &self.config,
-            )?;
+            )? {
+                return Ok(None);
+            }
             if state.next == want.len() {
-                packets_done = true;
-                break;
+                return Ok(Some(out));
             }
         }
-        if !packets_done {
-            // Flush the decoder's delayed frames (B-frame reordering, frame threads).
-            if self.decoder.send_eof().is_ok() {
-                state.drain(
-                    &mut self.decoder,
-                    &mut frame,
-                    &mut out,
-                    &self.path,
-                    &self.config,
-                )?;
-            }
-            out.reached_end = state.next < want.len();
+        // Flush the decoder's delayed frames (B-frame reordering, frame threads).
+        if self.decoder.send_eof().is_ok()
+            && !state.drain(
+                &mut self.decoder,
+                &mut frame,
+                &mut out,
+                &self.path,
+                &self.config,
+            )?
+        {
+            return Ok(None);
         }
-        Ok(out)
+        out.reached_end = state.next < want.len();
+        Ok(Some(out))
+    }
+}
+
+/// Frame index <-> timestamp mapping of a constant-frame-rate stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SeekMap {
+    fps: f64,
+    /// Seconds per time-base tick.
+    tick: f64,
+    /// Timestamp of frame 0, in ticks, once observed (seeking waits for it).
+    start: Option<i64>,
+}
+
+impl SeekMap {
+    /// Seek position (AV_TIME_BASE units) half a frame before frame `index`.
+    fn index_to_micros(&self, index: usize) -> i64 {
+        let secs =
+            self.start.unwrap_or(0) as f64 * self.tick + (index as f64 - 0.5).max(0.0) / self.fps;
+        (secs * f64::from(ff::ffi::AV_TIME_BASE)) as i64
+    }
+
+    fn ts_to_index(&self, ts: i64) -> Option<usize> {
+        let i = ((ts - self.start?) as f64 * self.tick * self.fps).round();
+        (i >= 0.0).then_some(i as usize)
     }
 }
 
@@ -304,6 +418,13 @@ struct DecodeState<'a> {
         (ff::format::Pixel, u32, u32),
     )>,
     resize: Resize,
+    /// Index of the next frame the decoder outputs; None right after a seek.
+    pos: Option<usize>,
+    /// The wanted frame the last seek aimed at.
+    seek_target: usize,
+    /// Seeks done in this pass.
+    seeks: usize,
+    map: Option<SeekMap>,
 }
 
 impl DecodeState<'_> {
@@ -322,6 +443,8 @@ impl DecodeState<'_> {
         }
     }
 
+    /// Receives every frame the decoder has ready; false when a post-seek timestamp is
+    /// unusable (missing, or past the frame the seek aimed at).
     fn drain(
         &mut self,
         decoder: &mut ff::decoder::Video,
@@ -329,19 +452,55 @@ impl DecodeState<'_> {
         out: &mut DecodedFrames,
         path: &Path,
         config: &DecodeConfig,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         loop {
             match decoder.receive_frame(frame) {
                 Ok(()) => {}
-                Err(ff::Error::Eof) => return Ok(()),
-                Err(ff::Error::Other { errno }) if errno == ff::error::EAGAIN => return Ok(()),
+                Err(ff::Error::Eof) => return Ok(true),
+                Err(ff::Error::Other { errno }) if errno == ff::error::EAGAIN => return Ok(true),
                 Err(e) => {
                     self.note_corrupt(path, config.max_corrupt, &e.to_string())?;
-                    return Ok(());
+                    return Ok(true);
                 }
             }
-            let index = out.decoded;
-            out.decoded += 1;
+            let index = match self.pos {
+                Some(p) => p,
+                None => {
+                    let Some(i) = self
+                        .map
+                        .and_then(|m| frame.timestamp().and_then(|ts| m.ts_to_index(ts)))
+                    else {
+                        return Ok(false);
+                    };
+                    // The first frame after a seek must be a keyframe at or before the
+                    // target; anything else (a seek into the middle of a GOP, which
+                    // decodes with missing references) means starting over.
+                    if i > self.seek_target || !frame.is_key() {
+                        return Ok(false);
+                    }
+                    i
+                }
+            };
+            if let Some(map) = self.map.as_mut() {
+                match (index, frame.timestamp()) {
+                    // Calibrate: the timestamp of frame 0 anchors the index mapping.
+                    (0, Some(ts)) if self.seeks == 0 => map.start = Some(ts),
+                    (_, Some(ts))
+                        if map.start.is_some() && map.ts_to_index(ts) != Some(index) =>
+                    {
+                        if self.seeks > 0 {
+                            // After a seek the index is unknown: start over.
+                            return Ok(false);
+                        }
+                        // Timestamps do not follow frame order (variable frame rate):
+                        // decode straight through.
+                        self.map = None;
+                    }
+                    _ => {}
+                }
+            }
+            self.pos = Some(index + 1);
+            out.decoded = index + 1;
             if self.next >= self.want.len() || self.want[self.next] != index {
                 continue;
             }

@@ -142,3 +142,71 @@ fn buggy_real_file_is_reported_or_decoded_consistently() {
         }
     }
 }
+
+#[test]
+fn seeking_returns_the_same_frames_as_decoding_through() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for f in FIXTURES {
+        // Longer fixtures (10 s, GOP 12 plus B-frames for H.264) so that seeks happen.
+        if !have_encoder(f.encoder) {
+            eprintln!("SKIP {}: no {} encoder", f.name, f.encoder);
+            continue;
+        }
+        let out = dir.path().join(format!("long-{}.{}", f.name, f.ext));
+        let mut args: Vec<&str> = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=25:duration=10",
+            "-c:v",
+            f.encoder,
+        ];
+        args.extend_from_slice(f.extra);
+        args.push(out.to_str().unwrap());
+        ffmpeg(&args);
+        files.push(out);
+    }
+    for name in ["vtest.avi", "Megamind.avi"] {
+        if let Some(p) = opencv_sample(name) {
+            files.push(p);
+        }
+    }
+    let wanted = [3, 100, 101, 180, 230, 249];
+    for path in files {
+        let seek = DecodeConfig {
+            seek: true,
+            seek_threshold: 10,
+            ..DecodeConfig::default()
+        };
+        let through = DecodeConfig {
+            seek: false,
+            ..DecodeConfig::default()
+        };
+        let a = VideoReader::open(&path, &seek)
+            .unwrap()
+            .decode_frames(&wanted, Resize::ShortSide(32))
+            .unwrap();
+        let b = VideoReader::open(&path, &through)
+            .unwrap()
+            .decode_frames(&wanted, Resize::ShortSide(32))
+            .unwrap();
+        assert_eq!(a.frames.len(), wanted.len(), "{}", path.display());
+        eprintln!("{}: {} seeks", path.display(), a.seeks);
+        assert_eq!(b.seeks, 0);
+        if path.to_string_lossy().contains("long-") {
+            assert!(a.seeks > 0, "{}: no seek happened", path.display());
+        }
+        for ((ia, fa), (ib, fb)) in a.frames.iter().zip(&b.frames) {
+            assert_eq!(ia, ib);
+            assert!(
+                fa == fb,
+                "{}: frame {ia} differs after seeking",
+                path.display()
+            );
+        }
+    }
+}
