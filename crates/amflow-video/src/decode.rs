@@ -485,9 +485,7 @@ impl DecodeState<'_> {
                 match (index, frame.timestamp()) {
                     // Calibrate: the timestamp of frame 0 anchors the index mapping.
                     (0, Some(ts)) if self.seeks == 0 => map.start = Some(ts),
-                    (_, Some(ts))
-                        if map.start.is_some() && map.ts_to_index(ts) != Some(index) =>
-                    {
+                    (_, Some(ts)) if map.start.is_some() && map.ts_to_index(ts) != Some(index) => {
                         if self.seeks > 0 {
                             // After a seek the index is unknown: start over.
                             return Ok(false);
