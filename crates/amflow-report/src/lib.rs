@@ -1,0 +1,30 @@
+//! `amflow-report`: the files people look at after training and evaluation.
+//!
+//! This crate owns every human-facing output of amflow runs and deliberately
+//! depends on neither burn nor the other amflow crates: plain Rust values go
+//! in, files come out.
+//!
+//! * [`tfevents`]: TensorBoard event files (`events.out.tfevents.<time>.<host>`),
+//!   TFRecord framing with masked CRC32C and hand-encoded `Event` protobufs.
+//! * [`plot`]: PNG line plots of training curves, single panel or a grid of panels.
+//! * [`confusion`]: confusion-matrix CSV, PNG heat map and accuracy helpers.
+//! * [`flow`]: AM flow pictures (PCA of token channels to RGB, as in Figure 5 of
+//!   the AM Flow paper) and the frames-plus-blocks grid layout.
+//! * [`image`]: the tiny [`RgbImage`] raster type, drawing primitives and PNG I/O.
+//! * [`font`]: an embedded 5x7 bitmap font for ASCII 32..=126.
+//! * [`crc32c`]: CRC-32C (Castagnoli) and TFRecord's masked variant.
+//!
+//! See `docs/report.md` for the formats and how to open the results.
+
+pub mod confusion;
+pub mod crc32c;
+pub mod error;
+pub mod flow;
+pub mod font;
+pub mod image;
+pub mod plot;
+pub mod tfevents;
+
+pub use error::{ReportError, Result};
+pub use image::{upscale_nearest, Rgb, RgbImage};
+pub use tfevents::{read_scalars, EventWriter, ScalarEvent};
