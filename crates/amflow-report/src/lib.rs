@@ -26,5 +26,6 @@ pub mod plot;
 pub mod tfevents;
 
 pub use error::{ReportError, Result};
-pub use image::{upscale_nearest, Rgb, RgbImage};
+pub use image::{resize_nearest, upscale_nearest, Rgb, RgbImage};
+pub use plot::{plot_curves, plot_panels, render_panel, render_panels, Panel, Series};
 pub use tfevents::{read_scalars, EventWriter, ScalarEvent};
