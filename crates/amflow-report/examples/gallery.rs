@@ -29,6 +29,35 @@ fn main() -> amflow_report::Result<()> {
         Panel::new("Accuracy", "epoch", "accuracy", acc),
     ];
     plot_panels(dir.join("curves.png"), &panels, 2)?;
+    let names: Vec<String> = [
+        "walking",
+        "running",
+        "jumping_jacks_outdoor",
+        "push",
+        "pull",
+        "wave",
+        "clap",
+        "sit",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let n = names.len();
+    let cm: Vec<Vec<u64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    if i == j {
+                        40 + 7 * i as u64
+                    } else {
+                        ((i * 3 + j * 5) % 7) as u64
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    amflow_report::save_confusion_png(dir.join("confusion.png"), &cm, &names, "Confusion (val)")?;
+    amflow_report::write_confusion_csv(dir.join("confusion.csv"), &cm, &names)?;
     println!("wrote {}", dir.display());
     Ok(())
 }

@@ -1,1 +1,400 @@
-//! placeholder
+//! Confusion matrices: accuracy helpers, a CSV writer and a PNG heat map.
+//!
+//! Convention (as in scikit-learn's `confusion_matrix`): `cm[i][j]` counts
+//! samples whose true class is `i` and predicted class is `j`; rows are true
+//! classes, columns predictions. The CSV follows RFC 4180 (comma separated,
+//! fields with commas, quotes or line breaks quoted, `"` doubled), first row
+//! `true\predicted` then the class names, then one row per true class. The heat
+//! map colours each cell by its row-normalised value (the per-class recall
+//! view, so rare classes are as visible as frequent ones) on a white-to-blue
+//! scale and prints the raw count when it fits.
+//!
+//! The accuracy helpers are pure functions and never fail on odd shapes: a
+//! missing diagonal entry counts as zero correct, and classes without samples
+//! are reported as `None` and left out of the class mean (the usual "mean class
+//! accuracy" of action recognition benchmarks).
+
+use std::path::Path;
+
+use crate::error::{ReportError, Result};
+use crate::font::{draw_text, draw_text_vertical, text_height, text_width, truncate};
+use crate::image::{Rgb, RgbImage};
+
+/// Builds an `n x n` confusion matrix from `(true, predicted)` class pairs.
+pub fn confusion_from_pairs(num_classes: usize, pairs: &[(usize, usize)]) -> Result<Vec<Vec<u64>>> {
+    let mut cm = vec![vec![0u64; num_classes]; num_classes];
+    for &(t, p) in pairs {
+        if t >= num_classes || p >= num_classes {
+            return Err(ReportError::invalid(format!(
+                "pair ({t}, {p}) outside {num_classes} classes"
+            )));
+        }
+        cm[t][p] += 1;
+    }
+    Ok(cm)
+}
+
+/// Per-class accuracy (recall): `cm[i][i] / sum(cm[i])`, `None` for a class
+/// with no samples.
+pub fn per_class_accuracy(cm: &[Vec<u64>]) -> Vec<Option<f64>> {
+    cm.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let total: u64 = row.iter().sum();
+            (total > 0).then(|| row.get(i).copied().unwrap_or(0) as f64 / total as f64)
+        })
+        .collect()
+}
+
+/// Mean of the per-class accuracies over classes that have samples; `None`
+/// when no class has any.
+pub fn mean_class_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
+    let accs: Vec<f64> = per_class_accuracy(cm).into_iter().flatten().collect();
+    (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64)
+}
+
+/// Overall (top-1) accuracy: trace over total; `None` for an empty matrix.
+pub fn overall_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
+    let total: u64 = cm.iter().flatten().sum();
+    let correct: u64 = cm
+        .iter()
+        .enumerate()
+        .map(|(i, row)| row.get(i).copied().unwrap_or(0))
+        .sum();
+    (total > 0).then(|| correct as f64 / total as f64)
+}
+
+/// Top-k accuracy from per-sample class scores: a sample counts as correct
+/// when fewer than `k` classes score strictly higher than its true class
+/// (ties favour the true class). A NaN true-class score is a miss.
+pub fn top_k_accuracy(scores: &[Vec<f32>], labels: &[usize], k: usize) -> Result<f64> {
+    if scores.len() != labels.len() {
+        return Err(ReportError::invalid(format!(
+            "{} score rows but {} labels",
+            scores.len(),
+            labels.len()
+        )));
+    }
+    if scores.is_empty() || k == 0 {
+        return Err(ReportError::invalid("top-k needs samples and k >= 1"));
+    }
+    let mut hits = 0usize;
+    for (i, (row, &label)) in scores.iter().zip(labels).enumerate() {
+        let Some(&target) = row.get(label) else {
+            return Err(ReportError::invalid(format!(
+                "sample {i}: label {label} outside {} scores",
+                row.len()
+            )));
+        };
+        if target.is_nan() {
+            continue;
+        }
+        let higher = row.iter().filter(|&&s| s > target).count();
+        if higher < k {
+            hits += 1;
+        }
+    }
+    Ok(hits as f64 / scores.len() as f64)
+}
+
+fn check_square(cm: &[Vec<u64>], class_names: &[String]) -> Result<usize> {
+    let n = cm.len();
+    if n == 0 {
+        return Err(ReportError::invalid("confusion matrix is empty"));
+    }
+    if let Some((i, row)) = cm.iter().enumerate().find(|(_, r)| r.len() != n) {
+        return Err(ReportError::invalid(format!(
+            "confusion matrix is not square: row {i} has {} entries, expected {n}",
+            row.len()
+        )));
+    }
+    if class_names.len() != n {
+        return Err(ReportError::invalid(format!(
+            "{} class names for a {n}x{n} confusion matrix",
+            class_names.len()
+        )));
+    }
+    Ok(n)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The confusion matrix as CSV text (see the module docs for the layout).
+pub fn confusion_csv(cm: &[Vec<u64>], class_names: &[String]) -> Result<String> {
+    check_square(cm, class_names)?;
+    let mut out = String::from("true\\predicted");
+    for name in class_names {
+        out.push(',');
+        out.push_str(&csv_field(name));
+    }
+    out.push('\n');
+    for (name, row) in class_names.iter().zip(cm) {
+        out.push_str(&csv_field(name));
+        for c in row {
+            out.push(',');
+            out.push_str(&c.to_string());
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Writes the confusion matrix as a CSV file at `path`.
+pub fn write_confusion_csv(
+    path: impl AsRef<Path>,
+    cm: &[Vec<u64>],
+    class_names: &[String],
+) -> Result<()> {
+    let path = path.as_ref();
+    let text = confusion_csv(cm, class_names)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| ReportError::io(path, e))
+}
+
+/// Heat-map colour for `v` in 0..=1: white to dark blue.
+pub fn heat_color(v: f64) -> Rgb {
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let lo = [247.0, 251.0, 255.0];
+    let hi = [8.0, 48.0, 107.0];
+    let mix = |a: f64, b: f64| (a + (b - a) * v).round() as u8;
+    [mix(lo[0], hi[0]), mix(lo[1], hi[1]), mix(lo[2], hi[2])]
+}
+
+/// Longest class name drawn, in characters; longer names end in `.`.
+pub const MAX_LABEL_CHARS: usize = 14;
+
+/// Renders the confusion matrix as a heat map with class names on both axes.
+///
+/// Cells are between 3 and 48 pixels, chosen so the grid is about 700 pixels
+/// wide; names are drawn when cells are at least 8 pixels, counts when they fit
+/// inside the cell.
+pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) -> Result<RgbImage> {
+    let n = check_square(cm, class_names)?;
+    let cell = (700 / n).clamp(3, 48);
+    let grid = cell * n;
+    let th = text_height(1);
+    let show_names = cell > th;
+    let names: Vec<String> = class_names
+        .iter()
+        .map(|s| truncate(s, MAX_LABEL_CHARS))
+        .collect();
+    let name_w = if show_names {
+        names.iter().map(|s| text_width(s, 1)).max().unwrap_or(0)
+    } else {
+        0
+    };
+    let title_s = 2;
+    let title_h = if title.is_empty() {
+        0
+    } else {
+        text_height(title_s) + 10
+    };
+    let left = 10 + th + 8 + name_w + 6;
+    let top = 10 + title_h + th + 8 + name_w + 6;
+    let legend_h = 40;
+    let width = (left + grid + 20).max(260);
+    let height = top + grid + legend_h;
+    let mut img = RgbImage::filled(width, height, [255, 255, 255]);
+    let text: Rgb = [30, 30, 30];
+
+    if !title.is_empty() {
+        let t = truncate(title, width / (6 * title_s));
+        let w = text_width(&t, title_s);
+        draw_text(
+            &mut img,
+            (width.saturating_sub(w) / 2) as i64,
+            10,
+            &t,
+            text,
+            title_s,
+        );
+    }
+    // Axis captions.
+    let cap_y = 10 + title_h;
+    let pred = "predicted";
+    draw_text(
+        &mut img,
+        (left + grid.saturating_sub(text_width(pred, 1)) / 2) as i64,
+        cap_y as i64,
+        pred,
+        text,
+        1,
+    );
+    let truth = "true";
+    draw_text_vertical(
+        &mut img,
+        10,
+        (top + grid.saturating_sub(text_width(truth, 1)) / 2) as i64,
+        truth,
+        text,
+        1,
+    );
+
+    // Cells.
+    for (i, row) in cm.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        for (j, &c) in row.iter().enumerate() {
+            let v = if total > 0 {
+                c as f64 / total as f64
+            } else {
+                0.0
+            };
+            let color = heat_color(v);
+            let (x, y) = ((left + j * cell) as i64, (top + i * cell) as i64);
+            img.fill_rect(x, y, cell, cell, color);
+            let label = c.to_string();
+            let lw = text_width(&label, 1);
+            if cell >= th + 3 && lw + 2 <= cell {
+                let ink = if v > 0.5 { [255, 255, 255] } else { text };
+                draw_text(
+                    &mut img,
+                    x + ((cell - lw) / 2) as i64,
+                    y + ((cell - th) / 2) as i64,
+                    &label,
+                    ink,
+                    1,
+                );
+            }
+        }
+    }
+    img.stroke_rect(
+        left as i64 - 1,
+        top as i64 - 1,
+        grid + 2,
+        grid + 2,
+        [120, 120, 120],
+    );
+
+    // Class names: rows on the left (right-aligned), columns on top (vertical).
+    if show_names {
+        for (k, name) in names.iter().enumerate() {
+            let w = text_width(name, 1) as i64;
+            let c = (k * cell + (cell - th) / 2) as i64;
+            draw_text(&mut img, left as i64 - 6 - w, top as i64 + c, name, text, 1);
+            draw_text_vertical(&mut img, left as i64 + c, top as i64 - 6 - w, name, text, 1);
+        }
+    }
+
+    // Colour scale.
+    let ly = (top + grid + 14) as i64;
+    let lx = left as i64;
+    let bar_w = 120usize;
+    for k in 0..bar_w {
+        img.fill_rect(
+            lx + k as i64,
+            ly,
+            1,
+            10,
+            heat_color(k as f64 / (bar_w - 1) as f64),
+        );
+    }
+    img.stroke_rect(lx - 1, ly - 1, bar_w + 2, 12, [120, 120, 120]);
+    draw_text(
+        &mut img,
+        lx + bar_w as i64 + 8,
+        ly + 2,
+        "0..1 of row (numbers: counts)",
+        text,
+        1,
+    );
+    Ok(img)
+}
+
+/// Renders the heat map (see [`render_confusion`]) and saves it as PNG.
+pub fn save_confusion_png(
+    path: impl AsRef<Path>,
+    cm: &[Vec<u64>],
+    class_names: &[String],
+    title: &str,
+) -> Result<()> {
+    render_confusion(cm, class_names, title)?.save_png(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("class_{i}")).collect()
+    }
+
+    #[test]
+    fn accuracies() {
+        let cm = vec![vec![8, 2, 0], vec![1, 1, 0], vec![0, 0, 0]];
+        let pc = per_class_accuracy(&cm);
+        assert_eq!(pc, vec![Some(0.8), Some(0.5), None]);
+        assert!((mean_class_accuracy(&cm).unwrap() - 0.65).abs() < 1e-12);
+        assert!((overall_accuracy(&cm).unwrap() - 9.0 / 12.0).abs() < 1e-12);
+        assert_eq!(mean_class_accuracy(&[]), None);
+        assert_eq!(overall_accuracy(&[vec![0]]), None);
+        // Ragged input does not panic.
+        assert_eq!(
+            per_class_accuracy(&[vec![], vec![3]]),
+            vec![None, Some(0.0)]
+        );
+    }
+
+    #[test]
+    fn pairs_and_top_k() {
+        let cm = confusion_from_pairs(3, &[(0, 0), (0, 1), (2, 2), (2, 2)]).unwrap();
+        assert_eq!(cm, vec![vec![1, 1, 0], vec![0, 0, 0], vec![0, 0, 2]]);
+        assert!(confusion_from_pairs(2, &[(0, 2)]).is_err());
+
+        let scores = vec![
+            vec![0.1, 0.7, 0.2],
+            vec![0.5, 0.3, 0.2],
+            vec![0.2, 0.3, 0.5],
+            vec![0.4, 0.4, 0.2],
+        ];
+        let labels = [2, 0, 0, 1];
+        assert_eq!(top_k_accuracy(&scores, &labels, 1).unwrap(), 0.5);
+        assert_eq!(top_k_accuracy(&scores, &labels, 2).unwrap(), 0.75);
+        assert_eq!(top_k_accuracy(&scores, &labels, 3).unwrap(), 1.0);
+        assert!(top_k_accuracy(&scores, &labels[..3], 1).is_err());
+        assert!(top_k_accuracy(&scores, &[0, 0, 0, 9], 1).is_err());
+        assert!(top_k_accuracy(&scores, &labels, 0).is_err());
+    }
+
+    #[test]
+    fn csv_layout_and_quoting() {
+        let cm = vec![vec![3, 1], vec![0, 4]];
+        let names = vec!["walk".to_string(), "push, \"hard\"".to_string()];
+        let csv = confusion_csv(&cm, &names).unwrap();
+        assert_eq!(
+            csv,
+            "true\\predicted,walk,\"push, \"\"hard\"\"\"\nwalk,3,1\n\"push, \"\"hard\"\"\",0,4\n"
+        );
+        assert!(confusion_csv(&[vec![1, 2]], &names).is_err());
+        assert!(confusion_csv(&cm, &names[..1]).is_err());
+        assert!(confusion_csv(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn heat_map_sizes() {
+        for n in [1, 2, 5, 30, 174, 400] {
+            let cm: Vec<Vec<u64>> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| if i == j { 90 } else { (i + j) as u64 % 3 })
+                        .collect()
+                })
+                .collect();
+            let img = render_confusion(&cm, &names(n), "test").unwrap();
+            assert_eq!(img.data.len(), img.width * img.height * 3);
+            assert!(img.width >= n * 3 && img.height >= n * 3);
+        }
+        assert!(render_confusion(&[vec![1]], &names(2), "").is_err());
+    }
+}

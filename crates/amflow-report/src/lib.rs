@@ -25,6 +25,10 @@ pub mod image;
 pub mod plot;
 pub mod tfevents;
 
+pub use confusion::{
+    confusion_csv, confusion_from_pairs, mean_class_accuracy, overall_accuracy, per_class_accuracy,
+    render_confusion, save_confusion_png, top_k_accuracy, write_confusion_csv,
+};
 pub use error::{ReportError, Result};
 pub use image::{resize_nearest, upscale_nearest, Rgb, RgbImage};
 pub use plot::{plot_curves, plot_panels, render_panel, render_panels, Panel, Series};
