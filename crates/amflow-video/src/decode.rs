@@ -39,6 +39,11 @@ pub struct DecodeConfig {
     pub seek: bool,
     /// Smallest gap, in frames, worth a seek.
     pub seek_threshold: usize,
+    /// Let the codec discard non-reference frames (e.g. H.264 B-frames) while the next
+    /// wanted frame is more than 16 frames ahead, for constant-frame-rate streams. Frame
+    /// indices then come from timestamps; any inconsistency (including a wanted frame
+    /// that was discarded) restarts the decode without skipping.
+    pub skip_unneeded: bool,
 }
 
 impl Default for DecodeConfig {
@@ -49,6 +54,7 @@ impl Default for DecodeConfig {
             truncation_tolerance: 0.05,
             seek: true,
             seek_threshold: 48,
+            skip_unneeded: true,
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct DecodedFrames {
     pub reached_end: bool,
     /// Seeks made (0 when the frames were decoded straight through).
     pub seeks: usize,
+    /// Frames the codec actually output (fewer than `decoded` when seeking or
+    /// [`DecodeConfig::skip_unneeded`] saved work).
+    pub frames_output: usize,
 }
 
 /// One open video file.
@@ -271,9 +280,10 @@ impl VideoReader {
                 decoded: 0,
                 reached_end: false,
                 seeks: 0,
+                frames_output: 0,
             });
         }
-        if self.seek_map.is_some() && self.config.seek {
+        if self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded) {
             if let Some(out) = self.decode_pass(&want, resize, true)? {
                 return Ok(out);
             }
@@ -301,6 +311,7 @@ impl VideoReader {
             decoded: 0,
             reached_end: false,
             seeks: 0,
+            frames_output: 0,
         };
         let mut state = DecodeState {
             want,
@@ -311,13 +322,21 @@ impl VideoReader {
             pos: Some(0),
             seek_target: 0,
             seeks: 0,
+            skipping: false,
+            ts_mode: false,
+            seek_enabled: self.config.seek,
+            pos_before_seek: 0,
             map: if allow_seek { self.seek_map } else { None },
         };
         let mut frame = ff::frame::Video::empty();
         let mut packet = ff::Packet::empty();
         let threshold = self.config.seek_threshold.max(1);
         loop {
-            if let (Some(map), Some(pos)) = (state.map.filter(|m| m.start.is_some()), state.pos) {
+            if let (Some(map), Some(pos), true) = (
+                state.map.filter(|m| m.start.is_some()),
+                state.pos,
+                state.seek_enabled,
+            ) {
                 let target = want[state.next];
                 // Never seek for the count-everything request or past the estimated end.
                 // Each wanted frame gets at most one seek: a seek that lands far before
@@ -330,6 +349,7 @@ impl VideoReader {
                     if self.input.seek(ts, ..ts).is_ok() {
                         self.decoder.flush();
                         state.pos = None;
+                        state.pos_before_seek = pos;
                         state.seek_target = target;
                         state.seeks += 1;
                         out.seeks += 1;
@@ -350,6 +370,21 @@ impl VideoReader {
             }
             if packet.stream() != self.stream_index {
                 continue;
+            }
+            if self.config.skip_unneeded {
+                if let (Some(_), Some(pos)) = (state.map.filter(|m| m.start.is_some()), state.pos) {
+                    let target = want[state.next];
+                    let far = target >= pos + SKIP_MARGIN && target < self.info.estimated_frames;
+                    if far != state.skipping {
+                        self.decoder.skip_frame(if far {
+                            ff::codec::discard::Discard::NonReference
+                        } else {
+                            ff::codec::discard::Discard::Default
+                        });
+                        state.skipping = far;
+                        state.ts_mode |= far;
+                    }
+                }
             }
             if let Err(e) = self.decoder.send_packet(&packet) {
                 state.note_corrupt(&self.path, self.config.max_corrupt, &e.to_string())?;
@@ -381,9 +416,17 @@ impl VideoReader {
             return Ok(None);
         }
         out.reached_end = state.next < want.len();
+        if out.reached_end && state.ts_mode {
+            // Discarded frames at the end would make the frame count uncertain.
+            return Ok(None);
+        }
         Ok(Some(out))
     }
 }
+
+/// Distance to the next wanted frame beyond which non-reference frames may be discarded
+/// (H.264 reorders at most 16 frames).
+const SKIP_MARGIN: usize = 16;
 
 /// Frame index <-> timestamp mapping of a constant-frame-rate stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -424,6 +467,14 @@ struct DecodeState<'a> {
     seek_target: usize,
     /// Seeks done in this pass.
     seeks: usize,
+    /// Whether seeking is (still) worth trying in this pass.
+    seek_enabled: bool,
+    /// The next frame index before the last seek.
+    pos_before_seek: usize,
+    /// Whether the codec currently discards non-reference frames.
+    skipping: bool,
+    /// Whether frame indices come from timestamps (once frames may have been discarded).
+    ts_mode: bool,
     map: Option<SeekMap>,
 }
 
@@ -463,7 +514,21 @@ impl DecodeState<'_> {
                     return Ok(true);
                 }
             }
+            out.frames_output += 1;
             let index = match self.pos {
+                Some(p) if self.ts_mode => {
+                    // Frames may have been discarded: the timestamp gives the index.
+                    let Some(i) = self
+                        .map
+                        .and_then(|m| frame.timestamp().and_then(|ts| m.ts_to_index(ts)))
+                    else {
+                        return Ok(false);
+                    };
+                    if i < p {
+                        return Ok(false);
+                    }
+                    i
+                }
                 Some(p) => p,
                 None => {
                     let Some(i) = self
@@ -477,6 +542,11 @@ impl DecodeState<'_> {
                     // decodes with missing references) means starting over.
                     if i > self.seek_target || !frame.is_key() {
                         return Ok(false);
+                    }
+                    // Landing before where decoding already was (sparse keyframes):
+                    // seeking costs more than it saves in this file.
+                    if i < self.pos_before_seek {
+                        self.seek_enabled = false;
                     }
                     i
                 }
@@ -496,6 +566,10 @@ impl DecodeState<'_> {
                     }
                     _ => {}
                 }
+            }
+            // A wanted frame that never came out (discarded or lost): start over.
+            if self.next < self.want.len() && index > self.want[self.next] {
+                return Ok(false);
             }
             self.pos = Some(index + 1);
             out.decoded = index + 1;

@@ -176,37 +176,66 @@ fn seeking_returns_the_same_frames_as_decoding_through() {
         }
     }
     let wanted = [3, 100, 101, 180, 230, 249];
+    let plain = DecodeConfig {
+        seek: false,
+        skip_unneeded: false,
+        ..DecodeConfig::default()
+    };
+    let variants = [
+        (
+            "seek",
+            DecodeConfig {
+                seek: true,
+                seek_threshold: 10,
+                skip_unneeded: false,
+                ..DecodeConfig::default()
+            },
+        ),
+        (
+            "skip",
+            DecodeConfig {
+                seek: false,
+                skip_unneeded: true,
+                ..DecodeConfig::default()
+            },
+        ),
+        ("default", DecodeConfig::default()),
+    ];
     for path in files {
-        let seek = DecodeConfig {
-            seek: true,
-            seek_threshold: 10,
-            ..DecodeConfig::default()
-        };
-        let through = DecodeConfig {
-            seek: false,
-            ..DecodeConfig::default()
-        };
-        let a = VideoReader::open(&path, &seek)
+        let b = VideoReader::open(&path, &plain)
             .unwrap()
             .decode_frames(&wanted, Resize::ShortSide(32))
             .unwrap();
-        let b = VideoReader::open(&path, &through)
-            .unwrap()
-            .decode_frames(&wanted, Resize::ShortSide(32))
-            .unwrap();
-        assert_eq!(a.frames.len(), wanted.len(), "{}", path.display());
-        eprintln!("{}: {} seeks", path.display(), a.seeks);
         assert_eq!(b.seeks, 0);
-        if path.to_string_lossy().contains("long-") {
-            assert!(a.seeks > 0, "{}: no seek happened", path.display());
-        }
-        for ((ia, fa), (ib, fb)) in a.frames.iter().zip(&b.frames) {
-            assert_eq!(ia, ib);
-            assert!(
-                fa == fb,
-                "{}: frame {ia} differs after seeking",
-                path.display()
+        assert_eq!(b.frames_output, 250.min(b.decoded));
+        for (name, cfg) in &variants {
+            let a = VideoReader::open(&path, cfg)
+                .unwrap()
+                .decode_frames(&wanted, Resize::ShortSide(32))
+                .unwrap();
+            assert_eq!(a.frames.len(), wanted.len(), "{name} {}", path.display());
+            eprintln!(
+                "{name} {}: {} seeks, {} of {} frames output",
+                path.display(),
+                a.seeks,
+                a.frames_output,
+                a.decoded
             );
+            let long = path.to_string_lossy().contains("long-");
+            if long && *name == "seek" {
+                assert!(a.seeks > 0, "{}: no seek happened", path.display());
+            }
+            if long && path.to_string_lossy().contains("h264") && *name == "skip" {
+                assert!(
+                    a.frames_output < a.decoded,
+                    "{}: no frame was skipped",
+                    path.display()
+                );
+            }
+            for ((ia, fa), (ib, fb)) in a.frames.iter().zip(&b.frames) {
+                assert_eq!(ia, ib);
+                assert!(fa == fb, "{name} {}: frame {ia} differs", path.display());
+            }
         }
     }
 }
