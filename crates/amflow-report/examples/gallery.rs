@@ -58,6 +58,37 @@ fn main() -> amflow_report::Result<()> {
         .collect();
     amflow_report::save_confusion_png(dir.join("confusion.png"), &cm, &names, "Confusion (val)")?;
     amflow_report::write_confusion_csv(dir.join("confusion.csv"), &cm, &names)?;
+    // AM flow figure: two synthetic frames, 12 blocks of 14x14 tokens x 64 channels.
+    let frame = |shift: usize| {
+        let mut f = amflow_report::RgbImage::filled(224, 224, [40, 70, 110]);
+        f.fill_rect(40 + shift as i64, 80, 60, 60, [230, 200, 60]);
+        f
+    };
+    let flows: Vec<amflow_report::RgbImage> = (0..12)
+        .map(|b| {
+            let (h, w, d) = (14usize, 14usize, 64usize);
+            let mut vals = Vec::with_capacity(h * w * d);
+            for y in 0..h {
+                for x in 0..w {
+                    let r = (((x as f64 - 5.0).powi(2) + (y as f64 - 7.0).powi(2)).sqrt()
+                        - b as f64 * 0.3)
+                        .cos();
+                    for c in 0..d {
+                        let c = c as f64;
+                        vals.push(
+                            (r * (c * 0.1).sin()
+                                + (x as f64 / 14.0) * (c * 0.37).cos()
+                                + (y as f64 / 14.0) * (c * 0.73 + b as f64).sin())
+                                as f32,
+                        );
+                    }
+                }
+            }
+            amflow_report::pca_rgb(&vals, h, w, d)
+        })
+        .collect::<amflow_report::Result<_>>()?;
+    amflow_report::compose_grid(&[frame(0), frame(30)], &flows, &[])?
+        .save_png(dir.join("amflow.png"))?;
     println!("wrote {}", dir.display());
     Ok(())
 }

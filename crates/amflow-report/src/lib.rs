@@ -30,6 +30,7 @@ pub use confusion::{
     render_confusion, save_confusion_png, top_k_accuracy, write_confusion_csv,
 };
 pub use error::{ReportError, Result};
+pub use flow::{compose_grid, compose_grid_with, fit_image, pca, pca_rgb, Pca};
 pub use image::{resize_nearest, upscale_nearest, Rgb, RgbImage};
 pub use plot::{plot_curves, plot_panels, render_panel, render_panels, Panel, Series};
 pub use tfevents::{read_scalars, EventWriter, ScalarEvent};
