@@ -89,6 +89,19 @@ fn degenerate_inputs_do_not_panic() {
         ],
     );
     plot_curves(&p, "weird", &[weird], "x", "y").unwrap();
+    let extreme = Series::new(
+        "extreme",
+        vec![
+            (-f64::MAX, -f64::MAX),
+            (0.0, 0.0),
+            (f64::MAX, f64::MAX),
+            (1e-320, 5e-324),
+        ],
+    );
+    plot_curves(&p, "extreme", &[extreme], "x", "y").unwrap();
+    let tiny = Series::new("tiny", vec![(0.0, 1e-12), (1.0, 2e-12), (2.0, 1.5e-12)]);
+    plot_curves(&p, "tiny", &[tiny], "x", "y").unwrap();
+    assert!(amflow_report::plot::render_panel(&Panel::default(), 10, 10).is_err());
     let long = "a very long title that certainly does not fit into the panel width at all, not even close, no way at all";
     let many: Vec<Series> = (0..25)
         .map(|i| {
