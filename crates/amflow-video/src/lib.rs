@@ -16,8 +16,8 @@ pub mod transform;
 
 pub use check::{scan_manifest, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport};
 pub use dataset::{
-    FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry, ManifestSpec,
-    SmarthomeSplit, Split, VideoDataset,
+    DatasetConfig, FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry,
+    ManifestSpec, SmarthomeSplit, Split, VideoDataset,
 };
 pub use decode::{DecodeConfig, DecodedFrames, VideoInfo, VideoReader};
 pub use encode::{

@@ -103,6 +103,26 @@ pub struct Batch {
     pub skipped: Vec<SkippedSample>,
 }
 
+impl Batch {
+    /// Clips in the batch (`B`).
+    pub fn len(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Whether the batch has no clip.
+    pub fn is_empty(&self) -> bool {
+        self.shape[0] == 0
+    }
+
+    /// The `T * 3 * H * W` values of clip `i`, or `None` past the end.
+    pub fn clip(&self, i: usize) -> Option<&[f32]> {
+        let per: usize = self.shape[1..].iter().product();
+        self.data
+            .get(i * per..(i + 1) * per)
+            .filter(|_| i < self.shape[0])
+    }
+}
+
 /// Totals of one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EpochSummary {

@@ -52,6 +52,8 @@ fn synthetic_batches_cover_every_sample_once_in_a_seeded_order() {
     let clip = ds.get(b.indices[2], 0).unwrap();
     let n = clip.data.len();
     assert_eq!(&b.data[2 * n..3 * n], &clip.data[..]);
+    assert_eq!(b.clip(2), Some(&clip.data[..]));
+    assert_eq!((b.len(), b.clip(6)), (6, None));
     assert_eq!(b.labels[2], clip.label);
     assert_eq!(
         b.appearance_labels.as_ref().unwrap()[2],

@@ -3,6 +3,7 @@
 //! Kinetics-400, Something-Something v2, Toyota Smarthome and generic `path label`
 //! lists, and [`FileVideoDataset`] which reads a manifest's files as clips.
 
+mod config;
 mod files;
 mod kinetics;
 mod list;
@@ -10,6 +11,7 @@ mod manifest;
 mod smarthome;
 mod ssv2;
 
+pub use config::DatasetConfig;
 pub use files::{FileDatasetConfig, FileVideoDataset, Split};
 pub use kinetics::KineticsLayout;
 pub use manifest::{Manifest, ManifestEntry, ManifestSpec};
