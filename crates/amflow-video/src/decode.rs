@@ -22,9 +22,10 @@ pub struct DecodeConfig {
     /// Codec threads per open video (0: FFmpeg's automatic choice). The loader already
     /// decodes one clip per worker thread, so 1 is the right value there.
     pub threads: usize,
-    /// Packets the decoder may reject, or frames it may flag as corrupt, before the file
-    /// is declared undecodable. 0 (the default) rejects a file at its first error
-    /// within the decoded range.
+    /// Packets the demuxer or decoder may reject, or decoded frames it may flag as
+    /// damaged (error concealment), before the file is declared undecodable. Every
+    /// decoded frame up to the last wanted one counts, since damage propagates through
+    /// references. 0 (the default) rejects a file at its first error in that range.
     pub max_corrupt: usize,
     /// When the stream ends before the frame count its header announced (or, without
     /// one, before duration x frame rate), the file is declared truncated if it is short
@@ -573,17 +574,19 @@ impl DecodeState<'_> {
             }
             self.pos = Some(index + 1);
             out.decoded = index + 1;
-            if self.next >= self.want.len() || self.want[self.next] != index {
-                continue;
-            }
-            self.next += 1;
+            // Any damaged frame before the last wanted one may have polluted the frames
+            // that reference it, so every frame counts, not only the wanted ones.
             if frame.is_corrupt() || frame.has_decode_errors() {
                 self.note_corrupt(
                     path,
                     config.max_corrupt,
-                    &format!("frame {index} is corrupt"),
+                    &format!("frame {index} is damaged (error concealment)"),
                 )?;
             }
+            if self.next >= self.want.len() || self.want[self.next] != index {
+                continue;
+            }
+            self.next += 1;
             let rgb = self.convert(frame, path)?;
             out.frames.push((index, rgb));
         }

@@ -239,3 +239,46 @@ fn seeking_returns_the_same_frames_as_decoding_through() {
         }
     }
 }
+
+#[test]
+fn bytes_corrupted_mid_stream_are_reported() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for f in FIXTURES {
+        let Some(path) = encode_fixture(dir.path(), f) else {
+            continue;
+        };
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        let mut rng = SeedRng::new(11);
+        // Overwrite 64 bytes at each of 8 places in the middle half of the file.
+        for _ in 0..8 {
+            let at = n / 4 + rng.below(n / 2 - 64);
+            for b in &mut bytes[at..at + 64] {
+                *b = rng.next_u64() as u8;
+            }
+        }
+        let bad = dir.path().join(format!("corrupt-{}.{}", f.name, f.ext));
+        std::fs::write(&bad, &bytes).unwrap();
+        let strict = ClipReadConfig {
+            sampler: Sampler::Segment { num_segments: 8 },
+            resize: Resize::None,
+            ..ClipReadConfig::default()
+        };
+        match read_clip_frames(
+            &bad,
+            MediaKind::Video,
+            &strict,
+            SampleMode::Test { view: 0, views: 1 },
+            &mut SeedRng::new(1),
+        ) {
+            Ok(_) => panic!("{}: corrupt file decoded without error", f.name),
+            Err(e) => {
+                assert!(e.is_bad_input(), "{}: {e}", f.name);
+                eprintln!("{}: {} ({e})", f.name, e.kind_name());
+            }
+        }
+    }
+}

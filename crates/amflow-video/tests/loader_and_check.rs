@@ -245,3 +245,56 @@ fn scanner_reports_each_broken_file_with_its_reason() {
     let quick = scan_manifest(&m, &ScanConfig::default(), &|_| {});
     assert!(quick.problems.len() >= 3);
 }
+
+/// The synthetic dataset, counting how many clips were requested.
+struct Counting {
+    inner: SyntheticMotionDataset,
+    gets: AtomicUsize,
+}
+
+impl VideoDataset for Counting {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn class_names(&self) -> &[String] {
+        self.inner.class_names()
+    }
+    fn get(&self, index: usize, seed: u64) -> Result<Clip> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(index, seed)
+    }
+    fn describe(&self, index: usize) -> String {
+        self.inner.describe(index)
+    }
+}
+
+#[test]
+fn prefetch_window_bounds_work_ahead_of_a_slow_consumer() {
+    let counting = Arc::new(Counting {
+        inner: SyntheticMotionDataset::new(SyntheticMotionConfig {
+            num_samples: 200,
+            num_frames: 2,
+            size: 16,
+            ..SyntheticMotionConfig::default()
+        })
+        .unwrap(),
+        gets: AtomicUsize::new(0),
+    });
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        workers: 2,
+        prefetch: 2,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(counting.clone(), cfg).unwrap();
+    let mut epoch = loader.epoch(0);
+    assert!(epoch.next().unwrap().is_ok());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Consumed 1 batch: batches 0..1+prefetch may exist, 12 clips at most (of 200).
+    let gets = counting.gets.load(Ordering::SeqCst);
+    assert!(gets <= 12, "{gets} clips read ahead");
+    assert!(gets >= 8, "workers should have prefetched: {gets}");
+    let rest: Vec<_> = epoch.by_ref().collect();
+    assert_eq!(rest.len(), 49);
+    assert_eq!(epoch.summary().clips, 200);
+}
