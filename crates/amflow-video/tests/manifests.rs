@@ -196,3 +196,29 @@ fn smarthome_cross_subject_split_and_31_classes() {
         }
     );
 }
+
+#[test]
+fn manifest_spec_from_a_bare_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_file = dir.path().join("ssv2.toml");
+    std::fs::write(
+        &spec_file,
+        format!(
+            "format = \"something_something_v2\"\nlabels = \"{}\"\nannotations = \"{}\"\nroot = \"videos\"\n",
+            fixture("ssv2/labels.json").display(),
+            fixture("ssv2/train.json").display()
+        ),
+    )
+    .unwrap();
+    let m = ManifestSpec::from_path(&spec_file).unwrap().load().unwrap();
+    assert_eq!(m.entries[0].path, dir.path().join("videos/78687.webm"));
+    let list = ManifestSpec::from_path(&fixture("list/train.txt")).unwrap();
+    assert_eq!(list.load().unwrap().class_names, ["run", "walk", "jump"]);
+    let csv = ManifestSpec::from_path(&fixture("kinetics400/train.csv")).unwrap();
+    assert_eq!(csv.load().unwrap().entries.len(), 4);
+    std::fs::write(&spec_file, "format = \"nope\"").unwrap();
+    assert!(matches!(
+        ManifestSpec::from_path(&spec_file),
+        Err(DataError::Manifest { .. })
+    ));
+}

@@ -118,6 +118,91 @@ impl ManifestSpec {
     }
 }
 
+impl ManifestSpec {
+    /// The spec for a manifest given only as a file path (what `amflow data check
+    /// MANIFEST` receives):
+    /// - `*.toml`: a spec file (`format = "..."` plus that format's fields); relative
+    ///   paths in it are resolved against the TOML file's folder;
+    /// - `*.csv`: a Kinetics-400 CSV whose clips are in label folders next to it;
+    /// - anything else: a `path label` list, with `classes.txt` beside it as class names
+    ///   when that file exists.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] / [`DataError::Manifest`] when a TOML spec cannot be read or parsed.
+    pub fn from_path(path: &Path) -> Result<ManifestSpec> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        Ok(match ext.as_deref() {
+            Some("toml") => {
+                let spec: ManifestSpec =
+                    toml::from_str(&read_text(path)?).map_err(|e| bad(path, 0, e.to_string()))?;
+                spec.relative_to(&dir)
+            }
+            Some("csv") => ManifestSpec::Kinetics400Csv {
+                csv: path.to_path_buf(),
+                root: dir,
+                layout: KineticsLayout::LabelFolders,
+                class_names: None,
+            },
+            _ => {
+                let classes = dir.join("classes.txt");
+                ManifestSpec::PathLabel {
+                    list: path.to_path_buf(),
+                    root: None,
+                    class_names: classes.exists().then_some(classes),
+                    media: MediaKind::Video,
+                }
+            }
+        })
+    }
+
+    /// The same spec with every relative path joined onto `dir`.
+    pub fn relative_to(&self, dir: &Path) -> ManifestSpec {
+        let j = |p: &PathBuf| dir.join(p);
+        let jo = |p: &Option<PathBuf>| p.as_ref().map(|p| dir.join(p));
+        match self {
+            ManifestSpec::PathLabel {
+                list,
+                root,
+                class_names,
+                media,
+            } => ManifestSpec::PathLabel {
+                list: j(list),
+                root: jo(root),
+                class_names: jo(class_names),
+                media: *media,
+            },
+            ManifestSpec::Kinetics400Csv {
+                csv,
+                root,
+                layout,
+                class_names,
+            } => ManifestSpec::Kinetics400Csv {
+                csv: j(csv),
+                root: j(root),
+                layout: *layout,
+                class_names: jo(class_names),
+            },
+            ManifestSpec::SomethingSomethingV2 {
+                labels,
+                annotations,
+                root,
+            } => ManifestSpec::SomethingSomethingV2 {
+                labels: j(labels),
+                annotations: j(annotations),
+                root: j(root),
+            },
+            ManifestSpec::ToyotaSmarthome { root, split } => ManifestSpec::ToyotaSmarthome {
+                root: j(root),
+                split: *split,
+            },
+        }
+    }
+}
+
 impl Manifest {
     /// Number of samples per class.
     pub fn class_counts(&self) -> Vec<usize> {
