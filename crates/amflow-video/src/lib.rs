@@ -1,4 +1,30 @@
-//! Video data pipeline for amflow (decoding, sampling, transforms, datasets, synthetic data).
+//! Video data pipeline for amflow: FFmpeg decoding ([`decode`]), clip sampling
+//! ([`sampling`]), transforms ([`transform`]), datasets and their annotation formats
+//! ([`dataset`]), the synthetic motion data ([`synthetic`]), the batching [`Loader`]
+//! ([`loader`]) and the manifest checker ([`check`]). It produces plain `f32` buffers with
+//! shapes (`(B, T, 3, H, W)` row-major) and does not depend on any tensor library.
+//! `docs/data.md` in the repository describes formats, sampling and policies.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use amflow_video::{Loader, LoaderConfig, SyntheticMotionConfig, SyntheticMotionDataset};
+//!
+//! let data = SyntheticMotionDataset::new(SyntheticMotionConfig {
+//!     num_samples: 8,
+//!     num_frames: 4,
+//!     size: 32,
+//!     ..SyntheticMotionConfig::default()
+//! })?;
+//! let loader = Loader::new(Arc::new(data), LoaderConfig { batch_size: 4, ..LoaderConfig::default() })?;
+//! let mut epoch = loader.epoch(0);
+//! for batch in epoch.by_ref() {
+//!     let batch = batch?;
+//!     assert_eq!(batch.shape, [4, 4, 3, 32, 32]);
+//!     assert_eq!(batch.data.len(), 4 * 4 * 3 * 32 * 32);
+//! }
+//! assert_eq!(epoch.summary().clips, 8);
+//! # Ok::<(), amflow_video::DataError>(())
+//! ```
 
 pub mod check;
 pub mod dataset;
