@@ -39,7 +39,7 @@ impl RgbFrame {
 
     /// Bilinear resize to `width x height` (half-pixel centres, edge clamped).
     pub fn resize(&self, width: usize, height: usize) -> RgbFrame {
-        if width == self.width && height == self.height {
+        if (width == self.width && height == self.height) || self.width == 0 || self.height == 0 {
             return self.clone();
         }
         let width = width.max(1);
@@ -72,6 +72,9 @@ impl RgbFrame {
 
     /// The sub-image at (`x`, `y`) of size `width x height`, clamped to the frame.
     pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> RgbFrame {
+        if self.width == 0 || self.height == 0 {
+            return self.clone();
+        }
         let x = x.min(self.width.saturating_sub(1));
         let y = y.min(self.height.saturating_sub(1));
         let width = width.min(self.width - x).max(1);

@@ -338,7 +338,9 @@ impl TransformConfig {
                         .flat_map(|i| (0..scales.len()).map(move |j| (i, j)))
                         .filter(|(i, j)| i.abs_diff(*j) <= *max_distort)
                         .collect();
-                    let (i, j) = pairs[rng.below(pairs.len())];
+                    let Some(&(i, j)) = pairs.get(rng.below(pairs.len())) else {
+                        return Err(DataError::Config("multi_scale_crop has no scales".into()));
+                    };
                     let cw = ((base * scales[i]) as usize).clamp(1, w);
                     let ch = ((base * scales[j]) as usize).clamp(1, h);
                     let x = rng.below(w - cw + 1);
