@@ -59,8 +59,23 @@ fn synthetic_batches_cover_every_sample_once_in_a_seeded_order() {
         b.appearance_labels.as_ref().unwrap()[2],
         clip.appearance_label.unwrap()
     );
-    // Same epoch, same batches; another epoch, another order.
+    // Same epoch, same batches (whatever the worker count); another epoch, another order.
     assert_eq!(a, run(0));
+    let one_worker = Loader::new(
+        ds.clone(),
+        LoaderConfig {
+            batch_size: 6,
+            workers: 1,
+            prefetch: 3,
+            seed: 3,
+            ..LoaderConfig::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        a,
+        one_worker.epoch(0).collect::<Result<Vec<Batch>>>().unwrap()
+    );
     assert_ne!(a[0].indices, run(1)[0].indices);
 }
 
