@@ -201,6 +201,11 @@ pub struct SyntheticMotionConfig {
     pub noise: f32,
     /// Normalisation of the output clips.
     pub normalization: Normalization,
+    /// Draw a new scene (appearance, speeds, camera) for every
+    /// [`VideoDataset::get`] call from its `seed` argument, for an endless training
+    /// stream: the loader passes a different seed each epoch. The label still follows
+    /// the index. Off: every index is one fixed clip.
+    pub fresh_each_call: bool,
 }
 
 impl Default for SyntheticMotionConfig {
@@ -218,6 +223,7 @@ impl Default for SyntheticMotionConfig {
             scale_change: [1.6, 2.2],
             noise: 4.0,
             normalization: Normalization::ImageNet,
+            fresh_each_call: false,
         }
     }
 }
@@ -612,11 +618,19 @@ impl SyntheticMotionDataset {
         FlipPolicy::SwapLabels { pairs }
     }
 
-    /// `(motion class index, shape index)` of sample `index` without rendering it.
+    /// `(motion class index, shape index)` of sample `index`'s fixed scene, without
+    /// rendering it.
     ///
     /// # Errors
     /// [`DataError::IndexOutOfRange`].
     pub fn labels(&self, index: usize) -> Result<(usize, usize)> {
+        self.draw(index, None)
+            .map(|(label, shape, _)| (label, shape))
+    }
+
+    /// Label, shape and the generator positioned after the shape draw, for the fixed
+    /// scene (`call_seed` None) or a per-call one.
+    fn draw(&self, index: usize, call_seed: Option<u64>) -> Result<(usize, usize, SeedRng)> {
         if index >= self.config.num_samples {
             return Err(DataError::IndexOutOfRange {
                 index,
@@ -624,9 +638,15 @@ impl SyntheticMotionDataset {
             });
         }
         let label = index % self.config.classes.len();
-        let mut rng = SeedRng::new(derive_seed(self.config.seed, &[index as u64]));
+        let seed = match call_seed {
+            Some(s) if self.config.fresh_each_call => {
+                derive_seed(self.config.seed, &[index as u64, s])
+            }
+            _ => derive_seed(self.config.seed, &[index as u64]),
+        };
+        let mut rng = SeedRng::new(seed);
         let shape = rng.below(ShapeKind::ALL.len());
-        Ok((label, shape))
+        Ok((label, shape, rng))
     }
 
     /// The RGB frames of sample `index` (what [`VideoDataset::get`] normalises).
@@ -634,22 +654,29 @@ impl SyntheticMotionDataset {
     /// # Errors
     /// [`DataError::IndexOutOfRange`].
     pub fn render(&self, index: usize) -> Result<Vec<RgbFrame>> {
-        self.render_frames(index, None)
+        self.render_frames(index, None, None)
+            .map(|(frames, _)| frames)
     }
 
-    fn render_frames(&self, index: usize, only: Option<usize>) -> Result<Vec<RgbFrame>> {
-        let (label, _) = self.labels(index)?;
-        let mut rng = SeedRng::new(derive_seed(self.config.seed, &[index as u64]));
-        let shape = ShapeKind::ALL[rng.below(ShapeKind::ALL.len())];
+    /// Frames (all, or only frame `only`) and the shape label.
+    fn render_frames(
+        &self,
+        index: usize,
+        only: Option<usize>,
+        call_seed: Option<u64>,
+    ) -> Result<(Vec<RgbFrame>, usize)> {
+        let (label, shape_index, mut rng) = self.draw(index, call_seed)?;
+        let shape = ShapeKind::ALL[shape_index];
         let scene = build_scene(&self.config, self.config.classes[label], shape, &mut rng);
         let frames = match only {
             Some(t) => vec![t],
             None => (0..self.config.num_frames).collect(),
         };
-        Ok(frames
+        let frames = frames
             .into_iter()
             .map(|t| scene.render(self.config.size, t, self.config.noise))
-            .collect())
+            .collect();
+        Ok((frames, shape_index))
     }
 }
 
@@ -663,10 +690,11 @@ impl VideoDataset for SyntheticMotionDataset {
     }
 
     /// The clip of sample `index`. The content depends only on the configuration's seed
-    /// and `index` (the `seed` argument is not used: the dataset is a fixed set).
-    fn get(&self, index: usize, _seed: u64) -> Result<Clip> {
-        let (label, shape) = self.labels(index)?;
-        let frames = self.render(index)?;
+    /// and `index`, unless [`SyntheticMotionConfig::fresh_each_call`] makes it depend on
+    /// `seed` too.
+    fn get(&self, index: usize, seed: u64) -> Result<Clip> {
+        let label = index % self.config.classes.len().max(1);
+        let (frames, shape) = self.render_frames(index, None, Some(seed))?;
         let (mean, std) = self.config.normalization.mean_std();
         let (data, shape4) = Clip::from_frames(&frames, mean, std)?;
         Ok(Clip {
@@ -718,7 +746,7 @@ impl VideoDataset for SyntheticAppearanceDataset {
         &self.class_names
     }
 
-    fn get(&self, index: usize, _seed: u64) -> Result<Clip> {
+    fn get(&self, index: usize, seed: u64) -> Result<Clip> {
         if index >= self.len() {
             return Err(DataError::IndexOutOfRange {
                 index,
@@ -726,8 +754,10 @@ impl VideoDataset for SyntheticAppearanceDataset {
             });
         }
         let t = self.inner.config.num_frames;
-        let (motion, shape) = self.inner.labels(index / t)?;
-        let frames = self.inner.render_frames(index / t, Some(index % t))?;
+        let motion = (index / t) % self.inner.config.classes.len().max(1);
+        let (frames, shape) = self
+            .inner
+            .render_frames(index / t, Some(index % t), Some(seed))?;
         let (mean, std) = self.inner.config.normalization.mean_std();
         let (data, shape4) = Clip::from_frames(&frames, mean, std)?;
         Ok(Clip {
@@ -850,6 +880,18 @@ mod tests {
         let shapes: std::collections::BTreeSet<usize> =
             (0..64).map(|i| ds.labels(i).unwrap().1).collect();
         assert_eq!(shapes.len(), 6);
+    }
+
+    #[test]
+    fn fresh_each_call_varies_with_the_seed_but_keeps_the_label() {
+        let mut cfg = small(MotionClass::ALL.to_vec()).config.clone();
+        cfg.fresh_each_call = true;
+        let ds = SyntheticMotionDataset::new(cfg).unwrap();
+        let a = ds.get(7, 1).unwrap();
+        assert_eq!(a, ds.get(7, 1).unwrap());
+        let b = ds.get(7, 2).unwrap();
+        assert_ne!(a.data, b.data);
+        assert_eq!((a.label, b.label), (7, 7));
     }
 
     #[test]
