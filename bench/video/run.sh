@@ -26,6 +26,7 @@ for set in h264 vp9; do
   for sampler in segment dense; do
     echo "== $set $sampler"
     taskset -c 0 "$bin" "$sampler" "$ROUNDS" "${files[@]}"
+    taskset -c 0 "$bin" "$sampler-plain" "$ROUNDS" "${files[@]}"
     taskset -c 0 "$PYTHON" "$here/bench_python.py" pyav "$sampler" "$ROUNDS" "${files[@]}"
     taskset -c 0 "$PYTHON" "$here/bench_python.py" decord "$sampler" "$ROUNDS" "${files[@]}"
   done
