@@ -117,6 +117,9 @@ pub struct VideoReader {
     info: VideoInfo,
     config: DecodeConfig,
     seek_map: Option<SeekMap>,
+    /// Whether a decode pass has consumed part of the stream (a new request then
+    /// reopens the file so frame numbering starts at 0 again).
+    used: bool,
 }
 
 impl std::fmt::Debug for VideoReader {
@@ -250,6 +253,7 @@ impl VideoReader {
             info,
             config: config.clone(),
             seek_map,
+            used: false,
         })
     }
 
@@ -266,7 +270,8 @@ impl VideoReader {
     /// Decodes the stream from the start up to the largest requested index, converting
     /// only the requested frames to RGB resized by `resize`. Indices may repeat and come
     /// in any order; an empty request decodes nothing. Pass `usize::MAX` as an index to
-    /// decode the whole stream (this is how frames are counted).
+    /// decode the whole stream (this is how frames are counted). Each call starts from
+    /// frame 0 (a reader used before reopens its file).
     ///
     /// # Errors
     /// [`DataError::Decode`] when the decoder rejects more packets or frames than
@@ -284,6 +289,10 @@ impl VideoReader {
                 frames_output: 0,
             });
         }
+        if self.used {
+            *self = VideoReader::open(&self.path, &self.config)?;
+        }
+        self.used = true;
         if self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded) {
             if let Some(out) = self.decode_pass(&want, resize, true)? {
                 return Ok(out);
@@ -291,6 +300,7 @@ impl VideoReader {
             // The timestamps after a seek did not map back to frame indices: start over
             // from the beginning without seeking, so no wrong frame is ever returned.
             *self = VideoReader::open(&self.path, &self.config)?;
+            self.used = true;
         }
         self.decode_pass(&want, resize, false)?
             .ok_or_else(|| DataError::Decode {

@@ -67,6 +67,12 @@ fn resize_on_the_fly_keeps_aspect_and_content() {
     assert_eq!(reader.info().header_frames, Some(795));
     let small = reader.decode_frames(&[10], Resize::ShortSide(96)).unwrap();
     let f = &small.frames[0].1;
+    // A second request on the same reader numbers frames from 0 again.
+    let again = reader
+        .decode_frames(&[3, 10], Resize::ShortSide(96))
+        .unwrap();
+    assert_eq!(again.frames[1].1, *f);
+    assert_eq!(again.frames[0].0, 3);
     assert_eq!((f.width, f.height), (128, 96));
     if !have_ffmpeg() {
         return;
