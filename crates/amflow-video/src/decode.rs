@@ -232,6 +232,7 @@ impl VideoReader {
             fps,
             tick,
             start: None,
+            verified: 0,
         });
         let header_frames = (stream.frames() > 0).then_some(stream.frames() as usize);
         let estimated_frames =
@@ -344,7 +345,7 @@ impl VideoReader {
         let threshold = self.config.seek_threshold.max(1);
         loop {
             if let (Some(map), Some(pos), true) = (
-                state.map.filter(|m| m.start.is_some()),
+                state.map.filter(|m| m.verified >= MIN_VERIFIED),
                 state.pos,
                 state.seek_enabled,
             ) {
@@ -383,7 +384,9 @@ impl VideoReader {
                 continue;
             }
             if self.config.skip_unneeded {
-                if let (Some(_), Some(pos)) = (state.map.filter(|m| m.start.is_some()), state.pos) {
+                if let (Some(_), Some(pos)) =
+                    (state.map.filter(|m| m.verified >= MIN_VERIFIED), state.pos)
+                {
                     let target = want[state.next];
                     let far = target >= pos + SKIP_MARGIN && target < self.info.estimated_frames;
                     if far != state.skipping {
@@ -445,9 +448,15 @@ struct SeekMap {
     fps: f64,
     /// Seconds per time-base tick.
     tick: f64,
-    /// Timestamp of frame 0, in ticks, once observed (seeking waits for it).
+    /// Timestamp of frame 0, in ticks, once observed.
     start: Option<i64>,
+    /// Frames decoded in order whose timestamps matched the mapping; seeking and
+    /// skipping wait until the first [`MIN_VERIFIED`] frames agree.
+    verified: usize,
 }
+
+/// Frames whose timestamps must match the index mapping before it is trusted.
+const MIN_VERIFIED: usize = 3;
 
 impl SeekMap {
     /// Seek position (AV_TIME_BASE units) half a frame before frame `index`.
@@ -565,7 +574,10 @@ impl DecodeState<'_> {
             if let Some(map) = self.map.as_mut() {
                 match (index, frame.timestamp()) {
                     // Calibrate: the timestamp of frame 0 anchors the index mapping.
-                    (0, Some(ts)) if self.seeks == 0 => map.start = Some(ts),
+                    (0, Some(ts)) if self.seeks == 0 => {
+                        map.start = Some(ts);
+                        map.verified = 1;
+                    }
                     (_, Some(ts)) if map.start.is_some() && map.ts_to_index(ts) != Some(index) => {
                         if self.seeks > 0 {
                             // After a seek the index is unknown: start over.
@@ -574,6 +586,9 @@ impl DecodeState<'_> {
                         // Timestamps do not follow frame order (variable frame rate):
                         // decode straight through.
                         self.map = None;
+                    }
+                    (_, Some(_)) if map.start.is_some() && !self.ts_mode && self.seeks == 0 => {
+                        map.verified += 1;
                     }
                     _ => {}
                 }
