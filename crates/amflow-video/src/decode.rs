@@ -343,6 +343,7 @@ impl VideoReader {
         let mut frame = ff::frame::Video::empty();
         let mut packet = ff::Packet::empty();
         let threshold = self.config.seek_threshold.max(1);
+        let mut bad_reads = 0usize;
         loop {
             if let (Some(map), Some(pos), true) = (
                 state.map.filter(|m| m.verified >= MIN_VERIFIED),
@@ -369,11 +370,16 @@ impl VideoReader {
                 }
             }
             match packet.read(&mut self.input) {
-                Ok(()) => {}
+                Ok(()) => bad_reads = 0,
                 Err(ff::Error::Eof) => break,
-                // A corrupt packet: the demuxer resyncs on the next read.
+                // A corrupt packet: the demuxer resyncs on the next read (a demuxer that
+                // makes no progress at all ends the stream instead of looping).
                 Err(ff::Error::InvalidData) => {
                     state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
+                    bad_reads += 1;
+                    if bad_reads > 10_000 {
+                        break;
+                    }
                     continue;
                 }
                 // Any other read error ends the stream; a stream that ends early is
