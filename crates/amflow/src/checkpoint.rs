@@ -19,7 +19,7 @@ use crate::config::ModelConfig;
 use crate::error::{AmflowError, Result};
 use crate::host_tensor::{HostTensor, TensorFile};
 use crate::model::{load_backbone, Additions, AmFlowModel};
-use crate::nn::{FileSource, LoadReport, TensorSource, VarBuilder};
+use crate::nn::{FileSource, LoadReport, PathStack, TensorSource, VarBuilder};
 
 /// The `format` metadata value.
 pub const FORMAT: &str = "amflow-checkpoint";
@@ -29,33 +29,29 @@ pub const FORMAT_VERSION: &str = "1";
 /// Collects float parameters by dotted path. Enum variants are not part of the path: the
 /// variant is fixed by the configuration.
 struct PathCollector {
-    stack: Vec<String>,
+    path: PathStack,
     out: BTreeMap<String, HostTensor>,
 }
 
 impl ModuleVisitor for PathCollector {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        if !container_type.starts_with("Enum:") {
-            self.stack.push(name.to_string());
-        }
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, container_type: &str) {
-        if !container_type.starts_with("Enum:") {
-            self.stack.pop();
-        }
+        self.path.exit(container_type);
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.out
-            .insert(self.stack.join("."), HostTensor::from_tensor(&param.val()));
+            .insert(self.path.path(), HostTensor::from_tensor(&param.val()));
     }
 }
 
 /// The trainable tensors of `additions` by checkpoint name.
 pub fn named_tensors(additions: &Additions) -> BTreeMap<String, HostTensor> {
     let mut collector = PathCollector {
-        stack: Vec::new(),
+        path: PathStack::default(),
         out: BTreeMap::new(),
     };
     additions.visit(&mut collector);

@@ -1,0 +1,247 @@
+//! The training configuration (TOML). Every key can be overridden from the command line with
+//! `section.key=value` (the value is parsed as TOML, e.g. `optim.lr=3e-4`,
+//! `data.synthetic.camera.pan=0.02`, `model.temporal_blocks="AM/1(4)"`); an unknown key is an
+//! error naming it.
+
+use std::path::{Path, PathBuf};
+
+use amflow::{ModelConfig, Preset};
+use amflow_video::dataset::{FileDatasetConfig, ManifestSpec};
+use amflow_video::synthetic::SyntheticMotionConfig;
+use amflow_video::BadInputPolicy;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::optim::AdamWConfig;
+
+/// The model to train: a preset name, a model config file, or an inline `[model]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelChoice {
+    /// A full model config.
+    Inline(Box<ModelConfig>),
+    /// A preset name or a path to a model config (`.toml`).
+    Named(String),
+}
+
+impl ModelChoice {
+    /// The model config (files are resolved against `base`).
+    pub fn resolve(&self, base: Option<&Path>) -> Result<ModelConfig> {
+        match self {
+            ModelChoice::Inline(c) => {
+                c.validate()?;
+                Ok((**c).clone())
+            }
+            ModelChoice::Named(name) => {
+                if let Some(p) = Preset::from_name(name) {
+                    return Ok(p.config());
+                }
+                let path = match base {
+                    Some(b) if Path::new(name).is_relative() => b.join(name),
+                    _ => PathBuf::from(name),
+                };
+                Ok(ModelConfig::from_toml_file(&path)?)
+            }
+        }
+    }
+}
+
+/// Where the clips come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// The synthetic motion data, generated in memory. The validation set uses the same
+    /// settings with another seed and `val_samples` clips.
+    Synthetic {
+        /// Training set settings.
+        #[serde(default)]
+        train: SyntheticMotionConfig,
+        /// Validation clips.
+        #[serde(default = "default_val_samples")]
+        val_samples: usize,
+    },
+    /// Video files listed by manifests (Kinetics-400, SSv2, Toyota Smarthome, path-label lists).
+    Files {
+        /// Training manifest.
+        train: ManifestSpec,
+        /// Validation manifest.
+        val: ManifestSpec,
+        /// Training clip reading and transforms.
+        #[serde(default)]
+        train_clips: FileDatasetConfig,
+        /// Validation clip reading and transforms (set `split = "test"` for multi-view).
+        #[serde(default)]
+        val_clips: FileDatasetConfig,
+    },
+}
+
+fn default_val_samples() -> usize {
+    256
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Epochs.
+    pub epochs: u64,
+    /// Clips per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (gradient accumulation).
+    pub accumulate: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate of the cosine decay.
+    pub min_lr: f64,
+    /// Warm-up length in epochs (fractions allowed).
+    pub warmup_epochs: f64,
+    /// Maximum global gradient L2 norm (none: no clipping).
+    pub clip_grad_norm: Option<f64>,
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// AdamW's other hyper-parameters.
+    pub adamw: AdamWConfig,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 16,
+            accumulate: 1,
+            lr: 1e-3,
+            min_lr: 1e-5,
+            warmup_epochs: 1.0,
+            clip_grad_norm: Some(1.0),
+            label_smoothing: 0.1,
+            adamw: AdamWConfig::default(),
+        }
+    }
+}
+
+/// Data loading settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaderSettings {
+    /// Decoding threads (0: one per core).
+    pub workers: usize,
+    /// Batches decoded ahead (0: twice the workers).
+    pub prefetch: usize,
+    /// What a broken or missing video does: `skip` (warn, count, replace) or `fail`.
+    pub bad_input: BadInputPolicy,
+}
+
+impl Default for LoaderSettings {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            prefetch: 0,
+            bad_input: BadInputPolicy::Skip,
+        }
+    }
+}
+
+/// Which validation metric picks the best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectBy {
+    /// Top-1 accuracy.
+    Top1,
+    /// Mean class accuracy (Toyota Smarthome's metric).
+    MeanClassAccuracy,
+}
+
+/// A training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed of the data order and augmentation (the model's init seed is `model.seed`).
+    #[serde(default)]
+    pub seed: u64,
+    /// The model.
+    pub model: ModelChoice,
+    /// The data.
+    pub data: DataConfig,
+    /// Optimisation.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// Data loading.
+    #[serde(default)]
+    pub loader: LoaderSettings,
+    /// Save `last` every this many optimizer steps as well as at each epoch's end (0: epochs only).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Metric for the `best` checkpoint.
+    #[serde(default = "default_select")]
+    pub select_by: SelectBy,
+}
+
+fn default_select() -> SelectBy {
+    SelectBy::Top1
+}
+
+impl TrainConfig {
+    /// Parses TOML text, applying `overrides` (`a.b.c=value`) first.
+    pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| TrainError::Config(e.message().replace('\n', " ")))?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| TrainError::Config(e.message().replace('\n', " ")))
+    }
+
+    /// Reads a TOML file with overrides; relative model paths are resolved against its folder.
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let mut config = Self::from_toml(&text, overrides)?;
+        if let (ModelChoice::Named(name), Some(base)) = (&config.model, path.parent()) {
+            if Preset::from_name(name).is_none() && Path::new(name).is_relative() {
+                config.model = ModelChoice::Named(base.join(name).to_string_lossy().into_owned());
+            }
+        }
+        Ok(config)
+    }
+
+    /// As TOML, with the model config inlined (what a run directory records).
+    pub fn resolved(&self) -> Result<Self> {
+        let mut c = self.clone();
+        c.model = ModelChoice::Inline(Box::new(self.model.resolve(None)?));
+        Ok(c)
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a training config serialises to TOML")
+    }
+}
+
+/// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, or taken as a string.
+pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| TrainError::Config(format!("override `{assignment}` is not key=value")))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut node = root;
+    for (i, part) in parts.iter().enumerate() {
+        let table = node.as_table_mut().ok_or_else(|| {
+            TrainError::Config(format!("override `{key}`: `{part}` is not inside a table"))
+        })?;
+        if i + 1 == parts.len() {
+            table.insert((*part).to_string(), value);
+            return Ok(());
+        }
+        node = table
+            .entry((*part).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+    Err(TrainError::Config(format!(
+        "override `{assignment}` has an empty key"
+    )))
+}

@@ -1,0 +1,22 @@
+//! Training and evaluation of AM Flow models.
+//!
+//! - [`config`]: the training config (TOML, any key overridable with `section.key=value`);
+//! - [`optim`]: AdamW over the trainable parameters only, with weight-decay exclusions, global
+//!   gradient-norm clipping and gradient accumulation; its state is saved by parameter name;
+//! - [`schedule`]: linear warm-up then cosine decay, per optimizer step;
+//! - [`loss`]: cross-entropy with label smoothing on the averaged logits (model spec, section 4);
+//! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix;
+//! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
+//! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use error::{Result, TrainError};

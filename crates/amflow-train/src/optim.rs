@@ -1,0 +1,291 @@
+//! AdamW (Loshchilov & Hutter 2019, PyTorch's `torch.optim.AdamW` update) over the trainable
+//! parameters only, keyed by parameter path so that its state is saved and restored by name.
+//!
+//! ```text
+//! p <- p - lr * wd * p                      (decoupled weight decay; not for excluded tensors)
+//! m <- b1 m + (1 - b1) g        v <- b2 v + (1 - b2) g^2
+//! p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+//! ```
+//!
+//! Weight decay is not applied to tensors of rank <= 1 (biases, LayerNorm weights, the adapter
+//! scales) nor to position embeddings (`*.pos_embed`), as in timm and AIM.
+//! [`Gradients`] collects gradients by path; several micro-batches add up (gradient
+//! accumulation) and [`Gradients::clip_global_norm`] rescales them to a maximum global L2 norm.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use amflow::nn::PathStack;
+use amflow::{HostTensor, TensorFile};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// AdamW hyper-parameters (the learning rate comes from the schedule).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamWConfig {
+    /// `b1`.
+    pub beta1: f64,
+    /// `b2`.
+    pub beta2: f64,
+    /// `eps`.
+    pub eps: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.05,
+        }
+    }
+}
+
+/// Whether weight decay applies to the tensor `name` of rank `rank`.
+pub fn decays(name: &str, rank: usize) -> bool {
+    rank >= 2 && !name.ends_with("pos_embed")
+}
+
+/// Gradients by parameter path, flattened, off the autodiff graph.
+#[derive(Debug, Default)]
+pub struct Gradients {
+    grads: BTreeMap<String, Tensor<1>>,
+}
+
+struct GradCollector<'a> {
+    path: PathStack,
+    source: &'a burn::tensor::Gradients,
+    out: &'a mut BTreeMap<String, Tensor<1>>,
+}
+
+impl ModuleVisitor for GradCollector<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        self.path.exit(container_type);
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = param.val().grad(self.source) {
+            let n = g.shape().num_elements();
+            let g: Tensor<1> = g.reshape([n]);
+            let key = self.path.path();
+            let sum = match self.out.remove(&key) {
+                Some(prev) => prev + g,
+                None => g,
+            };
+            self.out.insert(key, sum);
+        }
+    }
+}
+
+impl Gradients {
+    /// Adds the gradients that `grads` holds for the parameters of `module`.
+    pub fn accumulate<M: Module>(&mut self, module: &M, grads: &burn::tensor::Gradients) {
+        let mut c = GradCollector {
+            path: PathStack::default(),
+            source: grads,
+            out: &mut self.grads,
+        };
+        module.visit(&mut c);
+    }
+
+    /// Multiplies every gradient by `factor` (e.g. `1 / micro-batches`).
+    pub fn scale(&mut self, factor: f64) {
+        for g in self.grads.values_mut() {
+            *g = g.clone().mul_scalar(factor);
+        }
+    }
+
+    /// The global L2 norm over all gradients.
+    pub fn global_norm(&self) -> f64 {
+        let total: f64 = self
+            .grads
+            .values()
+            .map(|g| g.clone().square().sum().into_scalar::<f32>() as f64)
+            .sum();
+        total.sqrt()
+    }
+
+    /// Rescales the gradients so that their global norm is at most `max_norm`; returns the
+    /// norm before clipping.
+    pub fn clip_global_norm(&mut self, max_norm: f64) -> f64 {
+        let norm = self.global_norm();
+        if norm > max_norm && norm > 0.0 {
+            self.scale(max_norm / (norm + 1e-6));
+        }
+        norm
+    }
+
+    /// Parameters with a gradient.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// Whether no parameter has a gradient.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+}
+
+/// AdamW state: step count and moments by parameter path.
+#[derive(Debug)]
+pub struct AdamW {
+    /// Hyper-parameters.
+    pub config: AdamWConfig,
+    /// Optimizer steps taken.
+    pub step: u64,
+    moments: BTreeMap<String, (Tensor<1>, Tensor<1>)>,
+}
+
+struct Updater<'a> {
+    path: PathStack,
+    opt: &'a mut AdamW,
+    grads: &'a Gradients,
+    lr: f64,
+}
+
+impl ModuleMapper for Updater<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        self.path.exit(container_type);
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let name = self.path.path();
+        let Some(g) = self.grads.grads.get(&name) else {
+            return param;
+        };
+        let c = &self.opt.config;
+        let (b1, b2, lr) = (c.beta1, c.beta2, self.lr);
+        let t = self.opt.step as i32;
+        let decay = if decays(&name, D) {
+            c.weight_decay
+        } else {
+            0.0
+        };
+        let eps = c.eps;
+        let (m, v) = match self.opt.moments.remove(&name) {
+            Some(mv) => mv,
+            None => (g.zeros_like(), g.zeros_like()),
+        };
+        let m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+        let v = v.mul_scalar(b2) + g.clone().square().mul_scalar(1.0 - b2);
+        let m_hat = m.clone().div_scalar(1.0 - b1.powi(t));
+        let v_hat = v.clone().div_scalar(1.0 - b2.powi(t));
+        let update = m_hat / v_hat.sqrt().add_scalar(eps);
+        self.opt.moments.insert(name, (m, v));
+        param.map(|p| {
+            let dims = p.dims();
+            let n = p.shape().num_elements();
+            let flat: Tensor<1> = p.detach().reshape([n]);
+            let flat = flat.mul_scalar(1.0 - lr * decay) - update.mul_scalar(lr);
+            flat.reshape(dims).detach().require_grad()
+        })
+    }
+}
+
+impl AdamW {
+    /// A fresh optimizer.
+    pub fn new(config: AdamWConfig) -> Self {
+        Self {
+            config,
+            step: 0,
+            moments: BTreeMap::new(),
+        }
+    }
+
+    /// One update of `module`'s parameters that have gradients, at learning rate `lr`.
+    pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> M {
+        self.step += 1;
+        let mut u = Updater {
+            path: PathStack::default(),
+            opt: self,
+            grads,
+            lr,
+        };
+        module.map(&mut u)
+    }
+
+    /// The state as named tensors (`m.<path>`, `v.<path>`) and metadata (`step`, `config`),
+    /// each key prefixed with `prefix`.
+    pub fn export(&self, prefix: &str) -> TensorFile {
+        let mut file = TensorFile::default();
+        for (name, (m, v)) in &self.moments {
+            file.tensors
+                .insert(format!("{prefix}m.{name}"), HostTensor::from_tensor(m));
+            file.tensors
+                .insert(format!("{prefix}v.{name}"), HostTensor::from_tensor(v));
+        }
+        file.metadata
+            .insert(format!("{prefix}step"), self.step.to_string());
+        file.metadata.insert(
+            format!("{prefix}config"),
+            serde_json::to_string(&self.config).expect("serialisable"),
+        );
+        file
+    }
+
+    /// Restores a state exported with `prefix` from `file`, on `device`.
+    pub fn import(file: &TensorFile, prefix: &str, device: &Device, origin: &Path) -> Result<Self> {
+        let bad = |reason: String| TrainError::Resume {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        let step = file
+            .metadata
+            .get(&format!("{prefix}step"))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("optimizer state has no step".into()))?;
+        let config = file
+            .metadata
+            .get(&format!("{prefix}config"))
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| bad("optimizer state has no config".into()))?;
+        let mut moments = BTreeMap::new();
+        let m_prefix = format!("{prefix}m.");
+        for (key, m) in &file.tensors {
+            if let Some(name) = key.strip_prefix(&m_prefix) {
+                let v = file
+                    .tensors
+                    .get(&format!("{prefix}v.{name}"))
+                    .ok_or_else(|| bad(format!("`{prefix}v.{name}` is missing")))?;
+                let flat = |t: &HostTensor| HostTensor::new(vec![t.data.len()], t.data.clone());
+                moments.insert(
+                    name.to_string(),
+                    (
+                        flat(m)?.to_tensor::<1>(device)?,
+                        flat(v)?.to_tensor::<1>(device)?,
+                    ),
+                );
+            }
+        }
+        Ok(Self {
+            config,
+            step,
+            moments,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decay_exclusions() {
+        assert!(decays("blocks.0.attn_adapter.down.weight", 2));
+        assert!(!decays("blocks.0.attn_adapter.down.bias", 1));
+        assert!(!decays("blocks.0.attn_adapter.scale", 1));
+        assert!(!decays("blocks.0.attn_temporal.tpm.pos_embed", 2));
+        assert!(decays("blocks.0.attn_temporal.tpm.layers.0.weight", 3));
+    }
+}
