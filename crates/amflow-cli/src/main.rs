@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod device;
+mod log_file;
 
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| log_file::Tee)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(if cli.quiet { "warn" } else { "info" })

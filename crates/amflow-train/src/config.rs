@@ -218,6 +218,48 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The embedded default run: AM Flow (`synthetic-small`, vanilla AM flow on every block,
+    /// transformer TPMs) on the synthetic motion data, 8 frames of 56x56, 11 motion classes.
+    /// Sized to finish in a few minutes on a 2-core CPU.
+    pub fn embedded_default() -> Self {
+        Self {
+            seed: 0,
+            model: ModelChoice::Named(Preset::SyntheticSmall.name().to_string()),
+            data: DataConfig::Synthetic {
+                train: SyntheticMotionConfig {
+                    num_samples: 1100,
+                    num_frames: 8,
+                    size: 56,
+                    ..SyntheticMotionConfig::default()
+                },
+                val_samples: 330,
+            },
+            optim: OptimConfig {
+                epochs: 6,
+                batch_size: 16,
+                lr: 2e-3,
+                warmup_epochs: 0.5,
+                ..OptimConfig::default()
+            },
+            loader: LoaderSettings::default(),
+            checkpoint_every: 0,
+            select_by: SelectBy::Top1,
+        }
+    }
+
+    /// The frame-only baseline of this run: the same frozen backbone and data, no AM flow and no
+    /// temporal units (only the final-frame head and plain adapters).
+    pub fn frame_only_baseline(&self) -> Result<Self> {
+        let mut model = self.model.resolve(None)?;
+        model.temporal_blocks = amflow::config::TemporalBlocks::List(vec![]);
+        model.am_flow.mode = amflow::amflow::AmFlowMode::Off;
+        let mut c = self.clone();
+        c.model = ModelChoice::Inline(Box::new(model));
+        Ok(c)
+    }
+}
+
 /// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, or taken as a string.
 pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let (key, raw) = assignment

@@ -169,6 +169,7 @@ pub fn train(
     write_text(&run_dir.join(files::CONFIG), &config.to_toml())?;
 
     let datasets = crate::data::build(&config.data, &model_config)?;
+    let class_names = datasets.train.class_names().to_vec();
     let o = &config.optim;
     if o.batch_size == 0 || o.accumulate == 0 {
         return Err(TrainError::Config(
@@ -261,7 +262,11 @@ pub fn train(
                     && index < batches
                 {
                     save_state(&state_path, &model, &opt, &state)?;
-                    checkpoint::save(&model, &run_dir.join(files::LAST), &state_meta(&state))?;
+                    checkpoint::save(
+                        &model,
+                        &run_dir.join(files::LAST),
+                        &state_meta(&state, &class_names),
+                    )?;
                 }
                 if observer.should_stop() {
                     return Err(TrainError::Interrupted { step: state.step });
@@ -295,9 +300,17 @@ pub fn train(
         state.partial = (0.0, 0, 0, 0);
         if state.best.is_none_or(|b| metric > b) {
             state.best = Some(metric);
-            checkpoint::save(&model, &run_dir.join(files::BEST), &state_meta(&state))?;
+            checkpoint::save(
+                &model,
+                &run_dir.join(files::BEST),
+                &state_meta(&state, &class_names),
+            )?;
         }
-        checkpoint::save(&model, &run_dir.join(files::LAST), &state_meta(&state))?;
+        checkpoint::save(
+            &model,
+            &run_dir.join(files::LAST),
+            &state_meta(&state, &class_names),
+        )?;
         save_state(&state_path, &model, &opt, &state)?;
         write_metrics(&run_dir.join(files::METRICS), &state.history)?;
         observer.epoch_end(&record);
@@ -369,11 +382,22 @@ fn argmax_rows(t: &HostTensor) -> Vec<usize> {
         .collect()
 }
 
-fn state_meta(state: &RunState) -> BTreeMap<String, String> {
+fn state_meta(state: &RunState, classes: &[String]) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("epoch".to_string(), state.epoch.to_string()),
         ("step".to_string(), state.step.to_string()),
+        (
+            "classes".to_string(),
+            serde_json::to_string(classes).expect("serialisable"),
+        ),
     ])
+}
+
+/// The class names a checkpoint written by training carries (metadata `classes`).
+pub fn checkpoint_classes(metadata: &BTreeMap<String, String>) -> Option<Vec<String>> {
+    metadata
+        .get("classes")
+        .and_then(|s| serde_json::from_str(s).ok())
 }
 
 fn save_state(path: &Path, model: &AmFlowModel, opt: &AdamW, state: &RunState) -> Result<()> {

@@ -2,11 +2,16 @@
 
 mod data;
 mod demo;
+mod eval;
+mod flow;
 mod forward;
 mod info;
 mod init;
 mod model_source;
+mod predict;
 mod preset;
+mod train;
+mod video_input;
 
 use std::process::ExitCode;
 
@@ -22,6 +27,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preset(args) => preset::run(&args),
         Command::Init(args) => init::run(&args, &crate::device::parse(&cli.device)?),
         Command::Forward(args) => forward::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Train(args) => train::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Eval(args) => eval::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Predict(args) => predict::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Flow(args) => flow::run(&args, &crate::device::parse(&cli.device)?),
         Command::Data(args) => match args.command {
             DataCommand::Check(check) => data::check(&check),
         },

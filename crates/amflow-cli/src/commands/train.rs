@@ -1,0 +1,261 @@
+//! `amflow train`: run (or resume) training in a run directory, with progress bars, logs in
+//! `train.log`, TensorBoard event files, `curves.png`, and for the embedded default the
+//! frame-only baseline trained the same way for comparison.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use amflow_report::{EventWriter, Panel, Series};
+use amflow_train::trainer::{self, EpochRecord, Observer, StepInfo};
+use amflow_train::TrainConfig;
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::TrainArgs;
+
+/// Progress bars, TensorBoard scalars and the curves plot of one run.
+struct CliObserver {
+    bar: Option<ProgressBar>,
+    events: Option<EventWriter>,
+    history: Vec<EpochRecord>,
+    run_dir: PathBuf,
+    epochs: u64,
+}
+
+impl CliObserver {
+    fn new(run_dir: &Path, epochs: u64) -> Self {
+        let events = match EventWriter::create(run_dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("no TensorBoard events: {e}");
+                None
+            }
+        };
+        Self {
+            bar: None,
+            events,
+            history: vec![],
+            run_dir: run_dir.to_path_buf(),
+            epochs,
+        }
+    }
+
+    fn bar(&mut self, len: usize, prefix: String) {
+        let bar = ProgressBar::new(len as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} {bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_prefix(prefix);
+        self.bar = Some(bar);
+    }
+
+    fn plot(&self) {
+        let points = |f: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
+            self.history
+                .iter()
+                .map(|r| ((r.epoch + 1) as f64, f(r)))
+                .collect()
+        };
+        let panels = [
+            Panel {
+                title: "loss".into(),
+                x_label: "epoch".into(),
+                y_label: "cross-entropy".into(),
+                series: vec![Series::new("train loss", points(|r| r.train_loss))],
+            },
+            Panel {
+                title: "accuracy".into(),
+                x_label: "epoch".into(),
+                y_label: "accuracy".into(),
+                series: vec![
+                    Series::new("train top-1", points(|r| r.train_top1)),
+                    Series::new("val top-1", points(|r| r.val_top1)),
+                    Series::new("val mean class", points(|r| r.val_mean_class_accuracy)),
+                ],
+            },
+        ];
+        if let Err(e) = amflow_report::plot_panels(&self.run_dir.join("curves.png"), &panels, 2) {
+            tracing::warn!("could not draw curves.png: {e}");
+        }
+    }
+}
+
+impl Observer for CliObserver {
+    fn epoch_start(&mut self, epoch: u64, batches: usize) {
+        self.bar(batches, format!("epoch {}/{}", epoch + 1, self.epochs));
+    }
+
+    fn step(&mut self, info: &StepInfo) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(info.batch as u64);
+            bar.set_message(format!("loss {:.4} lr {:.2e}", info.loss, info.lr));
+        }
+        if let Some(ev) = &mut self.events {
+            let step = info.step as i64;
+            let _ = ev.add_scalars(
+                &[
+                    ("train/loss", info.loss as f32),
+                    ("train/lr", info.lr as f32),
+                    ("train/grad_norm", info.grad_norm as f32),
+                ],
+                step,
+            );
+        }
+    }
+
+    fn eval_start(&mut self, batches: usize) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.bar(batches, "validation".into());
+    }
+
+    fn eval_batch(&mut self, done: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+        }
+    }
+
+    fn epoch_end(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        tracing::info!(
+            "epoch {}/{}: train loss {:.4} top-1 {:.3} | val top-1 {:.3} top-5 {:.3} mean class {:.3} | {:.1}s",
+            r.epoch + 1,
+            self.epochs,
+            r.train_loss,
+            r.train_top1,
+            r.val_top1,
+            r.val_top5,
+            r.val_mean_class_accuracy,
+            r.seconds
+        );
+        if let Some(ev) = &mut self.events {
+            let step = r.step as i64;
+            let _ = ev.add_scalars(
+                &[
+                    ("epoch/train_loss", r.train_loss as f32),
+                    ("epoch/train_top1", r.train_top1 as f32),
+                    ("epoch/val_top1", r.val_top1 as f32),
+                    ("epoch/val_top5", r.val_top5 as f32),
+                    (
+                        "epoch/val_mean_class_accuracy",
+                        r.val_mean_class_accuracy as f32,
+                    ),
+                ],
+                step,
+            );
+            let _ = ev.flush();
+        }
+        self.history.push(r.clone());
+        self.plot();
+    }
+}
+
+fn default_run_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    PathBuf::from("runs").join(format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+fn run_one(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<Vec<EpochRecord>> {
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    crate::log_file::tee_to(&run_dir.join("train.log"));
+    let mut observer = CliObserver::new(run_dir, config.optim.epochs);
+    if resume {
+        if let Ok(text) = std::fs::read_to_string(run_dir.join(trainer::files::METRICS)) {
+            observer.history = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+        }
+    }
+    let outcome = trainer::train(config, run_dir, resume, device, &mut observer)?;
+    Ok(outcome.history)
+}
+
+/// Runs `amflow train`.
+pub fn run(args: &TrainArgs, device: &Device) -> Result<ExitCode> {
+    let started = Instant::now();
+    if let Some(dir) = &args.resume {
+        let config = TrainConfig::from_file(&dir.join(trainer::files::CONFIG), &args.overrides)?;
+        let history = run_one(&config, dir, true, device)?;
+        print_summary("AM Flow", &history);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let embedded = args.config.is_none();
+    let config = match &args.config {
+        Some(path) => TrainConfig::from_file(path, &args.overrides)?,
+        None => {
+            TrainConfig::from_toml(&TrainConfig::embedded_default().to_toml(), &args.overrides)?
+        }
+    };
+    let run_dir = args.run_dir.clone().unwrap_or_else(default_run_dir);
+    tracing::info!("run directory {}", run_dir.display());
+    let history = run_one(&config, &run_dir, false, device)?;
+    let mut report = vec![("AM Flow", history)];
+    if embedded && !args.no_baseline {
+        tracing::info!(
+            "training the frame-only baseline (same backbone, no AM flow, no temporal units)"
+        );
+        let baseline = config.frame_only_baseline()?;
+        let history = run_one(
+            &baseline,
+            &run_dir.join("frame-only-baseline"),
+            false,
+            device,
+        )?;
+        report.push(("frame-only baseline", history));
+    }
+    for (name, history) in &report {
+        print_summary(name, history);
+    }
+    tracing::info!(
+        "done in {:.1}s; results in {}",
+        started.elapsed().as_secs_f64(),
+        run_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(name: &str, history: &[EpochRecord]) {
+    let best = history.iter().map(|r| r.val_top1).fold(0.0, f64::max);
+    if let Some(last) = history.last() {
+        println!(
+            "{name:<20} val top-1 {:.3} (best {best:.3})  top-5 {:.3}  mean class {:.3}  after {} epochs",
+            last.val_top1,
+            last.val_top5,
+            last.val_mean_class_accuracy,
+            history.len()
+        );
+    }
+}
