@@ -1,0 +1,246 @@
+//! End-to-end CLI tests of the workflow on the tiny preset with generated clips: train, kill
+//! with SIGKILL and resume (same weights as an uninterrupted run), eval, predict, flow.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use amflow::TensorFile;
+
+const VIDEO: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+const TINY_RUN: &str = r#"
+seed = 1
+model = "tiny"
+checkpoint_every = 1
+
+[data.synthetic]
+val_samples = 10
+[data.synthetic.train]
+num_samples = 48
+num_frames = 4
+size = 16
+classes = ["static", "left", "right", "up", "down"]
+
+[optim]
+epochs = 4
+batch_size = 4
+lr = 3e-3
+
+[loader]
+workers = 1
+"#;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_amflow"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("amflow runs")
+}
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("amflow-cli-train-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn write_config(d: &Path) -> PathBuf {
+    let p = d.join("tiny-run.toml");
+    std::fs::write(&p, TINY_RUN).unwrap();
+    p
+}
+
+fn train(config: &Path, run_dir: &Path) -> Output {
+    run(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
+    let d = dir("kill");
+    let config = write_config(&d);
+
+    let full = d.join("full");
+    ok(&train(&config, &full));
+    for f in [
+        "config.toml",
+        "state.safetensors",
+        "last.safetensors",
+        "best.safetensors",
+        "metrics.jsonl",
+        "train.log",
+        "curves.png",
+    ] {
+        assert!(full.join(f).exists(), "{f} missing");
+    }
+    assert!(std::fs::read_dir(&full).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("events.out.tfevents")));
+
+    // Start the same run, SIGKILL it once it has saved state, resume.
+    let killed = d.join("killed");
+    let mut child = bin()
+        .args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--run-dir",
+            killed.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !killed.join("state.safetensors").exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let epochs_at_kill = std::fs::read_to_string(killed.join("metrics.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    eprintln!("killed after {epochs_at_kill} finished epochs");
+    ok(&run(&["train", "--resume", killed.to_str().unwrap()]));
+    let a = TensorFile::read(&full.join("last.safetensors")).unwrap();
+    let b = TensorFile::read(&killed.join("last.safetensors")).unwrap();
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, t) in &a.tensors {
+        assert_eq!(t, &b.tensors[name], "{name} differs after kill + resume");
+    }
+
+    // Evaluation writes its outputs and prints a JSON summary.
+    let out = d.join("eval");
+    let o = run(&[
+        "eval",
+        "--checkpoint",
+        full.join("best.safetensors").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(summary["top1"].as_f64().unwrap() >= 0.0);
+    assert_eq!(summary["classes"].as_array().unwrap().len(), 5);
+    for f in [
+        "summary.json",
+        "per_class.csv",
+        "confusion.csv",
+        "confusion.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+
+    // Predict on real footage, with one missing file: JSON for the good one, error for the other.
+    let missing = d.join("missing.mp4");
+    let o = run(&[
+        "predict",
+        "--checkpoint",
+        full.join("last.safetensors").to_str().unwrap(),
+        "--json",
+        "--top-k",
+        "3",
+        VIDEO,
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top = line["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let labels = ["static", "left", "right", "up", "down"];
+    assert!(labels.contains(&top[0]["label"].as_str().unwrap()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing.mp4") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    // The AM flow picture: two frames on top, one map per block below.
+    let flow = d.join("flow");
+    let o = run(&[
+        "flow",
+        VIDEO,
+        "--checkpoint",
+        full.join("last.safetensors").to_str().unwrap(),
+        "--out",
+        flow.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let png_path = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_path).unwrap(),
+    ));
+    let reader = decoder.read_info().unwrap();
+    let info = reader.info();
+    assert!(
+        info.width >= 200 && info.height >= 200,
+        "{}x{}",
+        info.width,
+        info.height
+    );
+}
+
+#[test]
+fn training_errors_are_one_line() {
+    let d = dir("errors");
+    let o = run(&["train", "--resume", d.join("nothing").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let config = write_config(&d);
+    let o = run(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--set",
+        "optim.learnign_rate=1",
+        "--run-dir",
+        d.join("r").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("learnign_rate") && err.lines().count() == 1,
+        "{err}"
+    );
+    // A manifest whose videos do not exist: the dataset is missing.
+    let manifest = d.join("bad.toml");
+    std::fs::write(
+        &manifest,
+        format!("model = \"tiny\"\n[data.files.train]\nformat = \"path_label\"\nlist = \"{0}/nope.txt\"\n[data.files.val]\nformat = \"path_label\"\nlist = \"{0}/nope.txt\"\n", d.display()),
+    )
+    .unwrap();
+    let o = run(&[
+        "train",
+        "--config",
+        manifest.to_str().unwrap(),
+        "--run-dir",
+        d.join("r2").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nope.txt") && err.lines().count() == 1 && !err.contains("panicked"),
+        "{err}"
+    );
+}
