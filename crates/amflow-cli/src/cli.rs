@@ -194,7 +194,8 @@ pub enum DataCommand {
 /// `amflow data check`.
 #[derive(Debug, Args)]
 pub struct DataCheckArgs {
-    /// A manifest config (TOML) describing the dataset, see docs/data.md.
+    /// The dataset: a manifest spec (`.toml`, see docs/data.md), a Kinetics-400 CSV, or a
+    /// `path label` list.
     pub manifest: PathBuf,
     /// Decode every frame instead of probing headers and one frame.
     #[arg(long)]

@@ -192,3 +192,30 @@ fn errors_are_one_line_and_non_zero() {
     assert_clean_failure(&o, "weights/dinov2-small/model.safetensors");
     assert!(!Path::new(&dir.join("x.safetensors")).exists());
 }
+
+#[test]
+fn data_check_reports_every_unusable_file() {
+    let dir = tmpdir("datacheck");
+    std::fs::copy(
+        "/usr/share/doc/opencv-doc/examples/data/vtest.avi",
+        dir.join("vtest.avi"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+    std::fs::write(
+        dir.join("list.txt"),
+        "vtest.avi 0\nmissing.mp4 1\nempty.mp4 0\n",
+    )
+    .unwrap();
+    let o = amflow(&["data", "check", dir.join("list.txt").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("missing.mp4") && out.contains("empty.mp4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("3 files checked") && out.contains("1 ok, 2 unusable"),
+        "{out}"
+    );
+}

@@ -6,17 +6,14 @@ use std::process::ExitCode;
 
 use amflow_video::dataset::ManifestSpec;
 use amflow_video::{scan_manifest, ScanConfig, ScanDepth};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::DataCheckArgs;
 
 /// Runs `amflow data check`.
 pub fn check(args: &DataCheckArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.manifest)
-        .with_context(|| format!("reading {}", args.manifest.display()))?;
-    let spec: ManifestSpec =
-        toml::from_str(&text).with_context(|| format!("parsing {}", args.manifest.display()))?;
+    let spec = ManifestSpec::from_path(&args.manifest)?;
     let manifest = spec.load()?;
     let config = ScanConfig {
         workers: args.workers,
