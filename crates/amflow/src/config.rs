@@ -442,7 +442,9 @@ impl Preset {
     }
 }
 
-fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str) -> ModelConfig {
+/// Kinetics-400, 8 x 224², AM flow aligned on every block, transformer TPMs, around `arch`
+/// whose `transformers` weights are expected under `weights/<dir>/model.safetensors`.
+fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
     ModelConfig {
         num_classes: 400,
         num_frames: 8,
@@ -453,29 +455,9 @@ fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str)
             weights: BackboneWeights::File {
                 path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
             },
-            arch: VitConfig {
-                family: BackboneFamily::Dinov2,
-                hidden_size: width,
-                num_layers: depth,
-                num_heads: heads,
-                mlp_dim: 4 * width,
-                patch_size: 14,
-                native_image_size: 518,
-                num_registers: registers,
-                layer_scale: true,
-                layer_scale_init: 1.0,
-                layer_norm_eps: 1e-6,
-                activation: Activation::Gelu,
-                pos_interpolation: if registers > 0 {
-                    PosInterpolation::BicubicAntialias
-                } else {
-                    PosInterpolation::Bicubic
-                },
-            },
+            arch,
         },
-        adapter: AdapterConfig {
-            bottleneck: width / 4,
-        },
+        adapter: AdapterConfig { bottleneck },
         am_flow: AmFlowConfig {
             mode: AmFlowMode::Aligned,
             ..AmFlowConfig::default()
@@ -484,38 +466,44 @@ fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str)
     }
 }
 
+fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str) -> ModelConfig {
+    let arch = VitConfig {
+        family: BackboneFamily::Dinov2,
+        hidden_size: width,
+        num_layers: depth,
+        num_heads: heads,
+        mlp_dim: 4 * width,
+        patch_size: 14,
+        native_image_size: 518,
+        num_registers: registers,
+        layer_scale: true,
+        layer_scale_init: 1.0,
+        layer_norm_eps: 1e-6,
+        activation: Activation::Gelu,
+        pos_interpolation: if registers > 0 {
+            PosInterpolation::BicubicAntialias
+        } else {
+            PosInterpolation::Bicubic
+        },
+    };
+    video_preset(arch, width / 4, dir)
+}
+
 fn clip(patch: usize, dir: &str) -> ModelConfig {
-    ModelConfig {
-        num_classes: 400,
-        num_frames: 8,
-        image_size: [224, 224],
-        seed: 0,
-        temporal_blocks: TemporalBlocks::All,
-        backbone: BackboneConfig {
-            weights: BackboneWeights::File {
-                path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
-            },
-            arch: VitConfig {
-                family: BackboneFamily::Clip,
-                hidden_size: 768,
-                num_layers: 12,
-                num_heads: 12,
-                mlp_dim: 3072,
-                patch_size: patch,
-                native_image_size: 224,
-                num_registers: 0,
-                layer_scale: false,
-                layer_scale_init: 1.0,
-                layer_norm_eps: 1e-5,
-                activation: Activation::QuickGelu,
-                pos_interpolation: PosInterpolation::Bicubic,
-            },
-        },
-        adapter: AdapterConfig { bottleneck: 192 },
-        am_flow: AmFlowConfig {
-            mode: AmFlowMode::Aligned,
-            ..AmFlowConfig::default()
-        },
-        tpm: TpmConfig::new(TpmKind::Transformer),
-    }
+    let arch = VitConfig {
+        family: BackboneFamily::Clip,
+        hidden_size: 768,
+        num_layers: 12,
+        num_heads: 12,
+        mlp_dim: 3072,
+        patch_size: patch,
+        native_image_size: 224,
+        num_registers: 0,
+        layer_scale: false,
+        layer_scale_init: 1.0,
+        layer_norm_eps: 1e-5,
+        activation: Activation::QuickGelu,
+        pos_interpolation: PosInterpolation::Bicubic,
+    };
+    video_preset(arch, 192, dir)
 }
