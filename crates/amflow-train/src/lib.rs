@@ -15,6 +15,7 @@ pub mod error;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod pretrain;
 pub mod schedule;
 pub mod trainer;
 

@@ -3,11 +3,13 @@
 mod attention;
 mod block;
 mod config;
+mod export;
 mod pos_interp;
 mod vit;
 
 pub use attention::{attention_keys_qkvo, AttentionKeys, AttentionOutput, SelfAttention};
 pub use block::{Mlp, VitBlock};
 pub use config::{BackboneFamily, PosInterpolation, VitConfig};
+pub use export::{HF_CONFIG_FILE, HF_WEIGHTS_FILE};
 pub use pos_interp::resize_grid;
 pub use vit::Vit;

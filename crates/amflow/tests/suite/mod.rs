@@ -2,6 +2,7 @@ mod backbone_parity;
 mod checkpoints;
 mod config;
 mod equations;
+mod export;
 mod gradients;
 mod info;
 mod model_parity;
