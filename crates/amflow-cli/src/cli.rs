@@ -45,6 +45,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify video files: top-k labels with probabilities.
     Predict(PredictArgs),
+    /// Pretrain a small image ViT from scratch on single synthetic frames (shape labels only):
+    /// what made the embedded `synthetic-vit-s8` backbone (`assets/synthetic-vit-s8/`).
+    PretrainImage(PretrainImageArgs),
     /// Draw the AM flow of consecutive frames per block (PCA over channels to RGB) beside the
     /// frames, as in the paper's Figure 5.
     Flow(FlowArgs),
@@ -68,6 +71,18 @@ pub struct TrainArgs {
     /// Skip the frame-only baseline that the embedded default trains for comparison.
     #[arg(long)]
     pub no_baseline: bool,
+}
+
+/// `amflow pretrain-image`.
+#[derive(Debug, Args)]
+pub struct PretrainImageArgs {
+    /// Pretraining config (TOML; default: the one that made the embedded backbone, e.g.
+    /// `assets/synthetic-vit-s8/pretrain.toml`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output folder for model.safetensors, config.json and pretrain.toml.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `amflow eval`.

@@ -49,6 +49,7 @@ impl ModelChoice {
 /// Where the clips come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // one per run
 pub enum DataConfig {
     /// The synthetic motion data, generated in memory. The validation set uses the same
     /// settings with another seed and `val_samples` clips.

@@ -40,7 +40,7 @@ pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
                 )));
             }
             let mut val = train.clone();
-            val.seed = train.seed.wrapping_add(0x5EED_0F_5A1);
+            val.seed = train.seed.wrapping_add(0x0005_EED0_F5A1);
             val.num_samples = *val_samples;
             Ok(Datasets {
                 train: Arc::new(SyntheticMotionDataset::new(train.clone())?),

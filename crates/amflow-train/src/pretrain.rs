@@ -330,8 +330,8 @@ fn frames_of(batch: &Batch, device: &Device) -> Result<Tensor<4>> {
 fn evaluate(model: &ImageClassifier, loader: &Loader, classes: usize) -> Result<Evaluation> {
     let device = model.head.weight.val().device();
     let mut eval = Evaluation::new(classes);
-    let mut iter = loader.epoch(0);
-    while let Some(batch) = iter.next() {
+    let iter = loader.epoch(0);
+    for batch in iter {
         let batch = batch?;
         let logits = HostTensor::from_tensor(&model.forward(frames_of(&batch, &device)?)?);
         for (row, &y) in logits.data.chunks(classes).zip(&batch.labels) {
@@ -405,7 +405,7 @@ pub fn pretrain_image(
         let epoch_started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0u64);
         let mut iter = train_loader.epoch(epoch);
-        while let Some(batch) = iter.next() {
+        for batch in iter.by_ref() {
             let batch = batch?;
             let logits = model.forward(frames_of(&batch, &ad)?)?;
             let host = HostTensor::from_tensor(&logits.clone().detach());

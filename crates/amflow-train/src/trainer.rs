@@ -10,7 +10,7 @@
 //! an uninterrupted one.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use amflow::checkpoint::{self, named_tensors};
@@ -208,7 +208,7 @@ pub fn train(
         let mut grads = Gradients::default();
         let (mut micro, mut micro_loss) = (0usize, 0.0f64);
         let mut index = 0usize;
-        while let Some(batch) = iter.next() {
+        for batch in iter.by_ref() {
             let batch = batch?;
             index += 1;
             if index <= state.batch {
@@ -332,9 +332,9 @@ pub fn evaluate(
     let device = model.additions.final_head.weight.val().device();
     let mut per_sample: BTreeMap<usize, (Vec<f64>, usize, usize)> = BTreeMap::new();
     observer.eval_start(loader.num_batches());
-    let mut iter = loader.epoch(0);
+    let iter = loader.epoch(0);
     let mut done = 0;
-    while let Some(batch) = iter.next() {
+    for batch in iter {
         let batch = batch?;
         let clip = HostTensor::new(batch.shape.to_vec(), batch.data)?.to_tensor::<5>(&device)?;
         let probs =
@@ -460,7 +460,7 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     Ok(amflow::fs_util::write_atomic(path, text.as_bytes())?)
 }
 
-fn write_metrics(path: &PathBuf, history: &[EpochRecord]) -> Result<()> {
+fn write_metrics(path: &Path, history: &[EpochRecord]) -> Result<()> {
     let mut text = String::new();
     for r in history {
         text.push_str(&serde_json::to_string(r).expect("serialisable"));

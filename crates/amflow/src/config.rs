@@ -33,6 +33,42 @@ pub enum BackboneWeights {
         /// The file.
         path: PathBuf,
     },
+    /// Weights compiled into amflow (the project's own small pretrained models).
+    Embedded {
+        /// Which.
+        name: EmbeddedBackbone,
+    },
+}
+
+impl fmt::Display for BackboneWeights {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackboneWeights::Random { seed } => write!(f, "random (seed {seed})"),
+            BackboneWeights::File { path } => write!(f, "file {}", path.display()),
+            BackboneWeights::Embedded { name } => write!(f, "embedded {name:?}"),
+        }
+    }
+}
+
+/// Backbone weights shipped inside amflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbeddedBackbone {
+    /// A DINOv2-layout ViT (width 64, 4 blocks, 4 heads, patch 8, 56x56) pretrained by
+    /// `amflow pretrain-image` on single synthetic frames with shape labels only
+    /// (`assets/synthetic-vit-s8/`, with the config that reproduces it).
+    SyntheticVitS8,
+}
+
+impl EmbeddedBackbone {
+    /// The `transformers`-layout safetensors bytes.
+    pub fn safetensors(self) -> &'static [u8] {
+        match self {
+            EmbeddedBackbone::SyntheticVitS8 => {
+                include_bytes!("../../../assets/synthetic-vit-s8/model.safetensors")
+            }
+        }
+    }
 }
 
 /// The frozen backbone: architecture and weights.
@@ -311,9 +347,9 @@ fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
 pub enum Preset {
     /// A 2-block, 32-wide random-weight model for tests (aligned AM flow, transformer TPM).
     Tiny,
-    /// A small model for the synthetic motion data (8 frames of 56x56, 11 classes): 4 blocks,
-    /// width 64, patch 8, vanilla AM flow, transformer TPMs. Random backbone weights until
-    /// a pretrained one is configured.
+    /// A small model for the synthetic motion data (8 frames of 56x56, 11 classes) on the
+    /// embedded `synthetic-vit-s8` backbone (4 blocks, width 64, patch 8, pretrained on single
+    /// synthetic frames): vanilla AM flow, transformer TPMs.
     SyntheticSmall,
     /// DINOv2 ViT-S/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400.
     Dinov2S14Am12Transformer,
@@ -415,6 +451,9 @@ impl Preset {
                 c.adapter.bottleneck = 16;
                 c.am_flow.mode = AmFlowMode::Vanilla;
                 c.am_flow.align_dim = 48;
+                c.backbone.weights = BackboneWeights::Embedded {
+                    name: EmbeddedBackbone::SyntheticVitS8,
+                };
                 c
             }
             Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "dinov2-small"),

@@ -297,5 +297,10 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
             let (vit, report) = Vit::load_hf(path, &config.backbone.arch, device)?;
             Ok((vit, Some(report)))
         }
+        BackboneWeights::Embedded { name } => {
+            let file = crate::host_tensor::TensorFile::from_bytes(name.safetensors())?;
+            let (vit, report) = Vit::from_hf_file(file, &config.backbone.arch, device)?;
+            Ok((vit, Some(report)))
+        }
     }
 }

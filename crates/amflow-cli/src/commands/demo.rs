@@ -68,16 +68,13 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<ExitCode> {
     let data = SyntheticMotionDataset::new(data_config)?;
     let names = data.class_names().to_vec();
     tracing::info!(
-        "model: {} blocks, temporal {}, AM flow {:?}, TPM {:?}; backbone {}",
+        "model: {} blocks, temporal {}, AM flow {:?}, TPM {:?}; backbone weights {} \
+         (additions untrained: predictions are at chance)",
         config.backbone.arch.num_layers,
         config.temporal_blocks,
         config.am_flow.mode,
         config.tpm.kind,
-        match &config.backbone.weights {
-            amflow::config::BackboneWeights::Random { .. } =>
-                "random weights (untrained: predictions are at chance)".to_string(),
-            amflow::config::BackboneWeights::File { path } => path.display().to_string(),
-        }
+        config.backbone.weights
     );
     let blocks = config.backbone.arch.num_layers;
     let flow_header: Vec<String> = (1..=blocks).map(|b| format!("flow_b{b}")).collect();

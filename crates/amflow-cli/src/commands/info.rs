@@ -14,14 +14,7 @@ pub fn run(args: &InfoArgs) -> Result<ExitCode> {
     let source = ModelSource::resolve(&args.model)?;
     let config = source.config();
     print!("{}", summary(&config)?);
-    match &source.config().backbone.weights {
-        amflow::config::BackboneWeights::Random { seed } => {
-            println!("backbone weights random (seed {seed})")
-        }
-        amflow::config::BackboneWeights::File { path } => {
-            println!("backbone weights {}", path.display())
-        }
-    }
+    println!("backbone weights {}", config.backbone.weights);
     if let ModelSource::Checkpoint(_, file) = &source {
         let values: usize = file.tensors.values().map(|t| t.data.len()).sum();
         println!(

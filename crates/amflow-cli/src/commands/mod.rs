@@ -10,6 +10,7 @@ mod init;
 mod model_source;
 mod predict;
 mod preset;
+mod pretrain;
 mod train;
 mod video_input;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train::run(&args, &crate::device::parse(&cli.device)?),
         Command::Eval(args) => eval::run(&args, &crate::device::parse(&cli.device)?),
         Command::Predict(args) => predict::run(&args, &crate::device::parse(&cli.device)?),
+        Command::PretrainImage(args) => pretrain::run(&args, &crate::device::parse(&cli.device)?),
         Command::Flow(args) => flow::run(&args, &crate::device::parse(&cli.device)?),
         Command::Data(args) => match args.command {
             DataCommand::Check(check) => data::check(&check),

@@ -25,7 +25,7 @@ pub fn run(args: &PredictArgs, device: &Device) -> Result<ExitCode> {
     let norm = normalization_for(&model.config);
     let mut failed = 0;
     for video in &args.videos {
-        let clip = match read_clip(video, &model.config, norm.clone()) {
+        let clip = match read_clip(video, &model.config, norm) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("error: {e:#}");

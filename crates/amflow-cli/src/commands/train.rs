@@ -79,7 +79,7 @@ impl CliObserver {
                 ],
             },
         ];
-        if let Err(e) = amflow_report::plot_panels(&self.run_dir.join("curves.png"), &panels, 2) {
+        if let Err(e) = amflow_report::plot_panels(self.run_dir.join("curves.png"), &panels, 2) {
             tracing::warn!("could not draw curves.png: {e}");
         }
     }

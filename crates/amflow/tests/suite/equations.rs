@@ -342,7 +342,11 @@ fn logits_are_the_plain_mean_of_all_heads() {
         .forward_detailed(random([2, 4, 3, 16, 16]), true)
         .unwrap();
     let heads = out.intermediates.unwrap().head_logits;
-    assert_eq!(heads.len(), 3, "two heads of the one temporal block, plus the final-frame head");
+    assert_eq!(
+        heads.len(),
+        3,
+        "two heads of the one temporal block, plus the final-frame head"
+    );
     let mut want = vec![0.0f64; 2 * 5];
     for h in &heads {
         for (w, v) in want.iter_mut().zip(host(h).data) {
