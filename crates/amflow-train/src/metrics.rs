@@ -3,6 +3,17 @@
 
 use serde::Serialize;
 
+/// The index of the largest score (the first one on ties).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
 /// Accumulates predictions of one evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {

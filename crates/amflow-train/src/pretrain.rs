@@ -341,10 +341,6 @@ fn evaluate(model: &ImageClassifier, loader: &Loader, classes: usize) -> Result<
     Ok(eval)
 }
 
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    Ok(amflow::fs_util::write_atomic(path, text.as_bytes())?)
-}
-
 /// Trains a ViT of `config.arch` from scratch on the shape labels of synthetic frames and
 /// writes `out_dir/model.safetensors`, `out_dir/config.json` and `out_dir/pretrain.toml`
 /// (each atomically; `out_dir` is created). `device` is a plain device; an autodiff device is
@@ -413,7 +409,7 @@ pub fn pretrain_image(
                 .data
                 .chunks(classes)
                 .zip(&batch.labels)
-                .filter(|(row, &y)| argmax(row) == y)
+                .filter(|(row, &y)| crate::metrics::argmax(row) == y)
                 .count() as u64;
             let loss = cross_entropy(logits, &batch.labels, config.label_smoothing);
             let loss_value = loss.clone().detach().into_scalar::<f32>() as f64;
@@ -474,13 +470,13 @@ pub fn pretrain_image(
         mca = eval.mean_class_accuracy,
         steps = opt.step,
     );
-    write_text(
+    crate::trainer::write_text(
         &out_dir.join(PRETRAIN_CONFIG_FILE),
         &format!("{header}{}", config.to_toml()?),
     )?;
     let json = serde_json::to_string_pretty(&hf_config)
         .map_err(|e| TrainError::Config(format!("config.json: {e}")))?;
-    write_text(
+    crate::trainer::write_text(
         &out_dir.join(amflow::backbone::HF_CONFIG_FILE),
         &format!("{json}\n"),
     )?;
@@ -499,14 +495,4 @@ pub fn pretrain_image(
         seconds,
         vit,
     })
-}
-
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, v) in row.iter().enumerate() {
-        if *v > row[best] {
-            best = i;
-        }
-    }
-    best
 }

@@ -370,15 +370,9 @@ pub struct EvalReport {
 }
 
 fn argmax_rows(t: &HostTensor) -> Vec<usize> {
-    let c = t.shape[1];
     t.data
-        .chunks(c)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a })
-                .0
-        })
+        .chunks(t.shape[1])
+        .map(crate::metrics::argmax)
         .collect()
 }
 
@@ -456,7 +450,8 @@ fn load_state(
     Ok((model, opt, state))
 }
 
-fn write_text(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to `path` atomically.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
     Ok(amflow::fs_util::write_atomic(path, text.as_bytes())?)
 }
 
