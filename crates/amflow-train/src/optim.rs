@@ -50,7 +50,8 @@ impl Default for AdamWConfig {
 
 /// Whether weight decay applies to the tensor `name` of rank `rank`.
 pub fn decays(name: &str, rank: usize) -> bool {
-    rank >= 2 && !name.ends_with("pos_embed")
+    const EXCLUDED: [&str; 3] = ["pos_embed", "pos_embed_delta", "registers"];
+    rank >= 2 && !EXCLUDED.iter().any(|e| name.ends_with(e))
 }
 
 /// Gradients by parameter path, flattened, off the autodiff graph.
@@ -60,6 +61,7 @@ pub struct Gradients {
 }
 
 struct GradCollector<'a> {
+    prefix: &'a str,
     path: PathStack,
     source: &'a burn::tensor::Gradients,
     out: &'a mut BTreeMap<String, Tensor<1>>,
@@ -76,7 +78,7 @@ impl ModuleVisitor for GradCollector<'_> {
         if let Some(g) = param.val().grad(self.source) {
             let n = g.shape().num_elements();
             let g: Tensor<1> = g.reshape([n]);
-            let key = self.path.path();
+            let key = format!("{}{}", self.prefix, self.path.path());
             let sum = match self.out.remove(&key) {
                 Some(prev) => prev + g,
                 None => g,
@@ -89,7 +91,19 @@ impl ModuleVisitor for GradCollector<'_> {
 impl Gradients {
     /// Adds the gradients that `grads` holds for the parameters of `module`.
     pub fn accumulate<M: Module>(&mut self, module: &M, grads: &burn::tensor::Gradients) {
+        self.accumulate_under(module, grads, "");
+    }
+
+    /// [`Gradients::accumulate`] with every path prefixed by `prefix` (several modules in one
+    /// optimizer, e.g. `backbone.`).
+    pub fn accumulate_under<M: Module>(
+        &mut self,
+        module: &M,
+        grads: &burn::tensor::Gradients,
+        prefix: &str,
+    ) {
         let mut c = GradCollector {
+            prefix,
             path: PathStack::default(),
             source: grads,
             out: &mut self.grads,
@@ -146,6 +160,7 @@ pub struct AdamW {
 }
 
 struct Updater<'a> {
+    prefix: &'a str,
     path: PathStack,
     opt: &'a mut AdamW,
     grads: &'a Gradients,
@@ -160,7 +175,7 @@ impl ModuleMapper for Updater<'_> {
         self.path.exit(container_type);
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.path();
+        let name = format!("{}{}", self.prefix, self.path.path());
         let Some(g) = self.grads.grads.get(&name) else {
             return param;
         };
@@ -205,8 +220,20 @@ impl AdamW {
 
     /// One update of `module`'s parameters that have gradients, at learning rate `lr`.
     pub fn step<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64) -> M {
+        self.next_step();
+        self.update(module, grads, lr, "")
+    }
+
+    /// Starts an optimizer step that [`AdamW::update`] then applies to one or more modules.
+    pub fn next_step(&mut self) {
         self.step += 1;
+    }
+
+    /// Updates `module`'s parameters whose gradients `grads` holds under `prefix` + path, as
+    /// part of the step begun by [`AdamW::next_step`].
+    pub fn update<M: Module>(&mut self, module: M, grads: &Gradients, lr: f64, prefix: &str) -> M {
         let mut u = Updater {
+            prefix,
             path: PathStack::default(),
             opt: self,
             grads,
@@ -287,5 +314,9 @@ mod tests {
         assert!(!decays("blocks.0.attn_adapter.scale", 1));
         assert!(!decays("blocks.0.attn_temporal.tpm.pos_embed", 2));
         assert!(decays("blocks.0.attn_temporal.tpm.layers.0.weight", 3));
+        assert!(!decays("pos_embed_delta", 2));
+        assert!(!decays("backbone.registers", 2));
+        assert!(!decays("backbone.cls_token", 1));
+        assert!(decays("backbone.blocks.0.attention.qkv.weight", 2));
     }
 }

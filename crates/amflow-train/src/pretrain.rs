@@ -223,22 +223,10 @@ impl ImageClassifier {
         }
         let d = c.hidden_size;
         let mut x = self.vit.embed(pixels)?;
-        let delta = self.pos_embed.val();
-        let delta = if c.num_registers > 0 {
-            let n = delta.dims()[0];
-            let zeros = Tensor::<2>::zeros([c.num_registers, d], &delta.device());
-            Tensor::cat(
-                vec![
-                    delta.clone().slice([0..1, 0..d]),
-                    zeros,
-                    delta.slice([1..n, 0..d]),
-                ],
-                0,
-            )
-        } else {
-            delta
-        };
-        x = x + delta.unsqueeze::<3>();
+        x = x + self
+            .vit
+            .pad_token_rows(self.pos_embed.val())
+            .unsqueeze::<3>();
         for block in &self.vit.blocks {
             x = block.forward(x).0;
         }

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use amflow::checkpoint::{self, named_tensors};
-use amflow::model::{load_backbone, Additions};
+use amflow::checkpoint;
 use amflow::{AmFlowModel, HostTensor, ModelConfig, TensorFile};
 use amflow_video::Loader;
 use burn::module::Module;
@@ -199,6 +198,7 @@ pub fn train(
         total_steps: o.epochs * steps_per_epoch,
     };
     let classes = model_config.num_classes;
+    let trains_backbone = model_config.backbone.trainable;
 
     while state.epoch < o.epochs {
         let epoch = state.epoch;
@@ -224,6 +224,9 @@ pub fn train(
             }
             let g = loss.backward();
             grads.accumulate(&model.additions, &g);
+            if trains_backbone {
+                grads.accumulate_under(&model.backbone, &g, checkpoint::BACKBONE_PREFIX);
+            }
             micro += 1;
             micro_loss += loss_value;
             let n = batch.labels.len() as u64;
@@ -242,7 +245,12 @@ pub fn train(
                     None => grads.global_norm(),
                 };
                 let lr = schedule.at(state.step);
-                model.additions = opt.step(model.additions, &grads, lr);
+                opt.next_step();
+                model.additions = opt.update(model.additions, &grads, lr, "");
+                if trains_backbone {
+                    model.backbone =
+                        opt.update(model.backbone, &grads, lr, checkpoint::BACKBONE_PREFIX);
+                }
                 state.step += 1;
                 state.batch = index;
                 observer.step(&StepInfo {
@@ -396,7 +404,7 @@ pub fn checkpoint_classes(metadata: &BTreeMap<String, String>) -> Option<Vec<Str
 
 fn save_state(path: &Path, model: &AmFlowModel, opt: &AdamW, state: &RunState) -> Result<()> {
     let mut file = opt.export("optim.");
-    for (name, t) in named_tensors(&model.additions) {
+    for (name, t) in checkpoint::trained_tensors(model) {
         file.tensors.insert(format!("model.{name}"), t);
     }
     file.metadata.insert(
@@ -438,8 +446,8 @@ fn load_state(
             .collect(),
         metadata: BTreeMap::new(),
     };
-    let additions: Additions = checkpoint::additions_from_file(model_tensors, config, device)?;
-    let (backbone, _) = load_backbone(config, device)?;
+    let (backbone, _, additions) =
+        checkpoint::model_parts_from_file(model_tensors, config, device, path)?;
     let model = AmFlowModel::from_parts(config, backbone, additions)?;
     tracing::info!(
         "resuming at epoch {} batch {} (step {})",

@@ -4,6 +4,8 @@
 //!
 //! Tensor names are the parameter paths of [`Additions`](crate::model::Additions), e.g.
 //! `blocks.0.attn_adapter.down.weight`, in PyTorch layouts (`[out, in]` for linear weights).
+//! With a trainable backbone (`backbone.trainable`), its parameters are stored too, under
+//! `backbone.<module path>`.
 //! Metadata keys: `format` = `amflow-checkpoint`, `format_version` = `1`, `config` = the model
 //! config as TOML, and any extra keys the caller adds (training state, for instance).
 //! Files are written atomically.
@@ -12,9 +14,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
+use crate::backbone::Vit;
 use crate::config::ModelConfig;
 use crate::error::{AmflowError, Result};
 use crate::host_tensor::{HostTensor, TensorFile};
@@ -48,25 +51,131 @@ impl ModuleVisitor for PathCollector {
     }
 }
 
-/// The trainable tensors of `additions` by checkpoint name.
-pub fn named_tensors(additions: &Additions) -> BTreeMap<String, HostTensor> {
+/// The float parameters of `module` by dotted path.
+pub fn named_params<M: Module>(module: &M) -> BTreeMap<String, HostTensor> {
     let mut collector = PathCollector {
         path: PathStack::default(),
         out: BTreeMap::new(),
     };
-    additions.visit(&mut collector);
+    module.visit(&mut collector);
     collector.out
 }
 
-/// Saves the model's trainable tensors and config to `path` (atomically), with `extra`
-/// metadata entries.
+/// The trainable tensors of `additions` by checkpoint name.
+pub fn named_tensors(additions: &Additions) -> BTreeMap<String, HostTensor> {
+    named_params(additions)
+}
+
+/// The prefix of the backbone's tensors in checkpoints of models with a trainable backbone.
+pub const BACKBONE_PREFIX: &str = "backbone.";
+
+/// The model's trained tensors by checkpoint name: the additions, and with a trainable
+/// backbone its parameters under [`BACKBONE_PREFIX`] (module paths, e.g.
+/// `backbone.blocks.0.attention.qkv.weight`).
+pub fn trained_tensors(model: &AmFlowModel) -> BTreeMap<String, HostTensor> {
+    let mut tensors = named_tensors(&model.additions);
+    if model.config.backbone.trainable {
+        for (name, t) in named_params(&model.backbone) {
+            tensors.insert(format!("{BACKBONE_PREFIX}{name}"), t);
+        }
+    }
+    tensors
+}
+
+/// Replaces every float parameter of `module` by the tensor of the same path in `tensors`,
+/// keeping whether it requires a gradient. A missing or mis-shaped tensor is an error naming
+/// it; so is a tensor of `tensors` that `module` does not have.
+pub fn assign_params<M: Module>(
+    module: M,
+    tensors: &BTreeMap<String, HostTensor>,
+    origin: &Path,
+) -> Result<M> {
+    let mut assigner = PathAssigner {
+        path: PathStack::default(),
+        tensors,
+        used: 0,
+        error: None,
+    };
+    let module = module.map(&mut assigner);
+    if let Some(reason) = assigner.error {
+        return Err(AmflowError::Checkpoint {
+            path: origin.to_path_buf(),
+            reason,
+        });
+    }
+    if assigner.used != tensors.len() {
+        let expected = named_params(&module);
+        let extra = tensors
+            .keys()
+            .find(|k| !expected.contains_key(*k))
+            .cloned()
+            .unwrap_or_default();
+        return Err(AmflowError::Checkpoint {
+            path: origin.to_path_buf(),
+            reason: format!("unexpected tensor `{extra}`"),
+        });
+    }
+    Ok(module)
+}
+
+struct PathAssigner<'a> {
+    path: PathStack,
+    tensors: &'a BTreeMap<String, HostTensor>,
+    used: usize,
+    error: Option<String>,
+}
+
+impl ModuleMapper for PathAssigner<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        self.path.exit(container_type);
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        let name = self.path.path();
+        let Some(t) = self.tensors.get(&name) else {
+            self.error = Some(format!("missing tensor `{name}`"));
+            return param;
+        };
+        let expected = param.val().dims().to_vec();
+        if t.shape != expected {
+            self.error = Some(format!(
+                "tensor `{name}` has shape {:?}, expected {expected:?}",
+                t.shape
+            ));
+            return param;
+        }
+        self.used += 1;
+        param.map(|p| {
+            let grad = p.is_require_grad();
+            let fresh = Tensor::<D>::from_data(
+                TensorData::new(t.data.clone(), t.shape.clone()),
+                &p.device(),
+            );
+            if grad {
+                fresh.require_grad()
+            } else {
+                fresh
+            }
+        })
+    }
+}
+
+/// Saves the model's trained tensors ([`trained_tensors`]) and config to `path`
+/// (atomically), with `extra` metadata entries.
 pub fn save(model: &AmFlowModel, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
     let mut metadata = extra.clone();
     metadata.insert("format".into(), FORMAT.into());
     metadata.insert("format_version".into(), FORMAT_VERSION.into());
     metadata.insert("config".into(), model.config.to_toml());
     TensorFile {
-        tensors: named_tensors(&model.additions),
+        tensors: trained_tensors(model),
         metadata,
     }
     .write_atomic(path)
@@ -107,19 +216,60 @@ pub fn read_config(file: &TensorFile, path: &Path) -> Result<ModelConfig> {
     ModelConfig::from_toml_str(text, path.parent()).map_err(|e| bad(format!("stored config: {e}")))
 }
 
-/// Loads a checkpoint: its config, the backbone that config names, and the trainable tensors.
+/// Loads a checkpoint: its config, the backbone that config names (with a trainable backbone,
+/// its trained weights from the file), and the trainable tensors.
 /// A missing, unexpected or mis-shaped tensor is an error naming it.
 pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let file = TensorFile::read(path)?;
     let config = read_config(&file, path)?;
-    let (backbone, backbone_report) = load_backbone(&config, device)?;
     let metadata = file.metadata.clone();
-    let additions = additions_from_file(file, &config, device)?;
+    let (backbone, backbone_report, additions) =
+        model_parts_from_file(file, &config, device, path)?;
     Ok(Loaded {
         model: AmFlowModel::from_parts(&config, backbone, additions)?,
         metadata,
         backbone_report,
     })
+}
+
+/// The backbone and additions of `config` from a checkpoint's tensors (`file`, from `origin`):
+/// the backbone's configured weights, overwritten by the file's [`BACKBONE_PREFIX`] tensors
+/// when the backbone is trainable, and the additions from the rest.
+pub fn model_parts_from_file(
+    mut file: TensorFile,
+    config: &ModelConfig,
+    device: &Device,
+    origin: &Path,
+) -> Result<(Vit, Option<LoadReport>, Additions)> {
+    let (backbone, report) = load_backbone(config, device)?;
+    let backbone_tensors: BTreeMap<String, HostTensor> = file
+        .tensors
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(BACKBONE_PREFIX)
+                .map(|n| (n.to_string(), v.clone()))
+        })
+        .collect();
+    file.tensors.retain(|k, _| !k.starts_with(BACKBONE_PREFIX));
+    let backbone = match (config.backbone.trainable, backbone_tensors.is_empty()) {
+        (true, _) => assign_params(backbone, &backbone_tensors, origin)?,
+        (false, true) => backbone,
+        (false, false) => {
+            return Err(AmflowError::Checkpoint {
+                path: origin.to_path_buf(),
+                reason: format!(
+                    "unexpected tensor `{BACKBONE_PREFIX}{}`: the config's backbone is frozen",
+                    backbone_tensors
+                        .keys()
+                        .next()
+                        .map(String::as_str)
+                        .unwrap_or("")
+                ),
+            })
+        }
+    };
+    let additions = additions_from_file(file, config, device)?;
+    Ok((backbone, report, additions))
 }
 
 /// Builds the additions of `config` from the tensors of `file`, every one of which must be used.

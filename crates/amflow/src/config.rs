@@ -79,6 +79,17 @@ pub struct BackboneConfig {
     pub weights: BackboneWeights,
     /// The architecture.
     pub arch: VitConfig,
+    /// Whether the backbone trains too (default `false`: frozen, as in the paper). Used for the
+    /// from-scratch baseline of the ablation study (random weights, every backbone weight and
+    /// its position embedding trained). Checkpoints of such models hold the backbone's weights.
+    /// Needs `image_size` equal to the native size (the position embedding trains on its
+    /// native grid).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trainable: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The adapters' settings.
@@ -314,6 +325,13 @@ impl ModelConfig {
                 n = arch.native_image_size
             ));
         }
+        if self.backbone.trainable && (h != arch.native_image_size || w != arch.native_image_size) {
+            return err(format!(
+                "a trainable backbone needs image_size equal to its native {n}x{n} (its \
+                 position embedding trains on the native grid), got {h}x{w}",
+                n = arch.native_image_size
+            ));
+        }
         Ok(())
     }
 
@@ -412,6 +430,7 @@ impl Preset {
                 temporal_blocks: TemporalBlocks::All,
                 backbone: BackboneConfig {
                     weights: BackboneWeights::Random { seed: 0 },
+                    trainable: false,
                     arch: VitConfig {
                         family: BackboneFamily::Dinov2,
                         hidden_size: 32,
@@ -495,6 +514,7 @@ fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
                 path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
             },
             arch,
+            trainable: false,
         },
         adapter: AdapterConfig { bottleneck },
         am_flow: AmFlowConfig {

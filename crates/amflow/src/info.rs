@@ -23,12 +23,20 @@ pub struct ParamCounts {
     pub aligning_encoders: usize,
     /// Temporal processing modules.
     pub tpms: usize,
+    /// Whether the backbone trains too (`backbone.trainable`; its position embedding trains
+    /// through a correction of the same size).
+    pub backbone_trains: bool,
 }
 
 impl ParamCounts {
     /// Everything that trains.
     pub fn trainable(&self) -> usize {
-        self.adapters_and_linear + self.aligning_encoders + self.tpms
+        let backbone = if self.backbone_trains {
+            self.backbone
+        } else {
+            0
+        };
+        backbone + self.adapters_and_linear + self.aligning_encoders + self.tpms
     }
 }
 
@@ -88,6 +96,7 @@ pub fn param_counts(config: &ModelConfig) -> Result<ParamCounts> {
     let mut counts = ParamCounts {
         backbone,
         adapters_and_linear: linear(d, c),
+        backbone_trains: config.backbone.trainable,
         ..Default::default()
     };
     let adapter = |d_in: usize| linear(d_in, r) + linear(r, d) + 1;
@@ -185,8 +194,18 @@ pub fn summary(config: &ModelConfig) -> Result<String> {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "backbone        {:?} ViT, width {}, {} blocks, {} heads, patch {}, {} registers (frozen)",
-        a.family, a.hidden_size, a.num_layers, a.num_heads, a.patch_size, a.num_registers
+        "backbone        {:?} ViT, width {}, {} blocks, {} heads, patch {}, {} registers ({})",
+        a.family,
+        a.hidden_size,
+        a.num_layers,
+        a.num_heads,
+        a.patch_size,
+        a.num_registers,
+        if config.backbone.trainable {
+            "trained"
+        } else {
+            "frozen"
+        }
     );
     let _ = writeln!(
         s,

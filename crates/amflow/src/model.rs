@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 
+use burn::module::Param;
 use burn::prelude::*;
 
 use crate::adapter::ScaledParallelAdapter;
@@ -19,6 +20,7 @@ use crate::amflow::{
 use crate::backbone::Vit;
 use crate::config::{BackboneWeights, ModelConfig};
 use crate::error::{AmflowError, Result};
+use crate::init::Init;
 use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
 use crate::tpm::TemporalHead;
 
@@ -45,6 +47,9 @@ pub struct Additions {
     pub blocks: Vec<BlockAdditions>,
     /// `Linear_C` on the last frame's `LN_final(x)[class token]`.
     pub final_head: Linear,
+    /// With a trainable backbone only: the trainable correction of its position embedding
+    /// `[1 + g*g, D]` (class first, zeros at first), added to the host-side native one.
+    pub pos_embed_delta: Option<Param<Tensor<2>>>,
 }
 
 impl Additions {
@@ -106,9 +111,16 @@ impl Additions {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let pos_embed_delta = if config.backbone.trainable {
+            let g = arch.native_grid();
+            Some(vb.param("pos_embed_delta", [1 + g * g, d], Init::Zeros)?)
+        } else {
+            None
+        };
         Ok(Self {
             blocks,
             final_head: Linear::new(&vb.pp("final_head"), d, c, true)?,
+            pos_embed_delta,
         })
     }
 
@@ -213,6 +225,9 @@ impl AmFlowModel {
             )));
         }
         let mut x = self.backbone.embed(clip.reshape([b * t, ch, h, w]))?;
+        if let Some(delta) = &self.additions.pos_embed_delta {
+            x = x + self.backbone.pad_token_rows(delta.val()).unsqueeze::<3>();
+        }
         let [_, n, d] = x.dims();
         let mode = self.config.am_flow.mode;
         let mut heads: Vec<Tensor<2>> = Vec::new();
@@ -287,20 +302,27 @@ impl AmFlowModel {
     }
 }
 
-/// Builds the frozen backbone of `config` from its configured weights.
+/// Builds the backbone of `config` from its configured weights: frozen, or requiring
+/// gradients when `config.backbone.trainable`.
 pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Option<LoadReport>)> {
-    match &config.backbone.weights {
+    let (vit, report) = match &config.backbone.weights {
         BackboneWeights::Random { seed } => {
-            Ok((Vit::random(&config.backbone.arch, *seed, device)?, None))
+            (Vit::random(&config.backbone.arch, *seed, device)?, None)
         }
         BackboneWeights::File { path } => {
             let (vit, report) = Vit::load_hf(path, &config.backbone.arch, device)?;
-            Ok((vit, Some(report)))
+            (vit, Some(report))
         }
         BackboneWeights::Embedded { name } => {
             let file = crate::host_tensor::TensorFile::from_bytes(name.safetensors())?;
             let (vit, report) = Vit::from_hf_file(file, &config.backbone.arch, device)?;
-            Ok((vit, Some(report)))
+            (vit, Some(report))
         }
-    }
+    };
+    let vit = if config.backbone.trainable {
+        vit.unfreeze()
+    } else {
+        vit
+    };
+    Ok((vit, report))
 }

@@ -210,6 +210,26 @@ impl Vit {
         HostTensor::new(vec![1 + gh * gw, d], data)
     }
 
+    /// Rows for every token from rows for the class token and the patches (`[1 + patches, D]`,
+    /// class first): zero rows are inserted for the register tokens, as the position
+    /// embedding skips them.
+    pub fn pad_token_rows(&self, rows: Tensor<2>) -> Tensor<2> {
+        let regs = self.config.num_registers;
+        if regs == 0 {
+            return rows;
+        }
+        let [n, d] = rows.dims();
+        let zeros = Tensor::<2>::zeros([regs, d], &rows.device());
+        Tensor::cat(
+            vec![
+                rows.clone().slice([0..1, 0..d]),
+                zeros,
+                rows.slice([1..n, 0..d]),
+            ],
+            0,
+        )
+    }
+
     /// Embeds frames: patches, class token, position embedding, registers, then CLIP's
     /// `pre_layrnorm`.
     pub fn embed(&self, pixels: Tensor<4>) -> Result<Tensor<3>> {

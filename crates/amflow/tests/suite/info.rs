@@ -45,6 +45,15 @@ fn parameter_counts_match_the_built_model() {
         );
         assert_eq!(counts.tpms, by_name(&|n| n.contains(".tpm.")));
     }
+    // A trainable backbone counts as trainable, its position embedding through the correction.
+    let mut config = Preset::Tiny.config();
+    config.backbone.trainable = true;
+    let (model, _) = AmFlowModel::new(&config, &device()).unwrap();
+    let counts = param_counts(&config).unwrap();
+    assert_eq!(
+        counts.trainable(),
+        model.additions.num_params() + model.backbone.num_params()
+    );
 }
 
 #[test]
