@@ -45,6 +45,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify video files: top-k labels with probabilities.
     Predict(PredictArgs),
+    /// Reproduce the paper's ablations in miniature: train every variant (AM flow or not,
+    /// vanilla or aligned, with and without camera motion, transformer/TCN/LSTM units, from
+    /// scratch, frame-only) with the same budget and seeds; write the table and the curves.
+    Ablate(AblateArgs),
     /// Pretrain a small image ViT from scratch on single synthetic frames (shape labels only):
     /// what made the embedded `synthetic-vit-s8` backbone (`assets/synthetic-vit-s8/`).
     PretrainImage(PretrainImageArgs),
@@ -71,6 +75,29 @@ pub struct TrainArgs {
     /// Skip the frame-only baseline that the embedded default trains for comparison.
     #[arg(long)]
     pub no_baseline: bool,
+}
+
+/// `amflow ablate`.
+#[derive(Debug, Args)]
+pub struct AblateArgs {
+    /// The built-in study: `mini` (9 variants x 3 seeds, under an hour on 2 cores) or `quick`
+    /// (one seed, less data, minutes).
+    #[arg(long, default_value = "mini", conflicts_with = "config")]
+    pub preset: String,
+    /// Shorthand for `--preset quick`.
+    #[arg(long, conflicts_with_all = ["config", "preset"])]
+    pub quick: bool,
+    /// A study config (TOML: `seeds`, `[base]` training config, `[[variants]]` with `name`,
+    /// `claim` and `set` overrides).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a key of the base training config, e.g. `--set optim.epochs=3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Output folder (default: ablation/<preset>); finished runs in it are reused and
+    /// interrupted ones resumed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `amflow pretrain-image`.

@@ -1,5 +1,6 @@
 //! End-to-end CLI tests of the workflow on the tiny preset with generated clips: train, kill
-//! with SIGKILL and resume (same weights as an uninterrupted run), eval, predict, flow.
+//! with SIGKILL or interrupt with Ctrl-C (SIGINT) and resume (same weights as an uninterrupted
+//! run), eval, predict, flow, and a quick ablation study.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -129,6 +130,46 @@ fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
         assert_eq!(t, &b.tensors[name], "{name} differs after kill + resume");
     }
 
+    // Ctrl-C (SIGINT): the run saves the state of its current step, exits with an error
+    // saying how to resume, and resuming ends with the same weights.
+    let interrupted = d.join("interrupted");
+    let child = bin()
+        .args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--run-dir",
+            interrupted.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !interrupted.join("state.safetensors").exists()
+        && start.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    eprintln!("after Ctrl-C: {}", o.status);
+    if !o.status.success() {
+        // Interrupted before the run ended: one clear line, state saved.
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert!(stderr.contains("--resume"), "{stderr}");
+        ok(&run(&["train", "--resume", interrupted.to_str().unwrap()]));
+    }
+    let c = TensorFile::read(&interrupted.join("last.safetensors")).unwrap();
+    for (name, t) in &a.tensors {
+        assert_eq!(t, &c.tensors[name], "{name} differs after Ctrl-C + resume");
+    }
+
     // Evaluation writes its outputs and prints a JSON summary.
     let out = d.join("eval");
     let o = run(&[
@@ -243,4 +284,88 @@ fn training_errors_are_one_line() {
         err.contains("nope.txt") && err.lines().count() == 1 && !err.contains("panicked"),
         "{err}"
     );
+}
+
+const TINY_STUDY: &str = r#"
+seeds = [0, 1]
+
+[base]
+model = "tiny"
+[base.data.synthetic]
+val_samples = 10
+[base.data.synthetic.train]
+num_samples = 16
+num_frames = 4
+size = 16
+classes = ["static", "left", "right", "up", "down"]
+[base.optim]
+epochs = 2
+batch_size = 4
+[base.loader]
+workers = 1
+
+[[variants]]
+name = "am-flow"
+claim = "a"
+
+[[variants]]
+name = "scratch"
+claim = "e"
+set = ["model.backbone.trainable=true"]
+"#;
+
+#[test]
+fn ablation_study_writes_its_table_and_reuses_finished_runs() {
+    let d = dir("ablate");
+    let study = d.join("study.toml");
+    std::fs::write(&study, TINY_STUDY).unwrap();
+    let out = d.join("out");
+    let args = [
+        "ablate",
+        "--config",
+        study.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let first = run(&args);
+    ok(&first);
+    let table = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(table.starts_with("| variant |"), "{table}");
+    assert!(table.contains("| am-flow | a | 2 |"), "{table}");
+    assert!(table.contains("| scratch | e | 2 |"), "{table}");
+    for f in ["ablation.toml", "results.json", "results.md", "curves.png"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    for run_dir in ["runs/am-flow/seed-0", "runs/scratch/seed-1"] {
+        assert!(out.join(run_dir).join("last.safetensors").exists());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 4);
+    // Seeds differ, so runs differ.
+    let last_loss = |i: usize| {
+        json["runs"][i]["history"][1]["train_loss"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_ne!(last_loss(0), last_loss(1));
+
+    // A second invocation trains nothing and reports the same table.
+    let started = Instant::now();
+    let again = run(&args);
+    ok(&again);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    eprintln!("second invocation: {:.1}s", started.elapsed().as_secs_f64());
+
+    // A bad variant is a one-line error naming it.
+    std::fs::write(
+        &study,
+        TINY_STUDY.replace("trainable=true", "trainable=true\", \"model.nonsense=1"),
+    )
+    .unwrap();
+    let o = run(&args);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("scratch"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

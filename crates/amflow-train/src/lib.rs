@@ -9,6 +9,7 @@
 //! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
 //! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
 
+pub mod ablation;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -97,8 +97,9 @@ pub trait Observer {
     fn eval_batch(&mut self, _done: usize) {}
     /// An epoch ended.
     fn epoch_end(&mut self, _record: &EpochRecord) {}
-    /// Asked after every optimizer step: `true` stops training at once, without saving
-    /// (as an interruption would; the run resumes from its last saved state).
+    /// Asked after every optimizer step: `true` stops training there. The state after that
+    /// step and the `last` checkpoint are saved first, so `--resume` continues exactly
+    /// (e.g. Ctrl-C).
     fn should_stop(&mut self) -> bool {
         false
     }
@@ -277,6 +278,12 @@ pub fn train(
                     )?;
                 }
                 if observer.should_stop() {
+                    save_state(&state_path, &model, &opt, &state)?;
+                    checkpoint::save(
+                        &model,
+                        &run_dir.join(files::LAST),
+                        &state_meta(&state, &class_names),
+                    )?;
                     return Err(TrainError::Interrupted { step: state.step });
                 }
             }

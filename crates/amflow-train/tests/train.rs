@@ -76,7 +76,8 @@ fn interrupted_and_resumed_run_ends_with_the_same_weights() {
         2
     );
 
-    // Interrupt at step 5 (mid-epoch 2: 6 batches = 3 steps per epoch); the last save was step 4.
+    // Interrupt at step 5 (mid-epoch 2: 6 batches = 3 steps per epoch); the state of step 5 is
+    // saved on the way out.
     let b = dir("b");
     let err = train(&config(), &b, false, &device, &mut StopAfter(5, 0)).unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 5 }), "{err}");

@@ -1,5 +1,6 @@
 //! The subcommands, one module each, and the dispatch.
 
+mod ablate;
 mod data;
 mod demo;
 mod eval;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train::run(&args, &crate::device::parse(&cli.device)?),
         Command::Eval(args) => eval::run(&args, &crate::device::parse(&cli.device)?),
         Command::Predict(args) => predict::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Ablate(args) => ablate::run(&args, &crate::device::parse(&cli.device)?),
         Command::PretrainImage(args) => pretrain::run(&args, &crate::device::parse(&cli.device)?),
         Command::Flow(args) => flow::run(&args, &crate::device::parse(&cli.device)?),
         Command::Data(args) => match args.command {

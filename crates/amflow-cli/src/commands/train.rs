@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use amflow_report::{EventWriter, Panel, Series};
@@ -15,6 +17,27 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::TrainArgs;
 
+/// Set by the first Ctrl-C (SIGINT): training stops after the current optimizer step, saves
+/// its state and exits; a second Ctrl-C exits at once. `None` if no handler could be installed
+/// (Ctrl-C then kills the process, and `--resume` continues from the last saved state).
+fn interrupt_flag() -> Option<Arc<AtomicBool>> {
+    static FLAG: OnceLock<Option<Arc<AtomicBool>>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let sigint = signal_hook::consts::SIGINT;
+        let installed = signal_hook::flag::register_conditional_shutdown(sigint, 130, flag.clone())
+            .and_then(|_| signal_hook::flag::register(sigint, flag.clone()));
+        match installed {
+            Ok(_) => Some(flag),
+            Err(e) => {
+                tracing::warn!("no Ctrl-C handler: {e}");
+                None
+            }
+        }
+    })
+    .clone()
+}
+
 /// Progress bars, TensorBoard scalars and the curves plot of one run.
 struct CliObserver {
     bar: Option<ProgressBar>,
@@ -22,6 +45,7 @@ struct CliObserver {
     history: Vec<EpochRecord>,
     run_dir: PathBuf,
     epochs: u64,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl CliObserver {
@@ -39,6 +63,7 @@ impl CliObserver {
             history: vec![],
             run_dir: run_dir.to_path_buf(),
             epochs,
+            interrupt: interrupt_flag(),
         }
     }
 
@@ -86,6 +111,23 @@ impl CliObserver {
 }
 
 impl Observer for CliObserver {
+    fn should_stop(&mut self) -> bool {
+        let stop = self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        if stop {
+            if let Some(bar) = self.bar.take() {
+                bar.abandon();
+            }
+            tracing::warn!(
+                "interrupted: saving the state of this step in {}",
+                self.run_dir.display()
+            );
+        }
+        stop
+    }
+
     fn epoch_start(&mut self, epoch: u64, batches: usize) {
         self.bar(batches, format!("epoch {}/{}", epoch + 1, self.epochs));
     }
@@ -189,6 +231,18 @@ fn run_one(
     device: &Device,
 ) -> Result<Vec<EpochRecord>> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    Ok(train_observed(config, run_dir, resume, device)?)
+}
+
+/// Trains (or resumes) one run in `run_dir` with progress bars, `train.log`, TensorBoard
+/// events, `curves.png` and the Ctrl-C handler; returns its history.
+pub(crate) fn train_observed(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> amflow_train::Result<Vec<EpochRecord>> {
+    std::fs::create_dir_all(run_dir).map_err(|e| amflow_train::TrainError::io(run_dir, e))?;
     crate::log_file::tee_to(&run_dir.join("train.log"));
     let mut observer = CliObserver::new(run_dir, config.optim.epochs);
     if resume {
