@@ -79,8 +79,8 @@ impl AblationPreset {
     /// The study.
     pub fn config(self) -> Result<AblationConfig> {
         let (seeds, train, val, epochs) = match self {
-            AblationPreset::Mini => (vec![0, 1, 2], 660, 220, 5),
-            AblationPreset::Quick => (vec![0], 160, 66, 2),
+            AblationPreset::Mini => (vec![0, 1, 2], 880, 330, 3),
+            AblationPreset::Quick => (vec![0], 330, 132, 3),
         };
         let mut base = TrainConfig::embedded_default();
         if let DataConfig::Synthetic {
