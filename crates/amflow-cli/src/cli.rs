@@ -12,7 +12,8 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// Compute device: `flex` (CPU, default), `cuda[:N]`, `vulkan`, `wgpu` (GPU backends need
-    /// the cargo feature of the same name).
+    /// the cargo feature of the same name). `amflow train` takes a comma-separated list for
+    /// data-parallel training, e.g. `cuda:0,cuda:1`.
     #[arg(long, global = true, default_value = "flex")]
     pub device: String,
     /// What to do.

@@ -5,8 +5,23 @@
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 
-/// The device named by `spec`: `flex`, `cuda`, `cuda:N`, `vulkan`, `wgpu`.
+/// The devices of a comma-separated list (`cuda:0,cuda:1`): data-parallel training.
+/// `flex,flex` runs two CPU replicas in one process (for testing the data-parallel path; it is
+/// not faster than one, as both share the same cores).
+pub fn parse_many(spec: &str) -> Result<Vec<Device>> {
+    spec.split(',').map(|s| parse_one(s.trim())).collect()
+}
+
+/// The single device named by `spec`.
 pub fn parse(spec: &str) -> Result<Device> {
+    if spec.contains(',') {
+        bail!("`--device {spec}`: only `amflow train` runs on several devices");
+    }
+    parse_one(spec)
+}
+
+/// The device named by `spec`: `flex`, `cuda`, `cuda:N`, `vulkan`, `wgpu`.
+fn parse_one(spec: &str) -> Result<Device> {
     let (kind, index) = match spec.split_once(':') {
         Some((k, i)) => (
             k,

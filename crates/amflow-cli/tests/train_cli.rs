@@ -284,6 +284,37 @@ fn training_errors_are_one_line() {
         err.contains("nope.txt") && err.lines().count() == 1 && !err.contains("panicked"),
         "{err}"
     );
+    // Several devices: data-parallel training runs (two CPU replicas); other commands refuse.
+    let o = bin()
+        .args([
+            "--device",
+            "flex,flex",
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--set",
+            "optim.epochs=1",
+            "--run-dir",
+            d.join("dp").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(d.join("dp").join("last.safetensors").exists());
+    let o = run(&[
+        "--device",
+        "flex,flex",
+        "flow",
+        VIDEO,
+        "--out",
+        d.join("f").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("only `amflow train`") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 const TINY_STUDY: &str = r#"

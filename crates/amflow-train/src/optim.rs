@@ -111,6 +111,22 @@ impl Gradients {
         module.visit(&mut c);
     }
 
+    /// Adds `other`'s gradients, moved to `device` (data-parallel replicas, micro-batches).
+    pub fn add(&mut self, other: Gradients, device: &Device) {
+        for (key, g) in other.grads {
+            let g = if &g.device() == device {
+                g
+            } else {
+                g.to_device(device)
+            };
+            let sum = match self.grads.remove(&key) {
+                Some(prev) => prev + g,
+                None => g,
+            };
+            self.grads.insert(key, sum);
+        }
+    }
+
     /// Multiplies every gradient by `factor` (e.g. `1 / micro-batches`).
     pub fn scale(&mut self, factor: f64) {
         for g in self.grads.values_mut() {
@@ -136,6 +152,11 @@ impl Gradients {
             self.scale(max_norm / (norm + 1e-6));
         }
         norm
+    }
+
+    /// The gradients by parameter path (flattened).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor<1>)> {
+        self.grads.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Parameters with a gradient.

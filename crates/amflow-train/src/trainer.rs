@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{SelectBy, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::loss::cross_entropy;
 use crate::metrics::{Evaluation, Summary};
 use crate::optim::{AdamW, Gradients};
+use crate::parallel::{forward_backward, PassSettings};
 use crate::schedule::WarmupCosine;
 
 /// File names inside a run directory.
@@ -143,9 +143,32 @@ pub fn train(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
+    train_data_parallel(
+        config,
+        run_dir,
+        resume,
+        std::slice::from_ref(device),
+        observer,
+    )
+}
+
+/// [`train`] with every micro-batch split over `devices` (data parallel, see
+/// [`crate::parallel`]); the weights, the optimizer and validation live on `devices[0]`.
+/// One device is ordinary training.
+pub fn train_data_parallel(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    devices: &[Device],
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
     let config = config.resolved()?;
     let model_config = config.model.resolve(None)?;
-    let ad = device.clone().autodiff();
+    let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+    let ad = replicas
+        .first()
+        .cloned()
+        .ok_or_else(|| TrainError::Config("no training device".into()))?;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let state_path = run_dir.join(files::STATE);
 
@@ -199,7 +222,10 @@ pub fn train(
         total_steps: o.epochs * steps_per_epoch,
     };
     let classes = model_config.num_classes;
-    let trains_backbone = model_config.backbone.trainable;
+    let pass_settings = PassSettings {
+        label_smoothing: o.label_smoothing,
+        trains_backbone: model_config.backbone.trainable,
+    };
 
     while state.epoch < o.epochs {
         let epoch = state.epoch;
@@ -215,18 +241,18 @@ pub fn train(
             if index <= state.batch {
                 continue; // trained before the resume
             }
-            let clip = HostTensor::new(batch.shape.to_vec(), batch.data)?.to_tensor::<5>(&ad)?;
-            let logits = model.forward(clip)?;
-            let preds = argmax_rows(&HostTensor::from_tensor(&logits.clone().detach()));
-            let loss = cross_entropy(logits, &batch.labels, o.label_smoothing);
-            let loss_value = loss.clone().detach().into_scalar::<f32>() as f64;
+            let pass = forward_backward(
+                &model,
+                batch.shape,
+                &batch.data,
+                &batch.labels,
+                &replicas,
+                pass_settings,
+                &mut grads,
+            )?;
+            let (preds, loss_value) = (pass.predictions, pass.loss);
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFiniteLoss { step: state.step });
-            }
-            let g = loss.backward();
-            grads.accumulate(&model.additions, &g);
-            if trains_backbone {
-                grads.accumulate_under(&model.backbone, &g, checkpoint::BACKBONE_PREFIX);
             }
             micro += 1;
             micro_loss += loss_value;
@@ -248,7 +274,7 @@ pub fn train(
                 let lr = schedule.at(state.step);
                 opt.next_step();
                 model.additions = opt.update(model.additions, &grads, lr, "");
-                if trains_backbone {
+                if pass_settings.trains_backbone {
                     model.backbone =
                         opt.update(model.backbone, &grads, lr, checkpoint::BACKBONE_PREFIX);
                 }
@@ -382,13 +408,6 @@ pub struct EvalReport {
     pub summary: Summary,
     /// Class names, in label order.
     pub classes: Vec<String>,
-}
-
-fn argmax_rows(t: &HostTensor) -> Vec<usize> {
-    t.data
-        .chunks(t.shape[1])
-        .map(crate::metrics::argmax)
-        .collect()
 }
 
 fn state_meta(state: &RunState, classes: &[String]) -> BTreeMap<String, String> {

@@ -197,3 +197,73 @@ fn trainable_backbone_trains_is_saved_and_resumes_exactly() {
         assert_eq!(t, &wl[name], "{name} differs in the checkpoint");
     }
 }
+
+/// Data parallel passes: the batch split over 2 or 3 replicas (uneven shards) gives the loss,
+/// predictions and gradients of the single-device pass; a short data-parallel run trains.
+#[test]
+fn data_parallel_pass_matches_one_device_and_trains() {
+    use amflow::{AmFlowModel, Preset};
+    use amflow_train::optim::Gradients;
+    use amflow_train::parallel::{forward_backward, PassSettings};
+    use amflow_train::trainer::train_data_parallel;
+
+    let mut model_config = Preset::Tiny.config();
+    model_config.backbone.trainable = true; // the backbone's gradients too
+    let ad = Device::flex().autodiff();
+    let (model, _) = AmFlowModel::new(&model_config, &ad).unwrap();
+    let shape = [5, 4, 3, 16, 16];
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
+        .collect();
+    let labels = [0, 3, 1, 4, 2];
+    let settings = PassSettings {
+        label_smoothing: 0.1,
+        trains_backbone: true,
+    };
+    let pass = |k: usize| {
+        let mut g = Gradients::default();
+        let out = forward_backward(
+            &model,
+            shape,
+            &data,
+            &labels,
+            &vec![ad.clone(); k],
+            settings,
+            &mut g,
+        )
+        .unwrap();
+        (out, g)
+    };
+    let (one, g1) = pass(1);
+    assert!(g1.iter().any(|(k, _)| k.starts_with("backbone.")));
+    for k in [2, 3] {
+        let (out, gk) = pass(k);
+        assert_eq!(out.predictions, one.predictions, "{k} devices");
+        assert!((out.loss - one.loss).abs() < 1e-6, "{k} devices: loss");
+        assert_eq!(gk.len(), g1.len());
+        for ((name, a), (_, b)) in g1.iter().zip(gk.iter()) {
+            // (absolute floor: some gradients are zero in exact arithmetic, e.g. key biases)
+            let scale = a.clone().abs().max().into_scalar::<f32>().max(1e-2);
+            let diff = (a.clone() - b.clone()).abs().max().into_scalar::<f32>();
+            assert!(
+                diff <= 1e-4 * scale,
+                "{k} devices: {name} differs by {diff}"
+            );
+        }
+    }
+
+    let mut c = config();
+    c.optim.epochs = 3;
+    let out = train_data_parallel(
+        &c,
+        &dir("dp"),
+        false,
+        &[Device::flex(), Device::flex()],
+        &mut Silent,
+    )
+    .unwrap();
+    let first = out.history.first().unwrap().train_loss;
+    let last = out.history.last().unwrap().train_loss;
+    assert!(last < first, "loss {first} -> {last}");
+}

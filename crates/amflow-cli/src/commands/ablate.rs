@@ -39,7 +39,7 @@ impl AblationObserver for CliAblation<'_> {
         run_dir: &Path,
         resume: bool,
     ) -> amflow_train::Result<Vec<EpochRecord>> {
-        super::train::train_observed(config, run_dir, resume, self.device)
+        super::train::train_observed(config, run_dir, resume, std::slice::from_ref(self.device))
     }
 
     fn run_end(&mut self, r: &RunResult) {

@@ -29,7 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Preset(args) => preset::run(&args),
         Command::Init(args) => init::run(&args, &crate::device::parse(&cli.device)?),
         Command::Forward(args) => forward::run(&args, &crate::device::parse(&cli.device)?),
-        Command::Train(args) => train::run(&args, &crate::device::parse(&cli.device)?),
+        Command::Train(args) => train::run(&args, &crate::device::parse_many(&cli.device)?),
         Command::Eval(args) => eval::run(&args, &crate::device::parse(&cli.device)?),
         Command::Predict(args) => predict::run(&args, &crate::device::parse(&cli.device)?),
         Command::Ablate(args) => ablate::run(&args, &crate::device::parse(&cli.device)?),

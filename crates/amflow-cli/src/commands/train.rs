@@ -228,10 +228,10 @@ fn run_one(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
-    device: &Device,
+    devices: &[Device],
 ) -> Result<Vec<EpochRecord>> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    Ok(train_observed(config, run_dir, resume, device)?)
+    Ok(train_observed(config, run_dir, resume, devices)?)
 }
 
 /// Trains (or resumes) one run in `run_dir` with progress bars, `train.log`, TensorBoard
@@ -240,7 +240,7 @@ pub(crate) fn train_observed(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
-    device: &Device,
+    devices: &[Device],
 ) -> amflow_train::Result<Vec<EpochRecord>> {
     std::fs::create_dir_all(run_dir).map_err(|e| amflow_train::TrainError::io(run_dir, e))?;
     crate::log_file::tee_to(&run_dir.join("train.log"));
@@ -253,12 +253,15 @@ pub(crate) fn train_observed(
                 .collect();
         }
     }
-    let outcome = trainer::train(config, run_dir, resume, device, &mut observer)?;
+    if devices.len() > 1 {
+        tracing::info!("data parallel over {} devices", devices.len());
+    }
+    let outcome = trainer::train_data_parallel(config, run_dir, resume, devices, &mut observer)?;
     Ok(outcome.history)
 }
 
 /// Runs `amflow train`.
-pub fn run(args: &TrainArgs, device: &Device) -> Result<ExitCode> {
+pub fn run(args: &TrainArgs, device: &[Device]) -> Result<ExitCode> {
     let started = Instant::now();
     if let Some(dir) = &args.resume {
         let config = TrainConfig::from_file(&dir.join(trainer::files::CONFIG), &args.overrides)?;

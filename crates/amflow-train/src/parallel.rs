@@ -1,0 +1,149 @@
+//! One micro-batch's forward and backward pass, on one device or data parallel over several
+//! devices of one machine (the scheme of PyTorch's `DistributedDataParallel` and of burn-train's
+//! multi-device strategy, within one process).
+//!
+//! With `k` devices the batch of `B` clips is cut into `k` contiguous shards of
+//! `ceil(B / k)` clips (the last ones may be smaller or empty). Every device gets its own
+//! replica of the model ([`Module::fork`]: same weights, its own autodiff graph) and runs its
+//! shard on its own thread. Shard `i`'s mean cross-entropy is weighted by `n_i / B` before its
+//! backward pass, so the replicas' gradients, moved to the first device and added, are the
+//! gradients of the whole batch's mean loss: the optimizer step is the single-device one, up
+//! to the order of floating-point sums. Validation and the optimizer stay on the first device.
+
+use amflow::checkpoint::BACKBONE_PREFIX;
+use amflow::{AmFlowModel, HostTensor};
+use burn::module::Module;
+use burn::prelude::*;
+
+use crate::error::{Result, TrainError};
+use crate::loss::cross_entropy;
+use crate::metrics::argmax;
+use crate::optim::Gradients;
+
+/// What a pass returns besides the gradients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassOutput {
+    /// Predicted class per clip.
+    pub predictions: Vec<usize>,
+    /// Mean loss over the batch.
+    pub loss: f64,
+}
+
+/// Settings of a pass.
+#[derive(Debug, Clone, Copy)]
+pub struct PassSettings {
+    /// Label smoothing of the cross-entropy.
+    pub label_smoothing: f64,
+    /// Whether the backbone's gradients are collected too (under [`BACKBONE_PREFIX`]).
+    pub trains_backbone: bool,
+}
+
+/// Runs the clips `[B, T, 3, H, W]` (`data`, row-major) with `labels` through `model` (on
+/// `devices[0]`, an autodiff device) and adds the gradients of the mean loss to `grads`, on
+/// `devices[0]`. With more than one device the pass is data parallel (module docs).
+///
+/// # Errors
+/// Model errors, and [`TrainError::Config`] for an empty device list or a non-finite loss
+/// (reported by the caller with its step).
+pub fn forward_backward(
+    model: &AmFlowModel,
+    shape: [usize; 5],
+    data: &[f32],
+    labels: &[usize],
+    devices: &[Device],
+    settings: PassSettings,
+    grads: &mut Gradients,
+) -> Result<PassOutput> {
+    let main = devices
+        .first()
+        .ok_or_else(|| TrainError::Config("no training device".into()))?;
+    let b = shape[0];
+    if devices.len() == 1 || b == 1 {
+        let (out, g) = shard_pass(model, shape, data, labels, 1.0, settings, main)?;
+        grads.add(g, main);
+        return Ok(out);
+    }
+    let per_clip: usize = shape[1..].iter().product();
+    let shard = b.div_ceil(devices.len());
+    let jobs: Vec<(usize, usize, &Device)> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i * shard, ((i + 1) * shard).min(b), d))
+        .filter(|(start, end, _)| start < end)
+        .collect();
+    let results: Vec<Result<(PassOutput, Gradients)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|&(start, end, device)| {
+                let replica = model.clone().fork(device);
+                let mut shape = shape;
+                shape[0] = end - start;
+                let data = &data[start * per_clip..end * per_clip];
+                let labels = &labels[start..end];
+                let weight = (end - start) as f64 / b as f64;
+                scope.spawn(move || {
+                    shard_pass(&replica, shape, data, labels, weight, settings, device)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(TrainError::Config(
+                        "a data-parallel worker thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut output = PassOutput {
+        predictions: Vec::with_capacity(b),
+        loss: 0.0,
+    };
+    for r in results {
+        let (out, g) = r?;
+        output.predictions.extend(out.predictions);
+        output.loss += out.loss;
+        grads.add(g, main);
+    }
+    Ok(output)
+}
+
+/// One shard on one device: its loss weighted by `weight` (its share of the batch), backward,
+/// gradients by path. The returned loss is the weighted one.
+fn shard_pass(
+    model: &AmFlowModel,
+    shape: [usize; 5],
+    data: &[f32],
+    labels: &[usize],
+    weight: f64,
+    settings: PassSettings,
+    device: &Device,
+) -> Result<(PassOutput, Gradients)> {
+    let clip = HostTensor::new(shape.to_vec(), data.to_vec())?.to_tensor::<5>(device)?;
+    let logits = model.forward(clip)?;
+    let host = HostTensor::from_tensor(&logits.clone().detach());
+    let classes = host.shape[1];
+    let predictions = host.data.chunks(classes).map(argmax).collect();
+    let loss = cross_entropy(logits, labels, settings.label_smoothing);
+    let loss = if weight == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(weight)
+    };
+    let value = loss.clone().detach().into_scalar::<f32>() as f64;
+    let backward = loss.backward();
+    let mut grads = Gradients::default();
+    grads.accumulate(&model.additions, &backward);
+    if settings.trains_backbone {
+        grads.accumulate_under(&model.backbone, &backward, BACKBONE_PREFIX);
+    }
+    Ok((
+        PassOutput {
+            predictions,
+            loss: value,
+        },
+        grads,
+    ))
+}
