@@ -13,7 +13,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::amflow::{AmFlowConfig, AmFlowMode};
-use crate::backbone::{BackboneFamily, PosInterpolation, VitConfig};
+use crate::backbone::{BackboneFamily, BackbonePrecision, PosInterpolation, VitConfig};
 use crate::error::{AmflowError, Result};
 use crate::nn::Activation;
 use crate::tpm::{TpmConfig, TpmKind};
@@ -86,6 +86,10 @@ pub struct BackboneConfig {
     /// native grid).
     #[serde(default, skip_serializing_if = "is_false")]
     pub trainable: bool,
+    /// Number format of the frozen backbone's matrix weights and products: `f32` (default) or
+    /// `bf16` (mixed precision: bf16 weights and products, f32 elsewhere; for GPUs).
+    #[serde(default, skip_serializing_if = "BackbonePrecision::is_f32")]
+    pub precision: BackbonePrecision,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -325,6 +329,11 @@ impl ModelConfig {
                 n = arch.native_image_size
             ));
         }
+        if self.backbone.trainable && !self.backbone.precision.is_f32() {
+            return err(
+                "a trainable backbone must be f32 (bf16 is for the frozen backbone)".into(),
+            );
+        }
         if self.backbone.trainable && (h != arch.native_image_size || w != arch.native_image_size) {
             return err(format!(
                 "a trainable backbone needs image_size equal to its native {n}x{n} (its \
@@ -431,6 +440,7 @@ impl Preset {
                 backbone: BackboneConfig {
                     weights: BackboneWeights::Random { seed: 0 },
                     trainable: false,
+                    precision: BackbonePrecision::F32,
                     arch: VitConfig {
                         family: BackboneFamily::Dinov2,
                         hidden_size: 32,
@@ -515,6 +525,7 @@ fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
             },
             arch,
             trainable: false,
+            precision: BackbonePrecision::F32,
         },
         adapter: AdapterConfig { bottleneck },
         am_flow: AmFlowConfig {

@@ -322,7 +322,7 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
     let vit = if config.backbone.trainable {
         vit.unfreeze()
     } else {
-        vit
+        vit.with_precision(config.backbone.precision)
     };
     Ok((vit, report))
 }

@@ -5,6 +5,7 @@ mod block;
 mod config;
 mod export;
 mod pos_interp;
+mod precision;
 mod vit;
 
 pub use attention::{attention_keys_qkvo, AttentionKeys, AttentionOutput, SelfAttention};
@@ -12,4 +13,5 @@ pub use block::{Mlp, VitBlock};
 pub use config::{BackboneFamily, PosInterpolation, VitConfig};
 pub use export::{HF_CONFIG_FILE, HF_WEIGHTS_FILE};
 pub use pos_interp::resize_grid;
+pub use precision::{weight_matmul, BackbonePrecision};
 pub use vit::Vit;

@@ -257,7 +257,7 @@ impl Vit {
             .reshape([f, 3, gh, p, gw, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([f * gh * gw, 3 * p * p]);
-        let mut tokens = patches.matmul(self.patch_weight.val().transpose());
+        let mut tokens = super::weight_matmul(patches, self.patch_weight.val());
         if let Some(b) = &self.patch_bias {
             tokens = tokens + b.val().unsqueeze::<2>();
         }

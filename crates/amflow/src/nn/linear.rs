@@ -62,7 +62,8 @@ impl Linear {
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
         let flat: Tensor<2> = x.reshape([rows, d_in]);
-        let mut y = flat.matmul(self.weight.val().transpose());
+        // (in the weight's precision: bf16 for a mixed-precision backbone)
+        let mut y = crate::backbone::weight_matmul(flat, self.weight.val());
         if let Some(bias) = &self.bias {
             y = y + bias.val().unsqueeze::<2>();
         }

@@ -63,12 +63,14 @@ fn loss(model: &AmFlowModel, clip: Tensor<5>, weights: Tensor<2>) -> Tensor<1> {
 #[test]
 fn backbone_is_frozen_and_every_trainable_parameter_learns() {
     let device = Device::flex().autodiff();
-    for (mode, tpm) in [
-        ("aligned", "transformer"),
-        ("vanilla", "tcn"),
-        ("vanilla", "lstm"),
+    for (mode, tpm, precision) in [
+        ("aligned", "transformer", "f32"),
+        ("vanilla", "tcn", "f32"),
+        ("vanilla", "lstm", "f32"),
+        ("aligned", "transformer", "bf16"), // mixed-precision frozen backbone
     ] {
         let mut config = Preset::Tiny.config();
+        config.backbone.precision = serde_json::from_value(serde_json::json!(precision)).unwrap();
         config.am_flow.mode = serde_json::from_value(serde_json::json!(mode)).unwrap();
         config.tpm.kind = serde_json::from_value(serde_json::json!(tpm)).unwrap();
         config.temporal_blocks = "AM/1(2)".parse().unwrap(); // block 1 plain, block 2 temporal

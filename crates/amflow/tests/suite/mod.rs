@@ -6,4 +6,5 @@ mod export;
 mod gradients;
 mod info;
 mod model_parity;
+mod precision;
 mod util;
