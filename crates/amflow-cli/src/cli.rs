@@ -51,7 +51,8 @@ pub enum Command {
     /// scratch, frame-only) with the same budget and seeds; write the table and the curves.
     Ablate(AblateArgs),
     /// Pretrain a small image ViT from scratch on single synthetic frames (shape labels only):
-    /// what made the embedded `synthetic-vit-s8` backbone (`assets/synthetic-vit-s8/`).
+    /// what made the embedded `synthetic-vit-s8` backbone
+    /// (`crates/amflow/assets/synthetic-vit-s8/`).
     PretrainImage(PretrainImageArgs),
     /// Draw the AM flow of consecutive frames per block (PCA over channels to RGB) beside the
     /// frames, as in the paper's Figure 5.
@@ -105,7 +106,7 @@ pub struct AblateArgs {
 #[derive(Debug, Args)]
 pub struct PretrainImageArgs {
     /// Pretraining config (TOML; default: the one that made the embedded backbone, e.g.
-    /// `assets/synthetic-vit-s8/pretrain.toml`).
+    /// `crates/amflow/assets/synthetic-vit-s8/pretrain.toml`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output folder for model.safetensors, config.json and pretrain.toml.

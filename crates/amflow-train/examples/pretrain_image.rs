@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Without a config file the defaults of `PretrainConfig` are used. The shipped
-//! `assets/synthetic-vit-s8` was made with the `pretrain.toml` it contains.
+//! `crates/amflow/assets/synthetic-vit-s8` was made with the `pretrain.toml` it contains.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

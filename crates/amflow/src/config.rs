@@ -56,7 +56,7 @@ impl fmt::Display for BackboneWeights {
 pub enum EmbeddedBackbone {
     /// A DINOv2-layout ViT (width 64, 4 blocks, 4 heads, patch 8, 56x56) pretrained by
     /// `amflow pretrain-image` on single synthetic frames with shape labels only
-    /// (`assets/synthetic-vit-s8/`, with the config that reproduces it).
+    /// (`crates/amflow/assets/synthetic-vit-s8/`, with the config that reproduces it).
     SyntheticVitS8,
 }
 
@@ -65,7 +65,7 @@ impl EmbeddedBackbone {
     pub fn safetensors(self) -> &'static [u8] {
         match self {
             EmbeddedBackbone::SyntheticVitS8 => {
-                include_bytes!("../../../assets/synthetic-vit-s8/model.safetensors")
+                include_bytes!("../assets/synthetic-vit-s8/model.safetensors")
             }
         }
     }
