@@ -40,10 +40,14 @@ pub struct DecodeConfig {
     pub seek: bool,
     /// Smallest gap, in frames, worth a seek.
     pub seek_threshold: usize,
-    /// Let the codec discard non-reference frames (e.g. H.264 B-frames) while the next
-    /// wanted frame is more than 16 frames ahead, for constant-frame-rate streams. Frame
-    /// indices then come from timestamps; any inconsistency (including a wanted frame
-    /// that was discarded) restarts the decode without skipping.
+    /// Let the codec discard non-reference frames (e.g. H.264 non-reference B-frames)
+    /// that are not wanted, for constant-frame-rate streams. The decision is made per
+    /// packet from its timestamp, so a wanted frame is always decoded; for packets
+    /// without timestamps, only while the next wanted frame is more than 16 frames
+    /// ahead. Reference frames are always decoded in full, so the wanted frames are
+    /// bit-identical to a decode of every frame. Frame indices then come from
+    /// timestamps; any inconsistency (including a wanted frame that was discarded)
+    /// restarts the decode without skipping.
     pub skip_unneeded: bool,
 }
 
@@ -106,6 +110,10 @@ pub struct DecodedFrames {
     /// Frames the codec actually output (fewer than `decoded` when seeking or
     /// [`DecodeConfig::skip_unneeded`] saved work).
     pub frames_output: usize,
+    /// Whether a seeking/skipping pass lost track of frame indices and the frames were
+    /// decoded again from the start without either (the result is the same, the work
+    /// is not).
+    pub restarted: bool,
 }
 
 /// One open video file.
@@ -288,13 +296,15 @@ impl VideoReader {
                 reached_end: false,
                 seeks: 0,
                 frames_output: 0,
+                restarted: false,
             });
         }
         if self.used {
             *self = VideoReader::open(&self.path, &self.config)?;
         }
         self.used = true;
-        if self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded) {
+        let fast = self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded);
+        if fast {
             if let Some(out) = self.decode_pass(&want, resize, true)? {
                 return Ok(out);
             }
@@ -303,11 +313,14 @@ impl VideoReader {
             *self = VideoReader::open(&self.path, &self.config)?;
             self.used = true;
         }
-        self.decode_pass(&want, resize, false)?
+        let mut out = self
+            .decode_pass(&want, resize, false)?
             .ok_or_else(|| DataError::Decode {
                 path: self.path.clone(),
                 reason: "sequential decode lost track of frame indices".into(),
-            })
+            })?;
+        out.restarted = fast;
+        Ok(out)
     }
 
     /// One decoding pass over the stream; `None` when seeking was allowed and the
@@ -324,6 +337,7 @@ impl VideoReader {
             reached_end: false,
             seeks: 0,
             frames_output: 0,
+            restarted: false,
         };
         let mut state = DecodeState {
             want,
@@ -335,6 +349,7 @@ impl VideoReader {
             seek_target: 0,
             seeks: 0,
             skipping: false,
+            packet_ts: false,
             ts_mode: false,
             seek_enabled: self.config.seek,
             pos_before_seek: 0,
@@ -390,11 +405,24 @@ impl VideoReader {
                 continue;
             }
             if self.config.skip_unneeded {
-                if let (Some(_), Some(pos)) =
-                    (state.map.filter(|m| m.verified >= MIN_VERIFIED), state.pos)
-                {
+                if let Some(map) = state.map.filter(|m| m.verified >= MIN_VERIFIED) {
                     let target = want[state.next];
-                    let far = target >= pos + SKIP_MARGIN && target < self.info.estimated_frames;
+                    // Per packet: its timestamp names the frame it holds, so a
+                    // non-reference frame that is not wanted need not be decoded, and a
+                    // wanted one always is. Packets without a usable timestamp (second
+                    // fields, AVI's B-frames) keep the previous packet's setting when it
+                    // names no wanted frame; otherwise the next wanted frame must be more
+                    // than the reorder depth away. Never while counting frames (a target
+                    // past the estimated end).
+                    let far = target < self.info.estimated_frames
+                        && match packet.pts().and_then(|ts| map.ts_to_index(ts)) {
+                            Some(i) if i >= state.pos.unwrap_or(0) => {
+                                state.packet_ts = true;
+                                want.binary_search(&i).is_err()
+                            }
+                            _ if state.packet_ts => state.skipping,
+                            _ => state.pos.is_some_and(|pos| target >= pos + SKIP_MARGIN),
+                        };
                     if far != state.skipping {
                         self.decoder.skip_frame(if far {
                             ff::codec::discard::Discard::NonReference
@@ -499,6 +527,9 @@ struct DecodeState<'a> {
     pos_before_seek: usize,
     /// Whether the codec currently discards non-reference frames.
     skipping: bool,
+    /// Whether packets carry timestamps that name their frame (skipping decides per
+    /// packet once one did).
+    packet_ts: bool,
     /// Whether frame indices come from timestamps (once frames may have been discarded).
     ts_mode: bool,
     map: Option<SeekMap>,
