@@ -6,6 +6,7 @@
 //! demuxer), so JPEG/PNG need no extra decoder.
 //! Frame numbering follows FFmpeg's presentation order, as `ffmpeg -i f -vf select` does.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -33,12 +34,17 @@ pub struct DecodeConfig {
     /// are ordinary header slack: the sampler is re-run with the real count. 1.0
     /// disables the check.
     pub truncation_tolerance: f32,
-    /// Seek (to the keyframe before a wanted frame) instead of decoding through a gap of
-    /// at least `seek_threshold` frames, for constant-frame-rate streams in seekable
-    /// containers. Frame indices after a seek come from timestamps; when they do not
-    /// map back consistently the reader starts over without seeking.
+    /// Skip to the keyframe before a wanted frame instead of decoding through the gap,
+    /// for constant-frame-rate streams. Gaps of at least `seek_threshold` frames are
+    /// skipped by a demuxer seek (seekable containers); shorter gaps by reading the
+    /// packets up to the wanted frame ahead of the decoder and dropping those before
+    /// the last keyframe among them (exact, and no more than one GOP of packets held).
+    /// Frame indices after either come from timestamps; when they do not map back
+    /// consistently the reader starts over without seeking.
     pub seek: bool,
-    /// Smallest gap, in frames, worth a seek.
+    /// Smallest gap, in frames, for a demuxer seek (a seek lands on the container's
+    /// keyframe before the target, which may be behind the frames already decoded;
+    /// shorter gaps use the exact look-ahead).
     pub seek_threshold: usize,
     /// Let the codec discard non-reference frames (e.g. H.264 non-reference B-frames)
     /// that are not wanted, for constant-frame-rate streams. The decision is made per
@@ -58,7 +64,7 @@ impl Default for DecodeConfig {
             max_corrupt: 0,
             truncation_tolerance: 0.05,
             seek: true,
-            seek_threshold: 48,
+            seek_threshold: 250,
             skip_unneeded: true,
         }
     }
@@ -105,7 +111,8 @@ pub struct DecodedFrames {
     pub decoded: usize,
     /// Whether the stream ended before every requested index was reached.
     pub reached_end: bool,
-    /// Seeks made (0 when the frames were decoded straight through).
+    /// Seeks made: demuxer seeks and look-ahead jumps to a keyframe (0 when the frames
+    /// were decoded straight through).
     pub seeks: usize,
     /// Frames the codec actually output (fewer than `decoded` when seeking or
     /// [`DecodeConfig::skip_unneeded`] saved work).
@@ -356,23 +363,29 @@ impl VideoReader {
             map: if allow_seek { self.seek_map } else { None },
         };
         let mut frame = ff::frame::Video::empty();
-        let mut packet = ff::Packet::empty();
         let threshold = self.config.seek_threshold.max(1);
         let mut bad_reads = 0usize;
+        // Packets read ahead (look-ahead for keyframes) and not yet sent to the decoder.
+        let mut pending: VecDeque<ff::Packet> = VecDeque::new();
+        let mut eof = false;
+        // The wanted frame the last look-ahead was made for (one per wanted frame).
+        let mut looked_for: Option<usize> = None;
+        // Largest frame index (from packet timestamps) sent to the decoder.
+        let mut sent_max: Option<usize> = None;
         loop {
-            if let (Some(map), Some(pos), true) = (
+            if let (Some(map), Some(pos), true, true) = (
                 state.map.filter(|m| m.verified >= MIN_VERIFIED),
                 state.pos,
                 state.seek_enabled,
+                pending.is_empty() && !eof,
             ) {
                 let target = want[state.next];
                 // Never seek for the count-everything request or past the estimated end.
                 // Each wanted frame gets at most one seek: a seek that lands far before
                 // its target (long GOP) must not be repeated.
-                if target >= pos + threshold
-                    && target < self.info.estimated_frames
-                    && (state.seeks == 0 || target != state.seek_target)
-                {
+                let useful = target < self.info.estimated_frames
+                    && (state.seeks == 0 || target != state.seek_target);
+                if useful && target >= pos + threshold {
                     let ts = map.index_to_micros(target);
                     if self.input.seek(ts, ..ts).is_ok() {
                         self.decoder.flush();
@@ -382,27 +395,60 @@ impl VideoReader {
                         state.seeks += 1;
                         out.seeks += 1;
                     }
-                }
-            }
-            match packet.read(&mut self.input) {
-                Ok(()) => bad_reads = 0,
-                Err(ff::Error::Eof) => break,
-                // A corrupt packet: the demuxer resyncs on the next read (a demuxer that
-                // makes no progress at all ends the stream instead of looping).
-                Err(ff::Error::InvalidData) => {
-                    state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
-                    bad_reads += 1;
-                    if bad_reads > 10_000 {
-                        break;
+                } else if useful
+                    && looked_for != Some(target)
+                    && target > sent_max.map_or(pos, |s| s.max(pos)) + 1
+                {
+                    // A shorter gap: read the packets up to the wanted frame ahead of the
+                    // decoder (demuxing is cheap) and, when one of them is a keyframe at
+                    // or before it, drop the packets before that keyframe.
+                    looked_for = Some(target);
+                    let floor = sent_max.map_or(pos, |s| s.max(pos));
+                    let mut jump = false;
+                    loop {
+                        let Some(p) = self.read_packet(&mut state, &mut bad_reads)? else {
+                            eof = true;
+                            break;
+                        };
+                        let Some(i) = p.pts().and_then(|ts| map.ts_to_index(ts)) else {
+                            // No timestamp to place it: stop looking ahead.
+                            pending.push_back(p);
+                            break;
+                        };
+                        if p.is_key() && i <= target && i > floor && !pending.is_empty() {
+                            pending.clear();
+                            jump = true;
+                        }
+                        pending.push_back(p);
+                        if i >= target {
+                            break;
+                        }
                     }
-                    continue;
+                    if jump {
+                        // Exactly like a seek: the decoder restarts at the keyframe and
+                        // the first frame out must be that keyframe (checked in drain).
+                        self.decoder.flush();
+                        state.pos = None;
+                        state.pos_before_seek = pos;
+                        state.seek_target = target;
+                        state.seeks += 1;
+                        out.seeks += 1;
+                    }
                 }
-                // Any other read error ends the stream; a stream that ends early is
-                // caught by the frame-count checks of the caller.
-                Err(_) => break,
             }
-            if packet.stream() != self.stream_index {
-                continue;
+            let packet = match pending.pop_front() {
+                Some(p) => p,
+                None if eof => break,
+                None => match self.read_packet(&mut state, &mut bad_reads)? {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            if let Some(i) = state
+                .map
+                .and_then(|m| packet.pts().and_then(|ts| m.ts_to_index(ts)))
+            {
+                sent_max = Some(sent_max.map_or(i, |s| s.max(i)));
             }
             if self.config.skip_unneeded {
                 if let Some(map) = state.map.filter(|m| m.verified >= MIN_VERIFIED) {
@@ -469,6 +515,39 @@ impl VideoReader {
             return Ok(None);
         }
         Ok(Some(out))
+    }
+}
+
+impl VideoReader {
+    /// The next packet of the video stream; None at the end of the stream (or at a read
+    /// error, which the frame-count checks of the caller catch). Corrupt packets count
+    /// against [`DecodeConfig::max_corrupt`] and are passed over.
+    fn read_packet(
+        &mut self,
+        state: &mut DecodeState<'_>,
+        bad_reads: &mut usize,
+    ) -> Result<Option<ff::Packet>> {
+        loop {
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => *bad_reads = 0,
+                Err(ff::Error::Eof) => return Ok(None),
+                // A corrupt packet: the demuxer resyncs on the next read (a demuxer that
+                // makes no progress at all ends the stream instead of looping).
+                Err(ff::Error::InvalidData) => {
+                    state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
+                    *bad_reads += 1;
+                    if *bad_reads > 10_000 {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Err(_) => return Ok(None),
+            }
+            if packet.stream() == self.stream_index {
+                return Ok(Some(packet));
+            }
+        }
     }
 }
 

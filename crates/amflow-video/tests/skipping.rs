@@ -1,5 +1,6 @@
 //! Skipping work must never change a sampled frame: with `skip_unneeded` (per-packet
-//! discarding of non-reference frames that are not wanted) and with seeking, the frames
+//! discarding of non-reference frames that are not wanted) and with seeking (look-ahead
+//! keyframe jumps by default, demuxer seeks with a low threshold), the frames
 //! of every sampler must be bit-identical to a decode of every frame. Inputs: H.264 with
 //! x264's default B-frames and B-pyramid (long GOP) in mp4 and mkv, VP9 with invisible
 //! alt-ref frames (good quality, lag) and realtime VP9 in webm, all encoded here with the
@@ -154,11 +155,18 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
             },
         ),
         ("default", DecodeConfig::default()),
+        (
+            "demuxer-seek",
+            DecodeConfig {
+                seek_threshold: 20,
+                ..DecodeConfig::default()
+            },
+        ),
     ];
     for input in &inputs {
         let path = &input.path;
         let n = count_with(path, &plain);
-        let (mut output_plain, mut output_skip) = (0usize, 0usize);
+        let (mut output_plain, mut output_skip, mut seeks) = (0usize, 0usize, 0usize);
         for want in index_sets(n) {
             let base = VideoReader::open(path, &plain)
                 .unwrap()
@@ -187,13 +195,20 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
                     output_plain += base.frames_output;
                     output_skip += got.frames_output;
                 }
+                if *name == "default" {
+                    seeks += got.seeks;
+                }
             }
         }
         eprintln!(
             "{}: {n} frames; frames output over all index sets: {output_plain} plain, \
-             {output_skip} with skipping",
+             {output_skip} with skipping; {seeks} look-ahead jumps by default",
             path.display()
         );
+        if path.to_string_lossy().contains("vp9-realtime") {
+            // Keyframes every 60 frames: the look-ahead must jump to them.
+            assert!(seeks > 0, "{}: no keyframe jump", path.display());
+        }
         if input.must_skip {
             assert!(
                 (output_skip as f64) < 0.8 * output_plain as f64,
