@@ -38,7 +38,7 @@ pub struct DecodeConfig {
     /// for constant-frame-rate streams. Gaps of at least `seek_threshold` frames are
     /// skipped by a demuxer seek (seekable containers); shorter gaps by reading the
     /// packets up to the wanted frame ahead of the decoder and dropping those before
-    /// the last keyframe among them (exact, and no more than one GOP of packets held).
+    /// the last keyframe among them (exact; fewer than `seek_threshold` packets held).
     /// Frame indices after either come from timestamps; when they do not map back
     /// consistently the reader starts over without seeking.
     pub seek: bool,
