@@ -248,6 +248,7 @@ impl VideoReader {
             tick,
             start: None,
             verified: 0,
+            packet_pts: true,
         });
         let header_frames = (stream.frames() > 0).then_some(stream.frames() as usize);
         let estimated_frames =
@@ -356,7 +357,6 @@ impl VideoReader {
             seek_target: 0,
             seeks: 0,
             skipping: false,
-            packet_ts: false,
             ts_mode: false,
             seek_enabled: self.config.seek,
             pos_before_seek: 0,
@@ -396,6 +396,7 @@ impl VideoReader {
                         out.seeks += 1;
                     }
                 } else if useful
+                    && map.packet_pts
                     && looked_for != Some(target)
                     && target > sent_max.map_or(pos, |s| s.max(pos)) + 1
                 {
@@ -455,18 +456,19 @@ impl VideoReader {
                     let target = want[state.next];
                     // Per packet: its timestamp names the frame it holds, so a
                     // non-reference frame that is not wanted need not be decoded, and a
-                    // wanted one always is. Packets without a usable timestamp (second
-                    // fields, AVI's B-frames) keep the previous packet's setting when it
-                    // names no wanted frame; otherwise the next wanted frame must be more
-                    // than the reorder depth away. Never while counting frames (a target
-                    // past the estimated end).
+                    // wanted one always is. For packets without such a timestamp (AVI's
+                    // are guessed from decoding order; second fields have none) only
+                    // while the next wanted frame is more than the reorder depth away.
+                    // Never while counting frames (a target past the estimated end).
+                    let packet_index = packet
+                        .pts()
+                        .filter(|_| map.packet_pts)
+                        .and_then(|ts| map.ts_to_index(ts));
                     let far = target < self.info.estimated_frames
-                        && match packet.pts().and_then(|ts| map.ts_to_index(ts)) {
+                        && match packet_index {
                             Some(i) if i >= state.pos.unwrap_or(0) => {
-                                state.packet_ts = true;
                                 want.binary_search(&i).is_err()
                             }
-                            _ if state.packet_ts => state.skipping,
                             _ => state.pos.is_some_and(|pos| target >= pos + SKIP_MARGIN),
                         };
                     if far != state.skipping {
@@ -566,6 +568,10 @@ struct SeekMap {
     /// Frames decoded in order whose timestamps matched the mapping; seeking and
     /// skipping wait until the first [`MIN_VERIFIED`] frames agree.
     verified: usize,
+    /// Whether every frame so far carried its packet's pts as its timestamp (not a
+    /// time guessed from decoding order, as for AVI's packed B-frames): only then does
+    /// a packet's pts name the frame it holds, for per-packet decisions.
+    packet_pts: bool,
 }
 
 /// Frames whose timestamps must match the index mapping before it is trusted.
@@ -606,9 +612,6 @@ struct DecodeState<'a> {
     pos_before_seek: usize,
     /// Whether the codec currently discards non-reference frames.
     skipping: bool,
-    /// Whether packets carry timestamps that name their frame (skipping decides per
-    /// packet once one did).
-    packet_ts: bool,
     /// Whether frame indices come from timestamps (once frames may have been discarded).
     ts_mode: bool,
     map: Option<SeekMap>,
@@ -688,6 +691,7 @@ impl DecodeState<'_> {
                 }
             };
             if let Some(map) = self.map.as_mut() {
+                map.packet_pts &= frame.pts().is_some() && frame.pts() == frame.timestamp();
                 match (index, frame.timestamp()) {
                     // Calibrate: the timestamp of frame 0 anchors the index mapping.
                     (0, Some(ts)) if self.seeks == 0 => {

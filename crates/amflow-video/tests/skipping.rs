@@ -18,8 +18,8 @@ use common::*;
 
 struct Input {
     path: PathBuf,
-    /// Whether the fast pass must succeed without restarting (the files made here).
-    no_restart: bool,
+    /// opencv-doc's real (long or large) files: fewer index sets.
+    real: bool,
     /// Whether the codec has discardable frames, so skipping must save work.
     must_skip: bool,
 }
@@ -128,7 +128,7 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
         let h264 = path.to_string_lossy().contains("x264");
         inputs.push(Input {
             path,
-            no_restart: true,
+            real: false,
             must_skip: h264,
         });
     }
@@ -136,8 +136,9 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
         if let Some(path) = opencv_sample(name) {
             inputs.push(Input {
                 path,
-                no_restart: false,
-                must_skip: false,
+                real: true,
+                // MPEG-4 part 2 with B-frames (AVI timestamps: the reorder-depth rule).
+                must_skip: name == "Megamind.avi",
             });
         }
     }
@@ -164,10 +165,14 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
         ),
     ];
     for input in &inputs {
+        let started = std::time::Instant::now();
         let path = &input.path;
         let n = count_with(path, &plain);
-        let (mut output_plain, mut output_skip, mut seeks) = (0usize, 0usize, 0usize);
-        for want in index_sets(n) {
+        let (mut output_plain, mut output_skip, mut seeks, mut restarts) = (0usize, 0, 0, 0);
+        // The real AVIs are long or large: every third index set keeps the test short.
+        let sets = index_sets(n);
+        let step = if input.real { 3 } else { 1 };
+        for want in sets.into_iter().step_by(step) {
             let base = VideoReader::open(path, &plain)
                 .unwrap()
                 .decode_frames(&want, Resize::ShortSide(48))
@@ -188,7 +193,7 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
                     assert!(fa == fb, "{what}: frame {ia} differs");
                 }
                 assert!(
-                    !(input.no_restart && got.restarted),
+                    !got.restarted,
                     "{what}: the fast pass lost track of frame indices"
                 );
                 if *name == "skip" {
@@ -198,12 +203,14 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
                 if *name == "default" {
                     seeks += got.seeks;
                 }
+                restarts += usize::from(got.restarted);
             }
         }
         eprintln!(
             "{}: {n} frames; frames output over all index sets: {output_plain} plain, \
-             {output_skip} with skipping; {seeks} look-ahead jumps by default",
-            path.display()
+             {output_skip} with skipping; {seeks} look-ahead jumps by default, {restarts} restarts ({:.1?})",
+            path.display(),
+            started.elapsed()
         );
         if path.to_string_lossy().contains("vp9-realtime") {
             // Keyframes every 60 frames: the look-ahead must jump to them.
