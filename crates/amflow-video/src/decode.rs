@@ -48,9 +48,9 @@ pub struct DecodeConfig {
     pub seek_threshold: usize,
     /// Let the codec discard non-reference frames (e.g. H.264 non-reference B-frames)
     /// that are not wanted, for constant-frame-rate streams. The decision is made per
-    /// packet from its timestamp, so a wanted frame is always decoded; for packets
-    /// without timestamps, only while the next wanted frame is more than 16 frames
-    /// ahead. Reference frames are always decoded in full, so the wanted frames are
+    /// packet from its timestamp, so a wanted frame is always decoded; where packet
+    /// timestamps do not name their frames (AVI) or are missing, only while the next
+    /// wanted frame is more than 16 frames ahead. Reference frames are always decoded in full, so the wanted frames are
     /// bit-identical to a decode of every frame. Frame indices then come from
     /// timestamps; any inconsistency (including a wanted frame that was discarded)
     /// restarts the decode without skipping.
