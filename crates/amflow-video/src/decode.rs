@@ -38,7 +38,9 @@ pub struct DecodeConfig {
     /// for constant-frame-rate streams. Gaps of at least `seek_threshold` frames are
     /// skipped by a demuxer seek (seekable containers); shorter gaps by reading the
     /// packets up to the wanted frame ahead of the decoder and dropping those before
-    /// the last keyframe among them (exact; fewer than `seek_threshold` packets held).
+    /// the last clean keyframe among them (one no later frame refers past: VP8/VP9/AV1
+    /// keyframes, H.264/HEVC IDR pictures, any keyframe of a stream without B-frames;
+    /// exact; fewer than `seek_threshold` packets held).
     /// Frame indices after either come from timestamps; when they do not map back
     /// consistently the reader starts over without seeking.
     pub seek: bool,
@@ -132,6 +134,7 @@ pub struct VideoReader {
     info: VideoInfo,
     config: DecodeConfig,
     seek_map: Option<SeekMap>,
+    codec_id: ff::codec::Id,
     /// Whether a decode pass has consumed part of the stream (a new request then
     /// reopens the file so frame numbering starts at 0 again).
     used: bool,
@@ -270,6 +273,7 @@ impl VideoReader {
             info,
             config: config.clone(),
             seek_map,
+            codec_id: codec,
             used: false,
         })
     }
@@ -416,7 +420,12 @@ impl VideoReader {
                             pending.push_back(p);
                             break;
                         };
-                        if p.is_key() && i <= target && i > floor && !pending.is_empty() {
+                        if p.is_key()
+                            && i <= target
+                            && i > floor
+                            && !pending.is_empty()
+                            && self.clean_random_access(&p)
+                        {
                             pending.clear();
                             jump = true;
                         }
@@ -521,6 +530,27 @@ impl VideoReader {
 }
 
 impl VideoReader {
+    /// Whether decoding can start at this keyframe packet, with the decoder flushed, and
+    /// give every frame from it on exactly as a decode from the start would: no later
+    /// frame refers to one before it. VP8/VP9/AV1 keyframes reset all references;
+    /// H.264/HEVC need an IDR picture (an open-GOP recovery point has leading frames
+    /// that refer back, and the decoder holds back frames until it recovers); other
+    /// codecs qualify when the stream has no B-frames (no frames decoded after the
+    /// keyframe but shown before it).
+    fn clean_random_access(&self, packet: &ff::Packet) -> bool {
+        use ff::codec::Id;
+        let data = packet.data().unwrap_or_default();
+        match self.codec_id {
+            Id::VP8 | Id::VP9 | Id::AV1 => true,
+            Id::H264 => nal_headers(data).iter().any(|b| b & 0x1f == 5),
+            // IDR_W_RADL, IDR_N_LP.
+            Id::HEVC => nal_headers(data)
+                .iter()
+                .any(|b| matches!((b >> 1) & 0x3f, 19 | 20)),
+            _ => !self.decoder.has_b_frames(),
+        }
+    }
+
     /// The next packet of the video stream; None at the end of the stream (or at a read
     /// error, which the frame-count checks of the caller catch). Corrupt packets count
     /// against [`DecodeConfig::max_corrupt`] and are passed over.
@@ -551,6 +581,37 @@ impl VideoReader {
             }
         }
     }
+}
+
+/// First header byte of every NAL unit in an H.264/HEVC packet: Annex B (start codes)
+/// or length-prefixed with 4-byte lengths (mp4, mkv); empty when it is neither.
+fn nal_headers(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]) {
+        let mut i = 0;
+        while i + 3 < data.len() {
+            if data[i..i + 3] == [0, 0, 1] {
+                out.push(data[i + 3]);
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        return out;
+    }
+    let mut i = 0usize;
+    while i < data.len() {
+        let Some(len) = data.get(i..i + 4) else {
+            return Vec::new();
+        };
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        match data.get(i + 4) {
+            Some(&b) if n > 0 && i + 4 + n <= data.len() => out.push(b),
+            _ => return Vec::new(),
+        }
+        i += 4 + n;
+    }
+    out
 }
 
 /// Distance to the next wanted frame beyond which non-reference frames may be discarded
@@ -803,4 +864,23 @@ pub fn decode_image(path: &Path, resize: Resize) -> Result<RgbFrame> {
             path: path.to_path_buf(),
             reason: "no picture in file".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nal_headers;
+
+    #[test]
+    fn nal_headers_of_both_packet_layouts() {
+        // Annex B: SPS (0x67), then an IDR slice (0x65) after a 3-byte start code.
+        let annex_b = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x65, 9];
+        assert_eq!(nal_headers(&annex_b), [0x67, 0x65]);
+        // Length-prefixed: SEI (0x06, 2 bytes), then a non-IDR slice (0x41, 3 bytes).
+        let avcc = [0, 0, 0, 2, 0x06, 5, 0, 0, 0, 3, 0x41, 7, 7];
+        assert_eq!(nal_headers(&avcc), [0x06, 0x41]);
+        // Lengths that do not add up (2-byte length fields, truncation): unknown.
+        assert!(nal_headers(&[0, 2, 0x65, 1]).is_empty());
+        assert!(nal_headers(&[0, 0, 0, 9, 0x65, 1]).is_empty());
+        assert!(nal_headers(&[]).is_empty());
+    }
 }

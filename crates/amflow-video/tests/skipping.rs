@@ -2,7 +2,8 @@
 //! discarding of non-reference frames that are not wanted) and with seeking (look-ahead
 //! keyframe jumps by default, demuxer seeks with a low threshold), the frames
 //! of every sampler must be bit-identical to a decode of every frame. Inputs: H.264 with
-//! x264's default B-frames and B-pyramid (long GOP) in mp4 and mkv, VP9 with invisible
+//! x264's default B-frames and B-pyramid (long GOP) in mp4 and mkv, and with open GOPs,
+//! HEVC as x265 makes it by default (open GOPs), VP9 with invisible
 //! alt-ref frames (good quality, lag) and realtime VP9 in webm, all encoded here with the
 //! ffmpeg tool, and opencv-doc's real videos (MPEG-4 ASP with B-frames, MS-MPEG4,
 //! Cinepak in AVI).
@@ -102,6 +103,21 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
     let made = [
         encode(dir.path(), "x264-default.mp4", "libx264", &[]),
         encode(dir.path(), "x264-default.mkv", "libx264", &[]),
+        // Open GOPs: keyframes (recovery points) with leading B-frames that refer to
+        // the previous GOP, so a jump must not return those.
+        encode(
+            dir.path(),
+            "x264-opengop.mp4",
+            "libx264",
+            &["-g", "50", "-x264-params", "open-gop=1"],
+        ),
+        // HEVC as x265 makes it by default: open GOPs (CRA keyframes), B-frames.
+        encode(
+            dir.path(),
+            "x265-default.mp4",
+            "libx265",
+            &["-g", "50", "-x265-params", "log-level=error"],
+        ),
         encode(
             dir.path(),
             "vp9-altref.webm",
@@ -125,7 +141,7 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
         ),
     ];
     for path in made.into_iter().flatten() {
-        let h264 = path.to_string_lossy().contains("x264");
+        let h264 = path.to_string_lossy().contains("x26");
         inputs.push(Input {
             path,
             real: false,
@@ -192,8 +208,13 @@ fn skipping_and_seeking_keep_sampled_frames_bit_identical() {
                     assert_eq!(ia, ib, "{what}");
                     assert!(fa == fb, "{what}: frame {ia} differs");
                 }
+                // A blind demuxer seek may land on an open-GOP recovery point, which the
+                // reader detects (a frame goes missing) and answers by decoding again
+                // from the start; the look-ahead only jumps to clean keyframes.
+                let open_gop = path.to_string_lossy().contains("opengop")
+                    || path.to_string_lossy().contains("x265");
                 assert!(
-                    !got.restarted,
+                    !got.restarted || (*name == "demuxer-seek" && open_gop),
                     "{what}: the fast pass lost track of frame indices"
                 );
                 if *name == "skip" {
