@@ -120,8 +120,9 @@ pub struct DecodedFrames {
     /// [`DecodeConfig::skip_unneeded`] saved work).
     pub frames_output: usize,
     /// Whether a seeking/skipping pass lost track of frame indices and the frames were
-    /// decoded again from the start without either (the result is the same, the work
-    /// is not).
+    /// decoded again from the start: without demuxer seeks when one was involved, else
+    /// (or when that fails too) without any seeking or skipping (the result is the
+    /// same, the work is not).
     pub restarted: bool,
 }
 
@@ -317,32 +318,47 @@ impl VideoReader {
         self.used = true;
         let fast = self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded);
         if fast {
-            if let Some(out) = self.decode_pass(&want, resize, true)? {
-                return Ok(out);
-            }
-            // The timestamps after a seek did not map back to frame indices: start over
-            // from the beginning without seeking, so no wrong frame is ever returned.
+            let demuxer_seeked = match self.decode_pass(&want, resize, true, true)? {
+                Pass::Done(out) => return Ok(out),
+                Pass::Lost { demuxer_seeked } => demuxer_seeked,
+            };
+            // The timestamps after a jump did not map back to frame indices: start over
+            // from the beginning, so no wrong frame is ever returned. When a demuxer
+            // seek was involved (e.g. it landed on an open-GOP recovery point), first
+            // without demuxer seeks, keeping the exact look-ahead and skipping.
             *self = VideoReader::open(&self.path, &self.config)?;
             self.used = true;
+            if demuxer_seeked {
+                if let Pass::Done(mut out) = self.decode_pass(&want, resize, true, false)? {
+                    out.restarted = true;
+                    return Ok(out);
+                }
+                *self = VideoReader::open(&self.path, &self.config)?;
+                self.used = true;
+            }
         }
-        let mut out = self
-            .decode_pass(&want, resize, false)?
-            .ok_or_else(|| DataError::Decode {
+        match self.decode_pass(&want, resize, false, false)? {
+            Pass::Done(mut out) => {
+                out.restarted = fast;
+                Ok(out)
+            }
+            Pass::Lost { .. } => Err(DataError::Decode {
                 path: self.path.clone(),
                 reason: "sequential decode lost track of frame indices".into(),
-            })?;
-        out.restarted = fast;
-        Ok(out)
+            }),
+        }
     }
 
-    /// One decoding pass over the stream; `None` when seeking was allowed and the
-    /// timestamps after a seek were inconsistent.
+    /// One decoding pass over the stream: with `fast`, seeking/skipping as configured
+    /// (demuxer seeks only with `demuxer_seeks`); [`Pass::Lost`] when timestamps after a
+    /// jump or skip were inconsistent.
     fn decode_pass(
         &mut self,
         want: &[usize],
         resize: Resize,
-        allow_seek: bool,
-    ) -> Result<Option<DecodedFrames>> {
+        fast: bool,
+        demuxer_seeks: bool,
+    ) -> Result<Pass> {
         let mut out = DecodedFrames {
             frames: Vec::with_capacity(want.len()),
             decoded: 0,
@@ -364,7 +380,7 @@ impl VideoReader {
             ts_mode: false,
             seek_enabled: self.config.seek,
             pos_before_seek: 0,
-            map: if allow_seek { self.seek_map } else { None },
+            map: if fast { self.seek_map } else { None },
         };
         let mut frame = ff::frame::Video::empty();
         let threshold = self.config.seek_threshold.max(1);
@@ -376,6 +392,8 @@ impl VideoReader {
         let mut looked_for: Option<usize> = None;
         // Largest frame index (from packet timestamps) sent to the decoder.
         let mut sent_max: Option<usize> = None;
+        // Whether this pass made a demuxer seek.
+        let mut demuxer_seeked = false;
         loop {
             if let (Some(map), Some(pos), true, true) = (
                 state.map.filter(|m| m.verified >= MIN_VERIFIED),
@@ -389,10 +407,11 @@ impl VideoReader {
                 // its target (long GOP) must not be repeated.
                 let useful = target < self.info.estimated_frames
                     && (state.seeks == 0 || target != state.seek_target);
-                if useful && target >= pos + threshold {
+                if useful && demuxer_seeks && target >= pos + threshold {
                     let ts = map.index_to_micros(target);
                     if self.input.seek(ts, ..ts).is_ok() {
                         self.decoder.flush();
+                        demuxer_seeked = true;
                         state.pos = None;
                         state.pos_before_seek = pos;
                         state.seek_target = target;
@@ -502,10 +521,10 @@ impl VideoReader {
                 &self.path,
                 &self.config,
             )? {
-                return Ok(None);
+                return Ok(Pass::Lost { demuxer_seeked });
             }
             if state.next == want.len() {
-                return Ok(Some(out));
+                return Ok(Pass::Done(out));
             }
         }
         // Flush the decoder's delayed frames (B-frame reordering, frame threads).
@@ -518,14 +537,14 @@ impl VideoReader {
                 &self.config,
             )?
         {
-            return Ok(None);
+            return Ok(Pass::Lost { demuxer_seeked });
         }
         out.reached_end = state.next < want.len();
         if out.reached_end && state.ts_mode {
             // Discarded frames at the end would make the frame count uncertain.
-            return Ok(None);
+            return Ok(Pass::Lost { demuxer_seeked });
         }
-        Ok(Some(out))
+        Ok(Pass::Done(out))
     }
 }
 
@@ -612,6 +631,16 @@ fn nal_headers(data: &[u8]) -> Vec<u8> {
         i += 4 + n;
     }
     out
+}
+
+/// Outcome of one decoding pass.
+enum Pass {
+    Done(DecodedFrames),
+    /// Frame indices could not be trusted after a jump or skip.
+    Lost {
+        /// Whether the pass had made a demuxer seek.
+        demuxer_seeked: bool,
+    },
 }
 
 /// Distance to the next wanted frame beyond which non-reference frames may be discarded
