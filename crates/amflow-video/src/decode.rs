@@ -6,6 +6,7 @@
 //! demuxer), so JPEG/PNG need no extra decoder.
 //! Frame numbering follows FFmpeg's presentation order, as `ffmpeg -i f -vf select` does.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -33,17 +34,28 @@ pub struct DecodeConfig {
     /// are ordinary header slack: the sampler is re-run with the real count. 1.0
     /// disables the check.
     pub truncation_tolerance: f32,
-    /// Seek (to the keyframe before a wanted frame) instead of decoding through a gap of
-    /// at least `seek_threshold` frames, for constant-frame-rate streams in seekable
-    /// containers. Frame indices after a seek come from timestamps; when they do not
-    /// map back consistently the reader starts over without seeking.
+    /// Skip to the keyframe before a wanted frame instead of decoding through the gap,
+    /// for constant-frame-rate streams. Gaps of at least `seek_threshold` frames are
+    /// skipped by a demuxer seek (seekable containers); shorter gaps by reading the
+    /// packets up to the wanted frame ahead of the decoder and dropping those before
+    /// the last clean keyframe among them (one no later frame refers past: VP8/VP9/AV1
+    /// keyframes, H.264/HEVC IDR pictures, any keyframe of a stream without B-frames;
+    /// exact; fewer than `seek_threshold` packets held).
+    /// Frame indices after either come from timestamps; when they do not map back
+    /// consistently the reader starts over without seeking.
     pub seek: bool,
-    /// Smallest gap, in frames, worth a seek.
+    /// Smallest gap, in frames, for a demuxer seek (a seek lands on the container's
+    /// keyframe before the target, which may be behind the frames already decoded;
+    /// shorter gaps use the exact look-ahead).
     pub seek_threshold: usize,
-    /// Let the codec discard non-reference frames (e.g. H.264 B-frames) while the next
-    /// wanted frame is more than 16 frames ahead, for constant-frame-rate streams. Frame
-    /// indices then come from timestamps; any inconsistency (including a wanted frame
-    /// that was discarded) restarts the decode without skipping.
+    /// Let the codec discard non-reference frames (e.g. H.264 non-reference B-frames)
+    /// that are not wanted, for constant-frame-rate streams. The decision is made per
+    /// packet from its timestamp, so a wanted frame is always decoded; where packet
+    /// timestamps do not name their frames (AVI) or are missing, only while the next
+    /// wanted frame is more than 16 frames ahead. Reference frames are always decoded in full, so the wanted frames are
+    /// bit-identical to a decode of every frame. Frame indices then come from
+    /// timestamps; any inconsistency (including a wanted frame that was discarded)
+    /// restarts the decode without skipping.
     pub skip_unneeded: bool,
 }
 
@@ -54,7 +66,7 @@ impl Default for DecodeConfig {
             max_corrupt: 0,
             truncation_tolerance: 0.05,
             seek: true,
-            seek_threshold: 48,
+            seek_threshold: 250,
             skip_unneeded: true,
         }
     }
@@ -101,11 +113,17 @@ pub struct DecodedFrames {
     pub decoded: usize,
     /// Whether the stream ended before every requested index was reached.
     pub reached_end: bool,
-    /// Seeks made (0 when the frames were decoded straight through).
+    /// Seeks made: demuxer seeks and look-ahead jumps to a keyframe (0 when the frames
+    /// were decoded straight through).
     pub seeks: usize,
     /// Frames the codec actually output (fewer than `decoded` when seeking or
     /// [`DecodeConfig::skip_unneeded`] saved work).
     pub frames_output: usize,
+    /// Whether a seeking/skipping pass lost track of frame indices and the frames were
+    /// decoded again from the start: without demuxer seeks when one was involved, else
+    /// (or when that fails too) without any seeking or skipping (the result is the
+    /// same, the work is not).
+    pub restarted: bool,
 }
 
 /// One open video file.
@@ -117,6 +135,7 @@ pub struct VideoReader {
     info: VideoInfo,
     config: DecodeConfig,
     seek_map: Option<SeekMap>,
+    codec_id: ff::codec::Id,
     /// Whether a decode pass has consumed part of the stream (a new request then
     /// reopens the file so frame numbering starts at 0 again).
     used: bool,
@@ -233,6 +252,7 @@ impl VideoReader {
             tick,
             start: None,
             verified: 0,
+            packet_pts: true,
         });
         let header_frames = (stream.frames() > 0).then_some(stream.frames() as usize);
         let estimated_frames =
@@ -254,6 +274,7 @@ impl VideoReader {
             info,
             config: config.clone(),
             seek_map,
+            codec_id: codec,
             used: false,
         })
     }
@@ -288,42 +309,63 @@ impl VideoReader {
                 reached_end: false,
                 seeks: 0,
                 frames_output: 0,
+                restarted: false,
             });
         }
         if self.used {
             *self = VideoReader::open(&self.path, &self.config)?;
         }
         self.used = true;
-        if self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded) {
-            if let Some(out) = self.decode_pass(&want, resize, true)? {
-                return Ok(out);
-            }
-            // The timestamps after a seek did not map back to frame indices: start over
-            // from the beginning without seeking, so no wrong frame is ever returned.
+        let fast = self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded);
+        if fast {
+            let demuxer_seeked = match self.decode_pass(&want, resize, true, true)? {
+                Pass::Done(out) => return Ok(out),
+                Pass::Lost { demuxer_seeked } => demuxer_seeked,
+            };
+            // The timestamps after a jump did not map back to frame indices: start over
+            // from the beginning, so no wrong frame is ever returned. When a demuxer
+            // seek was involved (e.g. it landed on an open-GOP recovery point), first
+            // without demuxer seeks, keeping the exact look-ahead and skipping.
             *self = VideoReader::open(&self.path, &self.config)?;
             self.used = true;
+            if demuxer_seeked {
+                if let Pass::Done(mut out) = self.decode_pass(&want, resize, true, false)? {
+                    out.restarted = true;
+                    return Ok(out);
+                }
+                *self = VideoReader::open(&self.path, &self.config)?;
+                self.used = true;
+            }
         }
-        self.decode_pass(&want, resize, false)?
-            .ok_or_else(|| DataError::Decode {
+        match self.decode_pass(&want, resize, false, false)? {
+            Pass::Done(mut out) => {
+                out.restarted = fast;
+                Ok(out)
+            }
+            Pass::Lost { .. } => Err(DataError::Decode {
                 path: self.path.clone(),
                 reason: "sequential decode lost track of frame indices".into(),
-            })
+            }),
+        }
     }
 
-    /// One decoding pass over the stream; `None` when seeking was allowed and the
-    /// timestamps after a seek were inconsistent.
+    /// One decoding pass over the stream: with `fast`, seeking/skipping as configured
+    /// (demuxer seeks only with `demuxer_seeks`); [`Pass::Lost`] when timestamps after a
+    /// jump or skip were inconsistent.
     fn decode_pass(
         &mut self,
         want: &[usize],
         resize: Resize,
-        allow_seek: bool,
-    ) -> Result<Option<DecodedFrames>> {
+        fast: bool,
+        demuxer_seeks: bool,
+    ) -> Result<Pass> {
         let mut out = DecodedFrames {
             frames: Vec::with_capacity(want.len()),
             decoded: 0,
             reached_end: false,
             seeks: 0,
             frames_output: 0,
+            restarted: false,
         };
         let mut state = DecodeState {
             want,
@@ -338,28 +380,82 @@ impl VideoReader {
             ts_mode: false,
             seek_enabled: self.config.seek,
             pos_before_seek: 0,
-            map: if allow_seek { self.seek_map } else { None },
+            map: if fast { self.seek_map } else { None },
         };
         let mut frame = ff::frame::Video::empty();
-        let mut packet = ff::Packet::empty();
         let threshold = self.config.seek_threshold.max(1);
         let mut bad_reads = 0usize;
+        // Packets read ahead (look-ahead for keyframes) and not yet sent to the decoder.
+        let mut pending: VecDeque<ff::Packet> = VecDeque::new();
+        let mut eof = false;
+        // The wanted frame the last look-ahead was made for (one per wanted frame).
+        let mut looked_for: Option<usize> = None;
+        // Largest frame index (from packet timestamps) sent to the decoder.
+        let mut sent_max: Option<usize> = None;
+        // Whether this pass made a demuxer seek.
+        let mut demuxer_seeked = false;
         loop {
-            if let (Some(map), Some(pos), true) = (
+            if let (Some(map), Some(pos), true, true) = (
                 state.map.filter(|m| m.verified >= MIN_VERIFIED),
                 state.pos,
                 state.seek_enabled,
+                pending.is_empty() && !eof,
             ) {
                 let target = want[state.next];
                 // Never seek for the count-everything request or past the estimated end.
                 // Each wanted frame gets at most one seek: a seek that lands far before
                 // its target (long GOP) must not be repeated.
-                if target >= pos + threshold
-                    && target < self.info.estimated_frames
-                    && (state.seeks == 0 || target != state.seek_target)
-                {
+                let useful = target < self.info.estimated_frames
+                    && (state.seeks == 0 || target != state.seek_target);
+                if useful && demuxer_seeks && target >= pos + threshold {
                     let ts = map.index_to_micros(target);
                     if self.input.seek(ts, ..ts).is_ok() {
+                        self.decoder.flush();
+                        demuxer_seeked = true;
+                        state.pos = None;
+                        state.pos_before_seek = pos;
+                        state.seek_target = target;
+                        state.seeks += 1;
+                        out.seeks += 1;
+                    }
+                } else if useful
+                    && map.packet_pts
+                    && looked_for != Some(target)
+                    && target > sent_max.map_or(pos, |s| s.max(pos)) + 1
+                {
+                    // A shorter gap: read the packets up to the wanted frame ahead of the
+                    // decoder (demuxing is cheap) and, when one of them is a keyframe at
+                    // or before it, drop the packets before that keyframe.
+                    looked_for = Some(target);
+                    let floor = sent_max.map_or(pos, |s| s.max(pos));
+                    let mut jump = false;
+                    loop {
+                        let Some(p) = self.read_packet(&mut state, &mut bad_reads)? else {
+                            eof = true;
+                            break;
+                        };
+                        let Some(i) = p.pts().and_then(|ts| map.ts_to_index(ts)) else {
+                            // No timestamp to place it: stop looking ahead.
+                            pending.push_back(p);
+                            break;
+                        };
+                        if p.is_key()
+                            && i <= target
+                            && i > floor
+                            && !pending.is_empty()
+                            && self.clean_random_access(&p)
+                        {
+                            pending.clear();
+                            jump = true;
+                        }
+                        pending.push_back(p);
+                        if i >= target {
+                            break;
+                        }
+                    }
+                    if jump {
+                        // Exactly like a seek: the decoder restarts at the keyframe and
+                        // the first frame out must be that keyframe (checked in drain).
                         self.decoder.flush();
                         state.pos = None;
                         state.pos_before_seek = pos;
@@ -369,32 +465,40 @@ impl VideoReader {
                     }
                 }
             }
-            match packet.read(&mut self.input) {
-                Ok(()) => bad_reads = 0,
-                Err(ff::Error::Eof) => break,
-                // A corrupt packet: the demuxer resyncs on the next read (a demuxer that
-                // makes no progress at all ends the stream instead of looping).
-                Err(ff::Error::InvalidData) => {
-                    state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
-                    bad_reads += 1;
-                    if bad_reads > 10_000 {
-                        break;
-                    }
-                    continue;
-                }
-                // Any other read error ends the stream; a stream that ends early is
-                // caught by the frame-count checks of the caller.
-                Err(_) => break,
-            }
-            if packet.stream() != self.stream_index {
-                continue;
+            let packet = match pending.pop_front() {
+                Some(p) => p,
+                None if eof => break,
+                None => match self.read_packet(&mut state, &mut bad_reads)? {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            if let Some(i) = state
+                .map
+                .and_then(|m| packet.pts().and_then(|ts| m.ts_to_index(ts)))
+            {
+                sent_max = Some(sent_max.map_or(i, |s| s.max(i)));
             }
             if self.config.skip_unneeded {
-                if let (Some(_), Some(pos)) =
-                    (state.map.filter(|m| m.verified >= MIN_VERIFIED), state.pos)
-                {
+                if let Some(map) = state.map.filter(|m| m.verified >= MIN_VERIFIED) {
                     let target = want[state.next];
-                    let far = target >= pos + SKIP_MARGIN && target < self.info.estimated_frames;
+                    // Per packet: its timestamp names the frame it holds, so a
+                    // non-reference frame that is not wanted need not be decoded, and a
+                    // wanted one always is. For packets without such a timestamp (AVI's
+                    // are guessed from decoding order; second fields have none) only
+                    // while the next wanted frame is more than the reorder depth away.
+                    // Never while counting frames (a target past the estimated end).
+                    let packet_index = packet
+                        .pts()
+                        .filter(|_| map.packet_pts)
+                        .and_then(|ts| map.ts_to_index(ts));
+                    let far = target < self.info.estimated_frames
+                        && match packet_index {
+                            Some(i) if i >= state.pos.unwrap_or(0) => {
+                                want.binary_search(&i).is_err()
+                            }
+                            _ => state.pos.is_some_and(|pos| target >= pos + SKIP_MARGIN),
+                        };
                     if far != state.skipping {
                         self.decoder.skip_frame(if far {
                             ff::codec::discard::Discard::NonReference
@@ -417,10 +521,10 @@ impl VideoReader {
                 &self.path,
                 &self.config,
             )? {
-                return Ok(None);
+                return Ok(Pass::Lost { demuxer_seeked });
             }
             if state.next == want.len() {
-                return Ok(Some(out));
+                return Ok(Pass::Done(out));
             }
         }
         // Flush the decoder's delayed frames (B-frame reordering, frame threads).
@@ -433,15 +537,110 @@ impl VideoReader {
                 &self.config,
             )?
         {
-            return Ok(None);
+            return Ok(Pass::Lost { demuxer_seeked });
         }
         out.reached_end = state.next < want.len();
         if out.reached_end && state.ts_mode {
             // Discarded frames at the end would make the frame count uncertain.
-            return Ok(None);
+            return Ok(Pass::Lost { demuxer_seeked });
         }
-        Ok(Some(out))
+        Ok(Pass::Done(out))
     }
+}
+
+impl VideoReader {
+    /// Whether decoding can start at this keyframe packet, with the decoder flushed, and
+    /// give every frame from it on exactly as a decode from the start would: no later
+    /// frame refers to one before it. VP8/VP9/AV1 keyframes reset all references;
+    /// H.264/HEVC need an IDR picture (an open-GOP recovery point has leading frames
+    /// that refer back, and the decoder holds back frames until it recovers); other
+    /// codecs qualify when the stream has no B-frames (no frames decoded after the
+    /// keyframe but shown before it).
+    fn clean_random_access(&self, packet: &ff::Packet) -> bool {
+        use ff::codec::Id;
+        let data = packet.data().unwrap_or_default();
+        match self.codec_id {
+            Id::VP8 | Id::VP9 | Id::AV1 => true,
+            Id::H264 => nal_headers(data).iter().any(|b| b & 0x1f == 5),
+            // IDR_W_RADL, IDR_N_LP.
+            Id::HEVC => nal_headers(data)
+                .iter()
+                .any(|b| matches!((b >> 1) & 0x3f, 19 | 20)),
+            _ => !self.decoder.has_b_frames(),
+        }
+    }
+
+    /// The next packet of the video stream; None at the end of the stream (or at a read
+    /// error, which the frame-count checks of the caller catch). Corrupt packets count
+    /// against [`DecodeConfig::max_corrupt`] and are passed over.
+    fn read_packet(
+        &mut self,
+        state: &mut DecodeState<'_>,
+        bad_reads: &mut usize,
+    ) -> Result<Option<ff::Packet>> {
+        loop {
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => *bad_reads = 0,
+                Err(ff::Error::Eof) => return Ok(None),
+                // A corrupt packet: the demuxer resyncs on the next read (a demuxer that
+                // makes no progress at all ends the stream instead of looping).
+                Err(ff::Error::InvalidData) => {
+                    state.note_corrupt(&self.path, self.config.max_corrupt, "corrupt packet")?;
+                    *bad_reads += 1;
+                    if *bad_reads > 10_000 {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Err(_) => return Ok(None),
+            }
+            if packet.stream() == self.stream_index {
+                return Ok(Some(packet));
+            }
+        }
+    }
+}
+
+/// First header byte of every NAL unit in an H.264/HEVC packet: Annex B (start codes)
+/// or length-prefixed with 4-byte lengths (mp4, mkv); empty when it is neither.
+fn nal_headers(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]) {
+        let mut i = 0;
+        while i + 3 < data.len() {
+            if data[i..i + 3] == [0, 0, 1] {
+                out.push(data[i + 3]);
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        return out;
+    }
+    let mut i = 0usize;
+    while i < data.len() {
+        let Some(len) = data.get(i..i + 4) else {
+            return Vec::new();
+        };
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        match data.get(i + 4) {
+            Some(&b) if n > 0 && i + 4 + n <= data.len() => out.push(b),
+            _ => return Vec::new(),
+        }
+        i += 4 + n;
+    }
+    out
+}
+
+/// Outcome of one decoding pass.
+enum Pass {
+    Done(DecodedFrames),
+    /// Frame indices could not be trusted after a jump or skip.
+    Lost {
+        /// Whether the pass had made a demuxer seek.
+        demuxer_seeked: bool,
+    },
 }
 
 /// Distance to the next wanted frame beyond which non-reference frames may be discarded
@@ -459,6 +658,10 @@ struct SeekMap {
     /// Frames decoded in order whose timestamps matched the mapping; seeking and
     /// skipping wait until the first [`MIN_VERIFIED`] frames agree.
     verified: usize,
+    /// Whether every frame so far carried its packet's pts as its timestamp (not a
+    /// time guessed from decoding order, as for AVI's packed B-frames): only then does
+    /// a packet's pts name the frame it holds, for per-packet decisions.
+    packet_pts: bool,
 }
 
 /// Frames whose timestamps must match the index mapping before it is trusted.
@@ -578,6 +781,7 @@ impl DecodeState<'_> {
                 }
             };
             if let Some(map) = self.map.as_mut() {
+                map.packet_pts &= frame.pts().is_some() && frame.pts() == frame.timestamp();
                 match (index, frame.timestamp()) {
                     // Calibrate: the timestamp of frame 0 anchors the index mapping.
                     (0, Some(ts)) if self.seeks == 0 => {
@@ -689,4 +893,23 @@ pub fn decode_image(path: &Path, resize: Resize) -> Result<RgbFrame> {
             path: path.to_path_buf(),
             reason: "no picture in file".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nal_headers;
+
+    #[test]
+    fn nal_headers_of_both_packet_layouts() {
+        // Annex B: SPS (0x67), then an IDR slice (0x65) after a 3-byte start code.
+        let annex_b = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x65, 9];
+        assert_eq!(nal_headers(&annex_b), [0x67, 0x65]);
+        // Length-prefixed: SEI (0x06, 2 bytes), then a non-IDR slice (0x41, 3 bytes).
+        let avcc = [0, 0, 0, 2, 0x06, 5, 0, 0, 0, 3, 0x41, 7, 7];
+        assert_eq!(nal_headers(&avcc), [0x06, 0x41]);
+        // Lengths that do not add up (2-byte length fields, truncation): unknown.
+        assert!(nal_headers(&[0, 2, 0x65, 1]).is_empty());
+        assert!(nal_headers(&[0, 0, 0, 9, 0x65, 1]).is_empty());
+        assert!(nal_headers(&[]).is_empty());
+    }
 }

@@ -198,6 +198,99 @@ fn smarthome_cross_subject_split_and_31_classes() {
 }
 
 #[test]
+fn smarthome_cross_view_splits_by_camera_with_19_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "Walk_p02_r00_v01_c01.mp4",                 // camera 1: CV1 and CV2 train
+        "Readbook_p03_r01_v02_c03.mp4",             // camera 3: CV2 train only
+        "Drink.Fromcup_p25_r00_v05_c07.mp4",        // camera 7: CV2 train only
+        "Enter_p10_r00_v03_c05.mp4",                // camera 5: validation
+        "Sitdown_p04_r02_v01_c02.mp4",              // camera 2: test
+        "Cook.Cut_p03_r00_v12_c01.mp4",             // a CS class outside the 19
+        "Makecoffee.Pourwater_p03_r00_v01_c02.mp4", // ditto
+    ] {
+        std::fs::write(dir.path().join(name), b"").unwrap();
+    }
+    let load = |split| {
+        ManifestSpec::ToyotaSmarthome {
+            root: dir.path().into(),
+            split,
+        }
+        .load()
+        .unwrap()
+    };
+    let names = |m: &amflow_video::Manifest| -> Vec<String> {
+        m.entries
+            .iter()
+            .map(|e| m.class_names[e.label].clone())
+            .collect()
+    };
+    let cv1_train = load(SmarthomeSplit::CrossView1Train);
+    assert_eq!(cv1_train.class_names.len(), 19);
+    assert_eq!(cv1_train.class_names[0], "Cutbread");
+    assert_eq!(cv1_train.class_names[18], "Walk");
+    assert_eq!(names(&cv1_train), ["Walk"]);
+    // The label indexes the 19 cross-view classes, not the 31.
+    assert_eq!(cv1_train.entries[0].label, 18);
+    assert_eq!(
+        names(&load(SmarthomeSplit::CrossView2Train)),
+        ["Drink.Fromcup", "Readbook", "Walk"]
+    );
+    for split in [
+        SmarthomeSplit::CrossView1Validation,
+        SmarthomeSplit::CrossView2Validation,
+    ] {
+        assert_eq!(names(&load(split)), ["Enter"]);
+    }
+    for split in [
+        SmarthomeSplit::CrossView1Test,
+        SmarthomeSplit::CrossView2Test,
+    ] {
+        assert_eq!(names(&load(split)), ["Sitdown"]);
+    }
+    // Cross-subject still sees all 31 classes of the same folder.
+    let cs = load(SmarthomeSplit::CrossSubjectTrain);
+    assert_eq!(cs.class_names.len(), 31);
+    assert!(names(&cs).contains(&"Cook.Cut".to_string()));
+    // A cross-view split needs the camera in the name.
+    std::fs::write(dir.path().join("Walk_p02_r00.mp4"), b"").unwrap();
+    let e = ManifestSpec::ToyotaSmarthome {
+        root: dir.path().into(),
+        split: SmarthomeSplit::CrossView1Test,
+    }
+    .load()
+    .unwrap_err();
+    assert!(e.to_string().contains("no camera"), "{e}");
+    // TOML names of the splits.
+    for (text, split) in [
+        ("cross_view1_train", SmarthomeSplit::CrossView1Train),
+        (
+            "cross_view1_validation",
+            SmarthomeSplit::CrossView1Validation,
+        ),
+        ("cross_view1_test", SmarthomeSplit::CrossView1Test),
+        ("cross_view2_train", SmarthomeSplit::CrossView2Train),
+        (
+            "cross_view2_validation",
+            SmarthomeSplit::CrossView2Validation,
+        ),
+        ("cross_view2_test", SmarthomeSplit::CrossView2Test),
+    ] {
+        let spec: ManifestSpec = toml::from_str(&format!(
+            "format = \"toyota_smarthome\"\nroot = \"/d\"\nsplit = \"{text}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            spec,
+            ManifestSpec::ToyotaSmarthome {
+                root: "/d".into(),
+                split
+            }
+        );
+    }
+}
+
+#[test]
 fn manifest_spec_from_a_bare_path() {
     let dir = tempfile::tempdir().unwrap();
     let spec_file = dir.path().join("ssv2.toml");

@@ -77,12 +77,12 @@ pub enum ManifestSpec {
         /// Folder with the `.webm` files.
         root: PathBuf,
     },
-    /// Toyota Smarthome trimmed clips (`<Activity>_p<subject>_r.._v.._c...mp4`), 31
-    /// classes, cross-subject protocol.
+    /// Toyota Smarthome trimmed clips (`<Activity>_p<subject>_r.._v.._c...mp4`):
+    /// cross-subject protocol (31 classes) or cross-view CV1/CV2 (19 classes).
     ToyotaSmarthome {
         /// Folder with the `.mp4` files.
         root: PathBuf,
-        /// Which side of the cross-subject split.
+        /// Protocol and side of the split.
         split: SmarthomeSplit,
     },
 }

@@ -16,7 +16,9 @@ pub use files::{FileDatasetConfig, FileVideoDataset, Split};
 pub use kinetics::KineticsLayout;
 pub use manifest::{Manifest, ManifestEntry, ManifestSpec};
 pub use smarthome::{
-    SmarthomeSplit, SMARTHOME_CLASSES, SMARTHOME_TEST_SUBJECTS, SMARTHOME_TRAIN_SUBJECTS,
+    SmarthomeSplit, SMARTHOME_CLASSES, SMARTHOME_CV1_TRAIN_CAMERAS, SMARTHOME_CV2_TRAIN_CAMERAS,
+    SMARTHOME_CV_CLASSES, SMARTHOME_CV_TEST_CAMERAS, SMARTHOME_CV_VALIDATION_CAMERAS,
+    SMARTHOME_TEST_SUBJECTS, SMARTHOME_TRAIN_SUBJECTS,
 };
 
 use crate::error::Result;
