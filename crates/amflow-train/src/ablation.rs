@@ -14,7 +14,6 @@
 //! 2-core CPU) and [`AblationPreset::Quick`] (a smoke test, one seed, minutes).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use amflow::config::BackboneWeights;
 use serde::{Deserialize, Serialize};
@@ -375,7 +374,7 @@ pub fn markdown_table(summaries: &[VariantSummary]) -> String {
 
 /// What a study reports while it runs.
 pub trait AblationObserver {
-    /// A run starts (`index` of `total`, from 0); `resumed` when it continues a saved state.
+    /// A run starts or resumes (`index` of `total`, from 0); not called for finished runs.
     fn run_start(&mut self, _variant: &Variant, _seed: u64, _index: usize, _total: usize) {}
     /// Trains one run in `run_dir` (or resumes it when `resume`) and returns its history.
     fn train(
@@ -421,7 +420,6 @@ pub fn run(
             let run_config = config.run_config(v, seed)?;
             let dir = run_dir(out, &v.name, seed);
             let epochs = run_config.optim.epochs;
-            let started = Instant::now();
             let history = match finished_history(&dir, epochs) {
                 Some(h) => h,
                 None => {
@@ -431,11 +429,6 @@ pub fn run(
                 }
             };
             let seconds = history.iter().map(|r| r.seconds).sum::<f64>();
-            tracing::debug!(
-                "{} seed {seed}: {:.1}s",
-                v.name,
-                started.elapsed().as_secs_f64()
-            );
             let result = RunResult {
                 variant: v.name.clone(),
                 seed,
