@@ -8,6 +8,7 @@
 //! cargo bench -p amflow-train --bench model -- --case infer --batch 1 --reps 5 --warmup 1
 //! cargo bench -p amflow-train --bench model -- --case train --batch 4
 //! cargo bench -p amflow-train --bench model -- --case sgemm
+//! cargo bench -p amflow-train --bench model -- --case backbone   # the frozen ViT alone
 //! ```
 //!
 //! Each run prints one JSON line: the median and all times in seconds, the FLOP count of the
@@ -33,6 +34,8 @@ enum Case {
     Infer,
     Train,
     Sgemm,
+    /// Inference of the frozen backbone alone (`Vit::forward_plain`), for the profile.
+    Backbone,
 }
 
 struct Args {
@@ -62,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
                     "infer" => Case::Infer,
                     "train" => Case::Train,
                     "sgemm" => Case::Sgemm,
+                    "backbone" => Case::Backbone,
                     other => return Err(format!("unknown case {other}")),
                 }
             }
@@ -164,6 +168,20 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
             });
             Ok((times, 2 * (SGEMM_N as u64).pow(3)))
         }
+        Case::Backbone => {
+            let (model, _) = AmFlowModel::new(&config, &device)?;
+            let [b, t, ch, h, w] = clip_shape;
+            let pixels = Tensor::<4>::random([b * t, ch, h, w], Distribution::Default, &device);
+            let mut result = Ok(());
+            let times = timed(args.reps, args.warmup, || {
+                match model.backbone.forward_plain(pixels.clone()) {
+                    Ok((x, _)) => drop(x.into_data()),
+                    Err(e) => result = Err(e),
+                };
+            });
+            let c = compute_per_clip(&config)?;
+            result.map(|()| (times, 2 * args.batch as u64 * c.backbone_macs))
+        }
         Case::Infer => {
             let (model, _) = AmFlowModel::new(&config, &device)?;
             let clip = Tensor::<5>::random(clip_shape, Distribution::Normal(0.0, 1.0), &device);
@@ -218,6 +236,7 @@ fn main() {
                 Case::Infer => "infer",
                 Case::Train => "train",
                 Case::Sgemm => "sgemm",
+                Case::Backbone => "backbone",
             };
             let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
             println!(
