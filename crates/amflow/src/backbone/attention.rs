@@ -91,12 +91,11 @@ impl SelfAttention {
     pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
         let [b, n, w] = a.dims();
         let d = w / self.num_heads;
-        let q = self.split_heads(self.q.forward(a.clone()));
+        // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
+        let q = self.split_heads(self.q.forward(a.clone()).mul_scalar((d as f64).powf(-0.5)));
         let k = self.split_heads(self.k.forward(a.clone()));
         let v = self.split_heads(self.v.forward(a));
-        let logits = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar((d as f64).powf(-0.5));
+        let logits = q.matmul(k.swap_dims(2, 3));
         let probs = softmax(logits.clone(), 3);
         let merged: Tensor<3> = probs.clone().matmul(v).swap_dims(1, 2).reshape([b, n, w]);
         AttentionOutput {

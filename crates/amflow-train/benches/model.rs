@@ -1,0 +1,258 @@
+//! amflow side of the model benchmark (`bench/model/README.md`, `docs/performance.md`).
+//!
+//! The model is the `dinov2-s14-am12-transformer` preset (ViT-S/14, AM/12 aligned AM flow,
+//! transformer TPMs, bottleneck 96, 400 classes, 8 frames at 224²) with random backbone
+//! weights. One case per process, so that the peak RSS is the case's own:
+//!
+//! ```sh
+//! cargo bench -p amflow-train --bench model -- --case infer --batch 1 --reps 5 --warmup 1
+//! cargo bench -p amflow-train --bench model -- --case train --batch 4
+//! cargo bench -p amflow-train --bench model -- --case sgemm
+//! cargo bench -p amflow-train --bench model -- --case backbone   # the frozen ViT alone
+//! ```
+//!
+//! Each run prints one JSON line: the median and all times in seconds, the FLOP count of the
+//! case (see [`flop_count`]) and the peak RSS (`VmHWM`) in bytes. A train step is forward,
+//! label-smoothed cross-entropy, backward, gradient collection and an AdamW step, as in
+//! `amflow_train::trainer`.
+
+use std::time::Instant;
+
+use amflow::config::BackboneWeights;
+use amflow::info::compute_per_clip;
+use amflow::{AmFlowModel, ModelConfig, Preset};
+use amflow_train::loss::cross_entropy;
+use amflow_train::optim::{AdamW, AdamWConfig, Gradients};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+/// Side of the square matrices of the sgemm case.
+const SGEMM_N: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Case {
+    Infer,
+    Train,
+    Sgemm,
+    /// Inference of the frozen backbone alone (`Vit::forward_plain`), for the profile.
+    Backbone,
+}
+
+struct Args {
+    case: Case,
+    batch: usize,
+    reps: usize,
+    warmup: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        case: Case::Infer,
+        batch: 1,
+        reps: 5,
+        warmup: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--bench" {
+            continue; // added by `cargo bench`
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--case" => {
+                args.case = match value.as_str() {
+                    "infer" => Case::Infer,
+                    "train" => Case::Train,
+                    "sgemm" => Case::Sgemm,
+                    "backbone" => Case::Backbone,
+                    other => return Err(format!("unknown case {other}")),
+                }
+            }
+            "--batch" => args.batch = number()?,
+            "--reps" => args.reps = number()?,
+            "--warmup" => args.warmup = number()?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+/// The benchmark's model configuration.
+fn config() -> ModelConfig {
+    let mut c = Preset::Dinov2S14Am12Transformer.config();
+    c.backbone.weights = BackboneWeights::Random { seed: 0 };
+    c
+}
+
+/// FLOP of one forward (`infer`) or train step (`train`) on `batch` clips: `2 * MACs` of the
+/// matrix products and convolutions as `amflow::info` counts them. A train step adds the
+/// backward: the frozen linear layers need only their input gradient (1x forward), the
+/// attention products `Q K^T`, `P V` and all trainable layers need both operands' gradients
+/// (2x forward), the patch embedding needs none.
+fn flop_count(config: &ModelConfig, train: bool, batch: usize) -> u64 {
+    let c = compute_per_clip(config).expect("the preset is valid");
+    if !train {
+        return batch as u64 * c.flops();
+    }
+    let a = &config.backbone.arch;
+    let t = config.num_frames as u64;
+    let n = config.tokens_per_frame() as u64;
+    let (d, p) = (a.hidden_size as u64, a.patch_size as u64);
+    let patches = n - 1 - a.num_registers as u64;
+    let patch = t * patches * 3 * p * p * d;
+    let attn_products = t * a.num_layers as u64 * 2 * n * n * d;
+    let frozen_linear = c.backbone_macs - patch - attn_products;
+    let macs = patch + 2 * frozen_linear + 3 * attn_products + 3 * c.additions_macs;
+    2 * batch as u64 * macs
+}
+
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn timed(reps: usize, warmup: usize, mut step: impl FnMut()) -> Vec<f64> {
+    for _ in 0..warmup {
+        step();
+    }
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            step();
+            start.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+fn median(times: &[f64]) -> f64 {
+    let mut v = times.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// Rayon's global pool size, which burn's flex backend and its matrix products use:
+/// `RAYON_NUM_THREADS` when set, else the available parallelism.
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
+    let device = Device::flex();
+    let config = config();
+    let clip_shape = [
+        args.batch,
+        config.num_frames,
+        3,
+        config.image_size[0],
+        config.image_size[1],
+    ];
+    match args.case {
+        Case::Sgemm => {
+            let x = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
+            let y = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
+            let times = timed(args.reps, args.warmup, || {
+                let z = x.clone().matmul(y.clone());
+                let _: f32 = z.slice([0..1, 0..1]).into_scalar();
+            });
+            Ok((times, 2 * (SGEMM_N as u64).pow(3)))
+        }
+        Case::Backbone => {
+            let (model, _) = AmFlowModel::new(&config, &device)?;
+            let [b, t, ch, h, w] = clip_shape;
+            let pixels = Tensor::<4>::random([b * t, ch, h, w], Distribution::Default, &device);
+            let mut result = Ok(());
+            let times = timed(args.reps, args.warmup, || {
+                match model.backbone.forward_plain(pixels.clone()) {
+                    Ok((x, _)) => drop(x.into_data()),
+                    Err(e) => result = Err(e),
+                };
+            });
+            let c = compute_per_clip(&config)?;
+            result.map(|()| (times, 2 * args.batch as u64 * c.backbone_macs))
+        }
+        Case::Infer => {
+            let (model, _) = AmFlowModel::new(&config, &device)?;
+            let clip = Tensor::<5>::random(clip_shape, Distribution::Normal(0.0, 1.0), &device);
+            let mut result = Ok(());
+            let times = timed(args.reps, args.warmup, || {
+                match model.forward(clip.clone()) {
+                    Ok(logits) => drop(logits.into_data()),
+                    Err(e) => result = Err(e),
+                };
+            });
+            result.map(|()| (times, flop_count(&config, false, args.batch)))
+        }
+        Case::Train => {
+            let ad = device.clone().autodiff();
+            let (mut model, _) = AmFlowModel::new(&config, &ad)?;
+            let clip = Tensor::<5>::random(clip_shape, Distribution::Normal(0.0, 1.0), &ad);
+            let labels: Vec<usize> = (0..args.batch).map(|i| i % config.num_classes).collect();
+            let mut opt = AdamW::new(AdamWConfig::default());
+            let mut result = Ok(());
+            let times = timed(args.reps, args.warmup, || {
+                let logits = match model.forward(clip.clone()) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        result = Err(e);
+                        return;
+                    }
+                };
+                let loss = cross_entropy(logits, &labels, 0.1);
+                let g = loss.backward();
+                let mut grads = Gradients::default();
+                grads.accumulate(&model.additions, &g);
+                model.additions = opt.step(model.additions.clone(), &grads, 1e-4);
+                // The new parameters are computed when read: wait for them.
+                let _: f32 = model.additions.final_head.weight.val().sum().into_scalar();
+            });
+            result.map(|()| (times, flop_count(&config, true, args.batch)))
+        }
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("model bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    match run(&args) {
+        Ok((times, flop)) => {
+            let case = match args.case {
+                Case::Infer => "infer",
+                Case::Train => "train",
+                Case::Sgemm => "sgemm",
+                Case::Backbone => "backbone",
+            };
+            let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
+            println!(
+                "{{\"side\": \"amflow\", \"case\": \"{case}\", \"batch\": {}, \"threads\": {}, \
+                 \"median_s\": {:.6}, \"times_s\": [{}], \"flop\": {flop}, \
+                 \"peak_rss_bytes\": {}}}",
+                args.batch,
+                threads(),
+                median(&times),
+                list.join(", "),
+                peak_rss().map_or("null".into(), |v| v.to_string()),
+            );
+        }
+        Err(e) => {
+            eprintln!("model bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
