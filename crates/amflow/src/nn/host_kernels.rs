@@ -3,7 +3,8 @@
 //!
 //! burn's CPU backend (flex) hands a contiguous tensor it owns alone to `into_data` and takes
 //! it back from `from_data` without copying, so such a kernel costs one pass over memory.
-//! Tracked tensors and other dtypes take burn's own op, whose backward burn knows.
+//! Tracked tensors, other dtypes and other backends take burn's own op (whose backward burn
+//! knows).
 //!
 //! Plain multiply-adds, not `mul_add`: without a target feature that is a call to `fmaf`.
 //!
@@ -23,14 +24,15 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     map_untracked(x, gelu_slice, activation::gelu)
 }
 
-/// Applies `kernel` to the data of `x` in place when `x` is an untracked `f32` tensor, else
-/// `fallback` to `x`.
+/// Applies `kernel` to the data of `x` in place when `x` is an untracked `f32` tensor on the
+/// CPU backend, else `fallback` to `x` (on a GPU the round trip through the host would cost
+/// more than the op).
 fn map_untracked<const D: usize>(
     x: Tensor<D>,
     kernel: fn(&mut [f32]),
     fallback: fn(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
-    if x.is_tracked() || x.dtype() != DType::F32 {
+    if x.is_tracked() || x.dtype() != DType::F32 || x.device() != Device::flex() {
         return fallback(x);
     }
     let device = x.device();
@@ -146,5 +148,23 @@ mod tests {
             .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
             .fold(0.0f32, f32::max);
         assert!(worst < 2e-6, "{worst}");
+    }
+
+    #[test]
+    fn tracked_tensors_keep_their_gradient() {
+        let device = Device::flex().autodiff();
+        let points = [-1.0f32, 0.5, 2.0];
+        let x = Tensor::<1>::from_floats(points, &device).require_grad();
+        let grads = gelu(x.clone()).sum().backward();
+        let grad = x
+            .grad(&grads)
+            .expect("gelu keeps x in the graph")
+            .into_data();
+        for (g, &p) in grad.as_slice::<f32>().unwrap().iter().zip(&points) {
+            let p = p as f64;
+            let pdf = (-0.5 * p * p).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let want = 0.5 * (1.0 + erf_ref(p / std::f64::consts::SQRT_2)) + p * pdf;
+            assert!((*g as f64 - want).abs() < 1e-5, "{g} vs {want}");
+        }
     }
 }
