@@ -74,6 +74,29 @@ fn train(config: &Path, run_dir: &Path) -> Output {
     ])
 }
 
+/// Starts `amflow train` on `config` in `run_dir` and returns once it has saved resume state
+/// (or after 2 minutes).
+fn spawn_until_saved(config: &Path, run_dir: &Path, stderr: Stdio) -> std::process::Child {
+    let child = bin()
+        .args([
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--run-dir",
+            run_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !run_dir.join("state.safetensors").exists() && start.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child
+}
+
 #[test]
 fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
     let d = dir("kill");
@@ -100,22 +123,7 @@ fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
 
     // Start the same run, SIGKILL it once it has saved state, resume.
     let killed = d.join("killed");
-    let mut child = bin()
-        .args([
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--run-dir",
-            killed.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !killed.join("state.safetensors").exists() && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = spawn_until_saved(&config, &killed, Stdio::null());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let epochs_at_kill = std::fs::read_to_string(killed.join("metrics.jsonl"))
@@ -133,24 +141,7 @@ fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
     // Ctrl-C (SIGINT): the run saves the state of its current step, exits with an error
     // saying how to resume, and resuming ends with the same weights.
     let interrupted = d.join("interrupted");
-    let child = bin()
-        .args([
-            "train",
-            "--config",
-            config.to_str().unwrap(),
-            "--run-dir",
-            interrupted.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !interrupted.join("state.safetensors").exists()
-        && start.elapsed() < Duration::from_secs(120)
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let child = spawn_until_saved(&config, &interrupted, Stdio::piped());
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

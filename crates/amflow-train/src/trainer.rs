@@ -296,20 +296,10 @@ pub fn train_data_parallel(
                     && state.step % config.checkpoint_every == 0
                     && index < batches
                 {
-                    save_state(&state_path, &model, &opt, &state)?;
-                    checkpoint::save(
-                        &model,
-                        &run_dir.join(files::LAST),
-                        &state_meta(&state, &class_names),
-                    )?;
+                    save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
                 }
                 if observer.should_stop() {
-                    save_state(&state_path, &model, &opt, &state)?;
-                    checkpoint::save(
-                        &model,
-                        &run_dir.join(files::LAST),
-                        &state_meta(&state, &class_names),
-                    )?;
+                    save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
                     return Err(TrainError::Interrupted { step: state.step });
                 }
             }
@@ -347,12 +337,7 @@ pub fn train_data_parallel(
                 &state_meta(&state, &class_names),
             )?;
         }
-        checkpoint::save(
-            &model,
-            &run_dir.join(files::LAST),
-            &state_meta(&state, &class_names),
-        )?;
-        save_state(&state_path, &model, &opt, &state)?;
+        save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
         write_metrics(&run_dir.join(files::METRICS), &state.history)?;
         observer.epoch_end(&record);
     }
@@ -426,6 +411,23 @@ pub fn checkpoint_classes(metadata: &BTreeMap<String, String>) -> Option<Vec<Str
     metadata
         .get("classes")
         .and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// Saves everything a resume needs (`state.safetensors`) and the `last` checkpoint.
+fn save_resume_point(
+    run_dir: &Path,
+    model: &AmFlowModel,
+    opt: &AdamW,
+    state: &RunState,
+    class_names: &[String],
+) -> Result<()> {
+    save_state(&run_dir.join(files::STATE), model, opt, state)?;
+    checkpoint::save(
+        model,
+        &run_dir.join(files::LAST),
+        &state_meta(state, class_names),
+    )?;
+    Ok(())
 }
 
 fn save_state(path: &Path, model: &AmFlowModel, opt: &AdamW, state: &RunState) -> Result<()> {
