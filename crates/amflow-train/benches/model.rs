@@ -15,6 +15,9 @@
 //! case (see [`flop_count`]) and the peak RSS (`VmHWM`) in bytes. A train step is forward,
 //! label-smoothed cross-entropy, backward, gradient collection and an AdamW step, as in
 //! `amflow_train::trainer`.
+//!
+//! Like the `amflow` binary, it keeps freed memory mapped (`amflow::allocator`) unless
+//! `AMFLOW_BENCH_DEFAULT_MALLOC=1` is set, which measures glibc's defaults.
 
 use std::time::Instant;
 
@@ -230,6 +233,8 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let tuned_malloc = std::env::var("AMFLOW_BENCH_DEFAULT_MALLOC").as_deref() != Ok("1")
+        && amflow::allocator::keep_freed_memory_mapped();
     match run(&args) {
         Ok((times, flop)) => {
             let case = match args.case {
@@ -242,7 +247,7 @@ fn main() {
             println!(
                 "{{\"side\": \"amflow\", \"case\": \"{case}\", \"batch\": {}, \"threads\": {}, \
                  \"median_s\": {:.6}, \"times_s\": [{}], \"flop\": {flop}, \
-                 \"peak_rss_bytes\": {}}}",
+                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}}}",
                 args.batch,
                 threads(),
                 median(&times),

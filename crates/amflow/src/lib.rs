@@ -21,6 +21,7 @@
 //! ```
 
 pub mod adapter;
+pub mod allocator;
 pub mod amflow;
 pub mod backbone;
 pub mod checkpoint;

@@ -1,0 +1,59 @@
+//! Process-wide `malloc` settings for the CPU backend (docs/performance.md, "The allocator").
+//!
+//! burn's CPU backend allocates a fresh buffer for every op's output. glibc serves blocks of
+//! 128 KiB and more with `mmap` and unmaps them on `free` (and trims the heap's top once 128 KiB
+//! are free there), so the next op of the same size faults the same pages in and the kernel
+//! zeroes them again: 15-25% of an inference went to page faults. [`keep_freed_memory_mapped`]
+//! raises glibc's `mmap` threshold to its largest value (32 MiB) and its trim threshold to
+//! 2 GiB, so that freed blocks stay in the heap for the next op. Measured on the ViT-S/14
+//! AM/12 benchmark (batch 1, 2 threads): inference 1.30x faster, train step 1.09x, the same
+//! peak RSS.
+//!
+//! The setting is a library function, not a side effect: a program opts in once at start-up
+//! (the `amflow` binary and the benchmarks do). On other C libraries it does nothing.
+
+/// The `mmap` threshold set: glibc's largest (`DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit).
+pub const MMAP_THRESHOLD: usize = 32 << 20;
+
+/// Keeps freed memory mapped for reuse (see the module docs). Returns whether the C library
+/// took the settings (`false` on C libraries other than glibc).
+pub fn keep_freed_memory_mapped() -> bool {
+    platform::keep_freed_memory_mapped()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+mod platform {
+    pub fn keep_freed_memory_mapped() -> bool {
+        let mmap = super::MMAP_THRESHOLD as libc::c_int;
+        // SAFETY: `mallopt` sets a parameter of glibc's allocator under the allocator's own
+        // lock; it takes no pointers and is callable at any time from any thread. It returns
+        // 1 on success and 0 for a rejected value.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) == 1
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod platform {
+    pub fn keep_freed_memory_mapped() -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_takes_the_settings() {
+        let applied = keep_freed_memory_mapped();
+        assert_eq!(applied, cfg!(all(target_os = "linux", target_env = "gnu")));
+        // Allocations keep working on both sides of the threshold afterwards.
+        let small = vec![1u8; MMAP_THRESHOLD - 4096];
+        let large = vec![2u8; MMAP_THRESHOLD + 4096];
+        assert_eq!(small[small.len() - 1] + large[large.len() - 1], 3);
+    }
+}
