@@ -61,7 +61,7 @@ fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// more than the op).
 fn map_untracked<const D: usize>(
     x: Tensor<D>,
-    kernel: fn(&mut [f32]),
+    kernel: impl Fn(&mut [f32]) + Copy + Send,
     fallback: fn(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
     if x.is_tracked() || x.dtype() != DType::F32 || x.device() != Device::flex() {
@@ -78,11 +78,18 @@ fn map_untracked<const D: usize>(
     }
 }
 
+/// Runs `f` compiled for the widest vector instructions this CPU has (AVX-512, AVX2 or the
+/// baseline, chosen at run time by `pulp`); the kernels are `#[inline(always)]` so that their
+/// loops are compiled into each variant.
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(f)
+}
+
 /// Runs `kernel` on `values`, split over the available cores when there are many.
-fn par_chunks(values: &mut [f32], kernel: fn(&mut [f32])) {
+fn par_chunks(values: &mut [f32], kernel: impl Fn(&mut [f32]) + Copy + Send) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || values.len() < PARALLEL_MIN {
-        kernel(values);
+        simd(|| kernel(values));
         return;
     }
     let chunk = values.len().div_ceil(threads);
@@ -90,20 +97,24 @@ fn par_chunks(values: &mut [f32], kernel: fn(&mut [f32])) {
         let mut chunks = values.chunks_mut(chunk);
         let first = chunks.next();
         for c in chunks {
-            s.spawn(move || kernel(c));
+            s.spawn(move || simd(|| kernel(c)));
         }
         if let Some(c) = first {
-            kernel(c);
+            simd(|| kernel(c));
         }
     });
 }
 
 /// Runs `kernel` on matching chunks of `a` and `b` (of equal length), split over the cores
 /// like [`par_chunks`].
-fn par_chunks2(a: &mut [f32], b: &mut [f32], kernel: fn(&mut [f32], &mut [f32])) {
+fn par_chunks2(
+    a: &mut [f32],
+    b: &mut [f32],
+    kernel: impl Fn(&mut [f32], &mut [f32]) + Copy + Send,
+) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || a.len() < PARALLEL_MIN {
-        kernel(a, b);
+        simd(|| kernel(a, b));
         return;
     }
     let chunk = a.len().div_ceil(threads);
@@ -111,10 +122,10 @@ fn par_chunks2(a: &mut [f32], b: &mut [f32], kernel: fn(&mut [f32], &mut [f32]))
         let mut pairs = a.chunks_mut(chunk).zip(b.chunks_mut(chunk));
         let first = pairs.next();
         for (ca, cb) in pairs {
-            s.spawn(move || kernel(ca, cb));
+            s.spawn(move || simd(|| kernel(ca, cb)));
         }
         if let Some((ca, cb)) = first {
-            kernel(ca, cb);
+            simd(|| kernel(ca, cb));
         }
     });
 }
@@ -145,6 +156,7 @@ fn erf(x: f32) -> f32 {
     p / q
 }
 
+#[inline(always)]
 fn gelu_slice(values: &mut [f32]) {
     for v in values {
         let x = *v;
@@ -173,6 +185,7 @@ fn exp_nonpositive(x: f32) -> f32 {
 }
 
 /// Replaces each `x` in `values` by `gelu(x) - x gelu'(x)` and writes `gelu'(x)` to `slope`.
+#[inline(always)]
 fn gelu_offset_and_slope(values: &mut [f32], slope: &mut [f32]) {
     // 1 / sqrt(2 pi)
     const INV_SQRT_2PI: f32 = 0.398_942_3;
