@@ -58,6 +58,16 @@ fn ok(o: &Output) {
     );
 }
 
+/// Asserts that the command failed with a one-line error mentioning `needle`.
+fn fails_in_one_line(o: &Output, needle: &str) {
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 fn write_config(d: &Path) -> PathBuf {
     let p = d.join("tiny-run.toml");
     std::fs::write(&p, TINY_RUN).unwrap();
@@ -236,9 +246,7 @@ fn killed_run_resumes_to_the_same_weights_and_the_outputs_work() {
 fn training_errors_are_one_line() {
     let d = dir("errors");
     let o = run(&["train", "--resume", d.join("nothing").to_str().unwrap()]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    fails_in_one_line(&o, "");
     let config = write_config(&d);
     let o = run(&[
         "train",
@@ -249,12 +257,7 @@ fn training_errors_are_one_line() {
         "--run-dir",
         d.join("r").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("learnign_rate") && err.lines().count() == 1,
-        "{err}"
-    );
+    fails_in_one_line(&o, "learnign_rate");
     // A manifest whose videos do not exist: the dataset is missing.
     let manifest = d.join("bad.toml");
     std::fs::write(
@@ -269,12 +272,7 @@ fn training_errors_are_one_line() {
         "--run-dir",
         d.join("r2").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("nope.txt") && err.lines().count() == 1 && !err.contains("panicked"),
-        "{err}"
-    );
+    fails_in_one_line(&o, "nope.txt");
     // Several devices: data-parallel training runs (two CPU replicas); other commands refuse.
     let o = bin()
         .args([
@@ -300,12 +298,7 @@ fn training_errors_are_one_line() {
         "--out",
         d.join("f").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("only `amflow train`") && err.lines().count() == 1,
-        "{err}"
-    );
+    fails_in_one_line(&o, "only `amflow train`");
 }
 
 const TINY_STUDY: &str = r#"

@@ -85,24 +85,35 @@ fn simd<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
 
-/// Runs `kernel` on `values`, split over the available cores when there are many.
-fn par_chunks(values: &mut [f32], kernel: impl Fn(&mut [f32]) + Copy + Send) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || values.len() < PARALLEL_MIN {
-        simd(|| kernel(values));
-        return;
-    }
-    let chunk = values.len().div_ceil(threads);
+/// The chunk length that splits `len` elements over the cores, or `None` when one thread
+/// should do the work (few elements, or one core).
+fn chunk_len(len: usize) -> Option<usize> {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    (threads >= 2 && len >= PARALLEL_MIN).then(|| len.div_ceil(threads))
+}
+
+/// Runs `work` on each part, the first on this thread and the others on scoped threads.
+fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
     std::thread::scope(|s| {
-        let mut chunks = values.chunks_mut(chunk);
-        let first = chunks.next();
-        for c in chunks {
-            s.spawn(move || simd(|| kernel(c)));
+        let mut parts = parts;
+        let first = parts.next();
+        for part in parts {
+            s.spawn(move || simd(|| work(part)));
         }
-        if let Some(c) = first {
-            simd(|| kernel(c));
+        if let Some(part) = first {
+            simd(|| work(part));
         }
     });
+}
+
+/// Runs `kernel` on `values`, split over the available cores when there are many.
+fn par_chunks(values: &mut [f32], kernel: impl Fn(&mut [f32]) + Copy + Send) {
+    match chunk_len(values.len()) {
+        None => simd(|| kernel(values)),
+        Some(chunk) => run_parts(values.chunks_mut(chunk), kernel),
+    }
 }
 
 /// Runs `kernel` on matching chunks of `a` and `b` (of equal length), split over the cores
@@ -112,22 +123,13 @@ fn par_chunks2(
     b: &mut [f32],
     kernel: impl Fn(&mut [f32], &mut [f32]) + Copy + Send,
 ) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || a.len() < PARALLEL_MIN {
-        simd(|| kernel(a, b));
-        return;
+    match chunk_len(a.len()) {
+        None => simd(|| kernel(a, b)),
+        Some(chunk) => run_parts(
+            a.chunks_mut(chunk).zip(b.chunks_mut(chunk)),
+            move |(a, b)| kernel(a, b),
+        ),
     }
-    let chunk = a.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let mut pairs = a.chunks_mut(chunk).zip(b.chunks_mut(chunk));
-        let first = pairs.next();
-        for (ca, cb) in pairs {
-            s.spawn(move || simd(|| kernel(ca, cb)));
-        }
-        if let Some((ca, cb)) = first {
-            simd(|| kernel(ca, cb));
-        }
-    });
 }
 
 /// `erf(x)` for `f32`, rational approximation (see the module docs).
