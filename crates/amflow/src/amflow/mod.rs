@@ -18,8 +18,9 @@ pub use aligning_encoder::{AligningEncoder, AligningEncoderDims, AligningLayer, 
 pub use linear_attention::{LinearAttention, LINEAR_ATTENTION_EPS};
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
+
+use crate::nn::fused::softmax_last;
 
 /// Which AM flow the temporal blocks compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +119,7 @@ pub fn vanilla_am_flow(logits: Tensor<4>, clips: usize) -> Tensor<3> {
     }
     let l: Tensor<5> = logits.reshape([clips, t, h, n, n]);
     let flow = per_frame_pairs(l, |cur, next| {
-        let s = softmax((cur - next).abs(), 4);
+        let s = softmax_last((cur - next).abs());
         s.sum_dim(3) // [B, T-1, h, 1, N]: sum over the query axis i
     });
     // [B, T, h, 1, N] -> [B*T, N, h]

@@ -5,9 +5,9 @@
 //! because AM flow is computed from them.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::error::Result;
+use crate::nn::fused::softmax_last;
 use crate::nn::{Linear, VarBuilder};
 
 /// Names of the four projections in a weight file.
@@ -96,7 +96,7 @@ impl SelfAttention {
         let k = self.split_heads(self.k.forward(a.clone()));
         let v = self.split_heads(self.v.forward(a));
         let logits = q.matmul(k.swap_dims(2, 3));
-        let probs = softmax(logits.clone(), 3);
+        let probs = softmax_last(logits.clone());
         let merged: Tensor<3> = probs.clone().matmul(v).swap_dims(1, 2).reshape([b, n, w]);
         AttentionOutput {
             output: self.o.forward(merged),

@@ -1,26 +1,21 @@
-//! Element-wise kernels computed on the host's `f32` slices, for tensors outside the autodiff
-//! graph (inference, and the frozen work before the first trainable layer).
+//! Kernels computed on the host's `f32` slices: for tensors outside the autodiff graph
+//! (inference, and the frozen work before the first trainable layer), and the forward and
+//! backward passes of the fused ops in [`super::fused`].
 //!
 //! burn's CPU backend (flex) hands a contiguous tensor it owns alone to `into_data` and takes
 //! it back from `from_data` without copying, so such a kernel costs one pass over memory.
-//! Tracked tensors, other dtypes and other backends take burn's own op (whose backward burn
-//! knows).
+//! Other dtypes and other backends take burn's own op.
 //!
 //! Plain multiply-adds, not `mul_add`: without a target feature that is a call to `fmaf`.
+//! Sums and dot products use eight accumulators so that they vectorise.
 //!
 //! - [`gelu`]: exact GELU `x Phi(x) = x (1 + erf(x / sqrt 2)) / 2` with a rational `erf`
 //!   (Eigen's and XLA's `float` approximation on `[-4, 4]`, clamped outside; largest absolute
 //!   error 4e-7 against the exact `erf`). flex computes `erf` one element at a time with `libm`,
-//!   which took 8% of an inference; this loop vectorises.
-//!
-//! A tracked `f32` tensor on the CPU backend (the backbone's MLP during training: frozen
-//! weights, but the residual stream depends on the adapters) gets the same kernel through a
-//! first-order expansion that autodiff differentiates exactly: with `v = gelu(x0)` and
-//! `s = gelu'(x0) = Phi(x0) + x0 phi(x0)` computed on the host from the values `x0` of `x`,
-//! `y = x s + (v - x0 s)`. Its value is `v` (to one rounding of the addition) and its gradient
-//! is `s`, burn's multiply and add carrying it; autodiff keeps `s` alone, as burn's own GELU
-//! keeps `x`. burn's GELU calls `libm`'s `erf` per element forward and again (with `exp`)
-//! backward: 6% of a train step.
+//!   which took 8% of an inference; this loop vectorises. Tracked tensors go to the fused GELU,
+//!   which also computes `gelu'(x) = Phi(x) + x phi(x)` for its backward.
+//! - softmax backward and layer norm forward and backward, row by row (formulas in
+//!   [`super::fused`]).
 
 use burn::prelude::*;
 use burn::tensor::{activation, DType};
@@ -31,29 +26,9 @@ const PARALLEL_MIN: usize = 1 << 16;
 /// Exact GELU (see the module docs); the same as `burn::tensor::activation::gelu` to 4e-7.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.is_tracked() {
-        return gelu_tracked(x);
+        return super::fused::gelu_tracked(x);
     }
     map_untracked(x, gelu_slice, activation::gelu)
-}
-
-/// GELU of a tracked tensor as `x s + (v - x0 s)` (see the module docs).
-fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let device = x.device();
-    let inner = x.clone().without_autodiff();
-    if x.dtype() != DType::F32 || inner.device() != Device::flex() {
-        return activation::gelu(x);
-    }
-    let shape = x.shape();
-    let mut data = inner.into_data();
-    let Ok(values) = data.as_mut_slice::<f32>() else {
-        return activation::gelu(x);
-    };
-    let mut slope = vec![0.0f32; values.len()];
-    // `values` becomes the offset `v - x0 s`, `slope` the derivative `s`.
-    par_chunks2(values, &mut slope, gelu_offset_and_slope);
-    let offset = Tensor::<D>::from_data(data, &device);
-    let slope = Tensor::<D>::from_data(TensorData::new(slope, shape), &device);
-    x * slope + offset
 }
 
 /// Applies `kernel` to the data of `x` in place when `x` is an untracked `f32` tensor on the
@@ -94,18 +69,39 @@ fn chunk_len(len: usize) -> Option<usize> {
     (threads >= 2 && len >= PARALLEL_MIN).then(|| len.div_ceil(threads))
 }
 
-/// Runs `work` on each part, the first on this thread and the others on scoped threads.
-fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
+/// Runs `work` on each part, the first on this thread and the others on scoped threads, and
+/// returns the results in order.
+fn map_parts<T: Send, R: Send>(
+    parts: impl Iterator<Item = T>,
+    work: impl Fn(T) -> R + Copy + Send,
+) -> Vec<R> {
     std::thread::scope(|s| {
         let mut parts = parts;
         let first = parts.next();
-        for part in parts {
-            s.spawn(move || simd(|| work(part)));
-        }
-        if let Some(part) = first {
-            simd(|| work(part));
-        }
-    });
+        let others: Vec<_> = parts
+            .map(|part| s.spawn(move || simd(|| work(part))))
+            .collect();
+        let mut results: Vec<R> = first.into_iter().map(|part| simd(|| work(part))).collect();
+        results.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().expect("host kernel thread panicked")),
+        );
+        results
+    })
+}
+
+/// [`map_parts`] for work without a result.
+fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
+    map_parts(parts, work);
+}
+
+/// Rows per part when `rows` rows of `row_len` values are split over the cores.
+fn rows_per_part(rows: usize, row_len: usize) -> usize {
+    match chunk_len(rows * row_len) {
+        None => rows.max(1),
+        Some(chunk) => chunk.div_ceil(row_len.max(1)).max(1),
+    }
 }
 
 /// Runs `kernel` on `values`, split over the available cores when there are many.
@@ -113,22 +109,6 @@ fn par_chunks(values: &mut [f32], kernel: impl Fn(&mut [f32]) + Copy + Send) {
     match chunk_len(values.len()) {
         None => simd(|| kernel(values)),
         Some(chunk) => run_parts(values.chunks_mut(chunk), kernel),
-    }
-}
-
-/// Runs `kernel` on matching chunks of `a` and `b` (of equal length), split over the cores
-/// like [`par_chunks`].
-fn par_chunks2(
-    a: &mut [f32],
-    b: &mut [f32],
-    kernel: impl Fn(&mut [f32], &mut [f32]) + Copy + Send,
-) {
-    match chunk_len(a.len()) {
-        None => simd(|| kernel(a, b)),
-        Some(chunk) => run_parts(
-            a.chunks_mut(chunk).zip(b.chunks_mut(chunk)),
-            move |(a, b)| kernel(a, b),
-        ),
     }
 }
 
@@ -186,9 +166,10 @@ fn exp_nonpositive(x: f32) -> f32 {
     e_r * f32::from_bits(t.to_bits().wrapping_add(127) << 23)
 }
 
-/// Replaces each `x` in `values` by `gelu(x) - x gelu'(x)` and writes `gelu'(x)` to `slope`.
+/// Replaces each `x` in `values` by `gelu(x)` and writes `gelu'(x) = Phi(x) + x phi(x)` to
+/// `slope`.
 #[inline(always)]
-fn gelu_offset_and_slope(values: &mut [f32], slope: &mut [f32]) {
+fn gelu_value_and_slope(values: &mut [f32], slope: &mut [f32]) {
     // 1 / sqrt(2 pi)
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     for (v, s) in values.iter_mut().zip(slope.iter_mut()) {
@@ -196,10 +177,197 @@ fn gelu_offset_and_slope(values: &mut [f32], slope: &mut [f32]) {
         let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
         // exp(-x^2/2) underflows to 0 for |x| > ~13, where the derivative is 0 or 1 anyway.
         let pdf = INV_SQRT_2PI * exp_nonpositive(-0.5 * x * x);
-        let d = cdf + x * pdf;
-        *s = d;
-        *v = x * cdf - x * d;
+        *s = cdf + x * pdf;
+        *v = x * cdf;
     }
+}
+
+/// Exact GELU of `values` in place, over the cores.
+pub(crate) fn gelu_in_place(values: &mut [f32]) {
+    par_chunks(values, gelu_slice);
+}
+
+/// GELU of `values` in place, and its derivative into `slope` (of the same length).
+pub(crate) fn gelu_and_slope_in_place(values: &mut [f32], slope: &mut [f32]) {
+    match chunk_len(values.len()) {
+        None => simd(|| gelu_value_and_slope(values, slope)),
+        Some(chunk) => run_parts(
+            values.chunks_mut(chunk).zip(slope.chunks_mut(chunk)),
+            |(v, s)| gelu_value_and_slope(v, s),
+        ),
+    }
+}
+
+/// `a *= b` element-wise, over the cores.
+pub(crate) fn mul_in_place(a: &mut [f32], b: &[f32]) {
+    let chunk = chunk_len(a.len()).unwrap_or(a.len().max(1));
+    run_parts(a.chunks_mut(chunk).zip(b.chunks(chunk)), |(a, b)| {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x *= y;
+        }
+    });
+}
+
+/// Sum of `a` with eight independent accumulators (so that the loop vectorises).
+#[inline(always)]
+fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (s, v) in acc.iter_mut().zip(c) {
+            *s += v;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Dot product of `a` and `b` (of equal length), vectorised like [`sum`].
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Softmax backward over rows of `d` values: `g <- p (g - sum_j p g)`.
+pub(crate) fn softmax_backward_rows(p: &[f32], g: &mut [f32], d: usize) {
+    let part = rows_per_part(g.len() / d.max(1), d) * d;
+    run_parts(p.chunks(part).zip(g.chunks_mut(part)), move |(p, g)| {
+        for (p, g) in p.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
+            let pg = dot(p, g);
+            for (gi, pi) in g.iter_mut().zip(p) {
+                *gi = pi * (*gi - pg);
+            }
+        }
+    });
+}
+
+/// What [`layer_norm_forward`] computes.
+pub(crate) struct LayerNormForward {
+    /// `xhat gamma + beta`.
+    pub y: Vec<f32>,
+    /// `(x - mean) rstd`.
+    pub xhat: Vec<f32>,
+    /// `1 / sqrt(var + eps)` per row.
+    pub rstd: Vec<f32>,
+}
+
+/// Layer norm of rows of `x` (row length `gamma.len()`), biased variance, two passes per row.
+pub(crate) fn layer_norm_forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+) -> LayerNormForward {
+    let d = gamma.len();
+    let rows = x.len() / d;
+    let mut y = vec![0.0f32; x.len()];
+    let mut xhat = vec![0.0f32; x.len()];
+    let mut rstd = vec![0.0f32; rows];
+    let per = rows_per_part(rows, d);
+    let parts = x
+        .chunks(per * d)
+        .zip(y.chunks_mut(per * d))
+        .zip(xhat.chunks_mut(per * d))
+        .zip(rstd.chunks_mut(per));
+    run_parts(parts, move |(((x, y), xhat), rstd)| {
+        let rows = x
+            .chunks_exact(d)
+            .zip(y.chunks_exact_mut(d))
+            .zip(xhat.chunks_exact_mut(d))
+            .zip(rstd.iter_mut());
+        for (((x, y), xhat), rstd) in rows {
+            let mean = sum(x) / d as f32;
+            for (h, v) in xhat.iter_mut().zip(x) {
+                *h = v - mean;
+            }
+            let var = dot(xhat, xhat) / d as f32;
+            let r = (1.0 / (var as f64 + eps).sqrt()) as f32;
+            for (((o, h), g), b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
+                *h *= r;
+                *o = *h * g + b;
+            }
+            *rstd = r;
+        }
+    });
+    LayerNormForward { y, xhat, rstd }
+}
+
+/// What [`layer_norm_backward`] computes.
+pub(crate) struct LayerNormGrads {
+    /// Gradient of the input.
+    pub dx: Vec<f32>,
+    /// Gradient of `gamma`: `sum_rows g xhat`.
+    pub dgamma: Vec<f32>,
+    /// Gradient of `beta`: `sum_rows g`.
+    pub dbeta: Vec<f32>,
+}
+
+/// Layer norm backward from the forward's `xhat`, `rstd`, `gamma` and the output gradient `g`:
+/// `dx = rstd (g' - mean(g') - xhat mean(xhat g'))` with `g' = gamma g`.
+pub(crate) fn layer_norm_backward(
+    xhat: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    g: &[f32],
+) -> LayerNormGrads {
+    let d = gamma.len();
+    let rows = g.len() / d;
+    let mut dx = vec![0.0f32; g.len()];
+    let per = rows_per_part(rows, d);
+    let parts = xhat
+        .chunks(per * d)
+        .zip(g.chunks(per * d))
+        .zip(dx.chunks_mut(per * d))
+        .zip(rstd.chunks(per));
+    let partial = map_parts(parts, move |(((xhat, g), dx), rstd)| {
+        let mut dgamma = vec![0.0f32; d];
+        let mut dbeta = vec![0.0f32; d];
+        let mut gp = vec![0.0f32; d];
+        let rows = xhat
+            .chunks_exact(d)
+            .zip(g.chunks_exact(d))
+            .zip(dx.chunks_exact_mut(d))
+            .zip(rstd);
+        for (((xhat, g), dx), &r) in rows {
+            for (((p, gi), gm), db) in gp.iter_mut().zip(g).zip(gamma).zip(dbeta.iter_mut()) {
+                *p = gi * gm;
+                *db += gi;
+            }
+            for ((dg, gi), h) in dgamma.iter_mut().zip(g).zip(xhat) {
+                *dg += gi * h;
+            }
+            let a = sum(&gp) / d as f32;
+            let b = dot(xhat, &gp) / d as f32;
+            for ((o, p), h) in dx.iter_mut().zip(&gp).zip(xhat) {
+                *o = r * (p - a - h * b);
+            }
+        }
+        (dgamma, dbeta)
+    });
+    let mut dgamma = vec![0.0f32; d];
+    let mut dbeta = vec![0.0f32; d];
+    for (pg, pb) in partial {
+        for (a, b) in dgamma.iter_mut().zip(pg) {
+            *a += b;
+        }
+        for (a, b) in dbeta.iter_mut().zip(pb) {
+            *a += b;
+        }
+    }
+    LayerNormGrads { dx, dgamma, dbeta }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! Hugging Face weights load without transposes and checkpoints read like PyTorch state dicts.
 
 mod activation;
+pub mod fused;
 pub mod host_kernels;
 mod layer_norm;
 mod linear;

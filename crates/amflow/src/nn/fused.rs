@@ -1,0 +1,434 @@
+//! Softmax, layer norm and GELU as single operations with their own backward pass, for tensors in
+//! the autodiff graph on the CPU backend (the frozen backbone during training: its weights do
+//! not train, but the residual stream depends on the adapters, so gradients flow through it).
+//!
+//! burn 0.22's autodiff backend has no softmax or layer norm of its own: it differentiates their
+//! decompositions into element-wise ops, each a pass over memory that allocates its output and
+//! keeps what its backward needs (softmax: five forward passes over the `N x N` attention map,
+//! `exp` recomputed with `libm` in the backward, and two maps kept per block where one is needed).
+//! These ops are burn backend extensions (`#[backend_extension]`) implemented for `Flex` and for
+//! `Autodiff<Flex>`, whose backward steps are written out:
+//!
+//! - softmax over the last axis, `p = softmax(x)`: keeps `p`; backward `dx = p (g - sum_j p g)`
+//!   (one pass per row);
+//! - layer norm over the last axis, `y = xhat gamma + beta` with `xhat = (x - mean) rstd`,
+//!   `rstd = 1 / sqrt(var + eps)` (biased variance, PyTorch's `nn.LayerNorm`): keeps `xhat` and
+//!   `rstd`; backward `dx = rstd (g' - mean(g') - xhat mean(xhat g'))` with `g' = gamma g`,
+//!   `dgamma = sum_rows g xhat`, `dbeta = sum_rows g` (Ba et al. 2016);
+//! - exact GELU `x Phi(x)`: keeps `gelu'(x)` (from [`super::host_kernels`]); backward `dx = g
+//!   gelu'(x)`.
+//!
+//! Everything else (other backends, other dtypes, untracked tensors) takes burn's ops; the
+//! wrappers below choose. Tests compare values and gradients with burn's decompositions and
+//! with finite differences.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::Autodiff;
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Dispatch, Flex};
+use burn::prelude::*;
+use burn::tensor::{activation, DType, TensorData};
+
+use super::host_kernels;
+
+/// The fused ops (see the module docs). Shapes: `x` is `[..., d]`, `gamma` and `beta` `[d]`.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: burn::backend::Backend {
+    /// Softmax over the last axis.
+    fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Layer norm over the last axis with an affine transform.
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self>;
+    /// Exact GELU.
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+impl FusedOps for Flex {
+    fn fused_softmax(x: FlexTensor) -> FlexTensor {
+        let last = x.layout().shape().num_dims() - 1;
+        <Flex as ActivationOps<Flex>>::softmax(x, last)
+    }
+
+    fn fused_layer_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        eps: f64,
+    ) -> FlexTensor {
+        <Flex as ModuleOps<Flex>>::layer_norm(x, gamma, Some(beta), eps)
+    }
+
+    fn fused_gelu(x: FlexTensor) -> FlexTensor {
+        map_in_place(x, host_kernels::gelu_in_place)
+    }
+}
+
+/// The `f32` values of `t` in row-major order (a view when `t` is contiguous, else a copy).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+/// A new contiguous `f32` tensor of `shape` holding `data`.
+fn tensor_of(data: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// Runs `kernel` on the values of `t` in place (`t`'s own buffer when it holds it alone and
+/// contiguously, else a copy) and returns the result.
+fn map_in_place(t: FlexTensor, kernel: impl FnOnce(&mut [f32])) -> FlexTensor {
+    let mut data = t.into_data();
+    kernel(data.as_mut_slice::<f32>().expect("fused ops take f32"));
+    FlexTensor::from_data(data)
+}
+
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    /// The probabilities `p`.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let Some(parent) = parent else { return };
+        let p = ops.state;
+        let d = last_dim(&p);
+        let dx = map_in_place(grad, |g| {
+            host_kernels::softmax_backward_rows(values(&p), g, d)
+        });
+        grads.register::<Flex>(parent.id, dx);
+    }
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+/// What the layer norm's backward needs: `xhat`, `rstd` per row and `gamma`.
+#[derive(Debug, Clone)]
+struct LayerNormState {
+    xhat: FlexTensor,
+    rstd: Vec<f32>,
+    gamma: Vec<f32>,
+}
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let state = ops.state;
+        let shape = state.xhat.layout().shape().clone();
+        let d = state.gamma.len();
+        let sums = host_kernels::layer_norm_backward(
+            values(&state.xhat),
+            &state.rstd,
+            &state.gamma,
+            values(&grad),
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor_of(sums.dx, shape));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor_of(sums.dgamma, [d].into()));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor_of(sums.dbeta, [d].into()));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    /// `gelu'(x)`.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let Some(parent) = parent else { return };
+        let dx = map_in_place(grad, |g| host_kernels::mul_in_place(g, values(&ops.state)));
+        grads.register::<Flex>(parent.id, dx);
+    }
+}
+
+fn last_dim(t: &FlexTensor) -> usize {
+    let shape = t.layout().shape();
+    shape[shape.num_dims() - 1]
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SoftmaxBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let p = Flex::fused_softmax(x.into_primitive());
+                prep.finish(p.clone(), p)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_softmax(x.into_primitive())),
+        }
+    }
+
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        match LayerNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.into_primitive());
+                let shape = x.layout().shape().clone();
+                let gamma = values(&contiguous(gamma.into_primitive())).to_vec();
+                let beta = contiguous(beta.into_primitive());
+                let forward =
+                    host_kernels::layer_norm_forward(values(&x), &gamma, values(&beta), eps);
+                let state = LayerNormState {
+                    xhat: tensor_of(forward.xhat, shape.clone()),
+                    rstd: forward.rstd,
+                    gamma,
+                };
+                prep.finish(state, tensor_of(forward.y, shape))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_layer_norm(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+                eps,
+            )),
+        }
+    }
+
+    fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let shape = x.layout().shape().clone();
+                let mut slope = vec![0.0f32; shape.num_elements()];
+                let y = map_in_place(x, |v| host_kernels::gelu_and_slope_in_place(v, &mut slope));
+                prep.finish(tensor_of(slope, shape), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_gelu(x.into_primitive())),
+        }
+    }
+}
+
+/// Whether `x` is a tracked `f32` tensor on the CPU backend, the case the fused ops serve.
+fn tracked_on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
+    x.is_tracked()
+        && x.dtype() == DType::F32
+        && x.clone().without_autodiff().device() == Device::flex()
+}
+
+/// Softmax over the last axis: the fused op for tracked CPU tensors, burn's op otherwise
+/// (flex's own softmax is already one fused pass outside autodiff).
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if tracked_on_cpu(&x) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::fused_softmax(x.into_dispatch()))
+    } else {
+        activation::softmax(x, D - 1)
+    }
+}
+
+/// Layer norm over the last axis (`gamma`, `beta`: `[d]`): the fused op when any input is a
+/// tracked CPU tensor, burn's op otherwise.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
+    let tracked = x.is_tracked() || gamma.is_tracked() || beta.is_tracked();
+    let cpu_f32 =
+        x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex();
+    if tracked && cpu_f32 {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::fused_layer_norm(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            eps,
+        ))
+    } else {
+        burn::tensor::module::layer_norm(x, gamma, Some(beta), eps)
+    }
+}
+
+/// Exact GELU of a tracked tensor: the fused op on the CPU backend, burn's op elsewhere.
+pub(crate) fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if tracked_on_cpu(&x) {
+        Tensor::from_dispatch(<Dispatch as FusedOps>::fused_gelu(x.into_dispatch()))
+    } else {
+        activation::gelu(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
+    }
+
+    fn host(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Largest `|a - b|` relative to the largest `|b|` (floored at 1).
+    fn relative_error(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+            / scale
+    }
+
+    #[test]
+    fn softmax_value_and_gradient_match_burns_decomposition() {
+        let device = Device::flex().autodiff();
+        // Enough rows for the parallel path; an odd row length for the vector tails.
+        let x0 = random([3, 5, 67, 131], &device);
+        let weights = random([3, 5, 67, 131], &device);
+        let run = |fused: bool| {
+            let x = x0.clone().detach().require_grad();
+            let p = if fused {
+                softmax_last(x.clone())
+            } else {
+                activation::softmax(x.clone(), 3)
+            };
+            let grads = (p.clone() * weights.clone()).sum().backward();
+            let g = x.grad(&grads).unwrap();
+            (
+                host(p.flatten(0, 3)),
+                g.into_data().try_to_vec::<f32>().unwrap(),
+            )
+        };
+        let (p_fused, g_fused) = run(true);
+        let (p_burn, g_burn) = run(false);
+        assert!(relative_error(&p_fused, &p_burn) < 1e-6);
+        assert!(relative_error(&g_fused, &g_burn) < 1e-5);
+    }
+
+    #[test]
+    fn layer_norm_value_and_gradients_match_burns_decomposition() {
+        let device = Device::flex().autodiff();
+        let x0 = random([4, 129, 96], &device).add_scalar(3.0);
+        let gamma0 = random([96], &device);
+        let beta0 = random([96], &device);
+        let weights = random([4, 129, 96], &device);
+        let run = |fused: bool| {
+            let x = x0.clone().detach().require_grad();
+            let gamma = gamma0.clone().detach().require_grad();
+            let beta = beta0.clone().detach().require_grad();
+            let y = if fused {
+                layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-6)
+            } else {
+                burn::tensor::module::layer_norm(x.clone(), gamma.clone(), Some(beta.clone()), 1e-6)
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            [
+                host(y.flatten(0, 2)),
+                host(x.grad(&grads).unwrap().flatten(0, 2)),
+                host(gamma.grad(&grads).unwrap()),
+                host(beta.grad(&grads).unwrap()),
+            ]
+        };
+        let fused = run(true);
+        let burn = run(false);
+        for (name, (a, b)) in ["y", "dx", "dgamma", "dbeta"]
+            .iter()
+            .zip(fused.iter().zip(&burn))
+        {
+            let err = relative_error(a, b);
+            assert!(err < 2e-5, "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_gradient_agrees_with_finite_differences() {
+        let device = Device::flex().autodiff();
+        let x0: Vec<f32> = (0..10)
+            .map(|i| ((i * 7) % 10) as f32 * 0.37 - 1.1)
+            .collect();
+        let gamma = Tensor::<1>::from_floats([0.5, -1.0, 2.0, 1.5, 0.8], &device);
+        let beta = Tensor::<1>::from_floats([0.1, 0.2, -0.3, 0.0, 1.0], &device);
+        let w = Tensor::<2>::from_floats(
+            [[1.0, -2.0, 0.5, 3.0, -1.0], [0.3, 0.7, -0.2, 1.1, 2.0]],
+            &device,
+        );
+        let loss =
+            |x: Tensor<2>| (layer_norm(x, gamma.clone(), beta.clone(), 1e-5) * w.clone()).sum();
+        let x = Tensor::<1>::from_floats(x0.as_slice(), &device)
+            .reshape([2, 5])
+            .require_grad();
+        let grads = loss(x.clone()).backward();
+        let analytic = host(x.grad(&grads).unwrap().flatten(0, 1));
+        let value = |v: &[f32]| -> f64 {
+            let t = Tensor::<1>::from_floats(v, &device).reshape([2, 5]);
+            loss(t).into_scalar::<f32>() as f64
+        };
+        for i in 0..x0.len() {
+            let h = 1e-2f32;
+            let (mut plus, mut minus) = (x0.clone(), x0.clone());
+            plus[i] += h;
+            minus[i] -= h;
+            let numeric = (value(&plus) - value(&minus)) / (2.0 * h as f64);
+            assert!(
+                (numeric - analytic[i] as f64).abs() < 2e-3 * numeric.abs().max(1.0),
+                "element {i}: {numeric} vs {}",
+                analytic[i]
+            );
+        }
+    }
+
+    #[test]
+    fn untracked_and_frozen_inputs_take_burns_ops_with_the_same_values() {
+        let device = Device::flex();
+        let x = random([7, 33], &device);
+        let (gamma, beta) = (random([33], &device), random([33], &device));
+        let a = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-6).flatten(0, 1);
+        let autodiff = Device::flex().autodiff();
+        // Tracked x, frozen gamma and beta: the fused op, gradient only for x.
+        let xt = Tensor::<2>::from_data(x.into_data(), &autodiff).require_grad();
+        let gt = Tensor::<1>::from_data(gamma.into_data(), &autodiff);
+        let bt = Tensor::<1>::from_data(beta.into_data(), &autodiff);
+        let b = layer_norm(xt.clone(), gt.clone(), bt, 1e-6);
+        let grads = b.clone().sum().backward();
+        assert!(xt.grad(&grads).is_some());
+        assert!(gt.grad(&grads).is_none());
+        assert!(relative_error(&host(b.flatten(0, 1)), &host(a)) < 1e-6);
+    }
+}
