@@ -34,6 +34,7 @@ use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::{activation, DType, TensorData};
 
+use super::gemm::{self, MatMut, MatRef};
 use super::host_kernels;
 
 /// The fused ops (see the module docs). Shapes: `x` is `[..., d]`, `gamma` and `beta` `[d]`.
@@ -50,6 +51,12 @@ pub trait FusedOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
     /// Exact GELU.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x W^T + b` for `x` `[rows, in]`, `W` `[out, in]` (PyTorch's layout), `b` `[out]`.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 impl FusedOps for Flex {
@@ -69,6 +76,70 @@ impl FusedOps for Flex {
 
     fn fused_gelu(x: FlexTensor) -> FlexTensor {
         map_in_place(x, host_kernels::gelu_in_place)
+    }
+
+    fn fused_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_forward(&contiguous(x), &contiguous(weight), &contiguous(bias))
+    }
+}
+
+/// `[rows, in]`, `[out, in]` as (rows, in, out).
+fn linear_dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize, usize) {
+    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+    (xs[0], xs[1], ws[0])
+}
+
+/// `x W^T + b`: the output starts as `b` in every row and the product accumulates onto it, so
+/// the bias costs no pass of its own.
+fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let (rows, d_in, d_out) = linear_dims(x, weight);
+    let mut y: Vec<f32> = values(bias).repeat(rows);
+    gemm::matmul(
+        MatMut::row_major(&mut y, rows, d_out),
+        true,
+        MatRef::row_major(values(x), rows, d_in),
+        MatRef::row_major(values(weight), d_out, d_in).t(),
+    );
+    tensor_of(y, [rows, d_out].into())
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+/// The linear layer's inputs, for its backward (shared buffers, not copies).
+#[derive(Debug, Clone)]
+struct LinearState {
+    x: FlexTensor,
+    weight: FlexTensor,
+}
+
+impl Backward<Flex, 3> for LinearBackward {
+    type State = LinearState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let LinearState { x, weight } = ops.state;
+        let (rows, d_in, d_out) = linear_dims(&x, &weight);
+        let g = MatRef::row_major(values(&grad), rows, d_out);
+        if let Some(node) = node_x {
+            // dx = g W
+            let mut dx = vec![0.0f32; rows * d_in];
+            let w = MatRef::row_major(values(&weight), d_out, d_in);
+            gemm::matmul(MatMut::row_major(&mut dx, rows, d_in), false, g, w);
+            grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in].into()));
+        }
+        if let Some(node) = node_w {
+            // dW = g^T x
+            let mut dw = vec![0.0f32; d_out * d_in];
+            let xm = MatRef::row_major(values(&x), rows, d_in);
+            gemm::matmul(MatMut::row_major(&mut dw, d_out, d_in), false, g.t(), xm);
+            grads.register::<Flex>(node.id, tensor_of(dw, [d_out, d_in].into()));
+        }
+        if let Some(node) = node_b {
+            let db = host_kernels::column_sums(values(&grad), d_out);
+            grads.register::<Flex>(node.id, tensor_of(db, [d_out].into()));
+        }
     }
 }
 
@@ -242,6 +313,30 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::fused_gelu(x.into_primitive())),
         }
     }
+
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match LinearBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = contiguous(x.into_primitive());
+                let weight = contiguous(weight.into_primitive());
+                let y = linear_forward(&x, &weight, &contiguous(bias.into_primitive()));
+                prep.finish(LinearState { x, weight }, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_linear(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )),
+        }
+    }
 }
 
 /// Whether `x` is a tracked `f32` tensor on the CPU backend, the case the fused ops serve.
@@ -291,6 +386,25 @@ pub(crate) fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     } else {
         activation::gelu(x)
     }
+}
+
+/// Whether [`linear`] takes the fused op for `x` and `weight`: both `f32` on the CPU backend
+/// (a `bf16` backbone weight takes burn's mixed-precision product).
+pub fn linear_applies(x: &Tensor<2>, weight: &Tensor<2>) -> bool {
+    x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && x.clone().without_autodiff().device() == Device::flex()
+}
+
+/// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`) as one product that starts from
+/// the bias, with its own backward (`dx = g W`, `dW = g^T x`, `db = sum_rows g`). Callers check
+/// [`linear_applies`] first.
+pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_linear(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
 }
 
 #[cfg(test)]
@@ -430,5 +544,65 @@ mod tests {
         assert!(xt.grad(&grads).is_some());
         assert!(gt.grad(&grads).is_none());
         assert!(relative_error(&host(b.flatten(0, 1)), &host(a)) < 1e-6);
+    }
+
+    #[test]
+    fn linear_value_and_gradients_match_burns_ops() {
+        let device = Device::flex().autodiff();
+        // Large enough for gemm's parallel path; a transposed (non-contiguous) input as well.
+        for (rows, d_in, d_out, transposed) in [(300, 97, 200, false), (7, 5, 3, true)] {
+            let x0 = if transposed {
+                random([d_in, rows], &device).transpose()
+            } else {
+                random([rows, d_in], &device)
+            };
+            let w0 = random([d_out, d_in], &device);
+            let b0 = random([d_out], &device);
+            let weights = random([rows, d_out], &device);
+            let run = |fused: bool| {
+                let x = x0.clone().detach().require_grad();
+                let w = w0.clone().detach().require_grad();
+                let b = b0.clone().detach().require_grad();
+                let y = if fused {
+                    assert!(linear_applies(&x, &w));
+                    linear(x.clone(), w.clone(), b.clone())
+                } else {
+                    x.clone().matmul(w.clone().transpose()) + b.clone().unsqueeze::<2>()
+                };
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                [
+                    host(y.flatten(0, 1)),
+                    host(x.grad(&grads).unwrap().flatten(0, 1)),
+                    host(w.grad(&grads).unwrap().flatten(0, 1)),
+                    host(b.grad(&grads).unwrap()),
+                ]
+            };
+            let (fused, burn) = (run(true), run(false));
+            for (name, (a, b)) in ["y", "dx", "dW", "db"].iter().zip(fused.iter().zip(&burn)) {
+                let err = relative_error(a, b);
+                assert!(err < 1e-5, "{rows}x{d_in}->{d_out} {name}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn linear_with_frozen_weights_gives_only_the_input_gradient() {
+        let device = Device::flex().autodiff();
+        let x = random([9, 4], &device).require_grad();
+        let (w, b) = (random([6, 4], &device), random([6], &device));
+        let y = linear(x.clone(), w.clone(), b.clone());
+        let want = x.clone().matmul(w.clone().transpose()) + b.clone().unsqueeze::<2>();
+        assert!(relative_error(&host(y.clone().flatten(0, 1)), &host(want.flatten(0, 1))) < 1e-6);
+        let grads = y.sum().backward();
+        assert!(x.grad(&grads).is_some());
+        assert!(w.grad(&grads).is_none() && b.grad(&grads).is_none());
+        // Untracked inputs: the plain forward.
+        let plain = Device::flex();
+        let xu = Tensor::<2>::from_data(x.into_data(), &plain);
+        let wu = Tensor::<2>::from_data(w.into_data(), &plain);
+        let bu = Tensor::<1>::from_data(b.into_data(), &plain);
+        let y = linear(xu.clone(), wu.clone(), bu.clone());
+        let want = xu.matmul(wu.transpose()) + bu.unsqueeze::<2>();
+        assert!(relative_error(&host(y.flatten(0, 1)), &host(want.flatten(0, 1))) < 1e-6);
     }
 }

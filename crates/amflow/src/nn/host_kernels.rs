@@ -370,6 +370,19 @@ pub(crate) fn layer_norm_backward(
     LayerNormGrads { dx, dgamma, dbeta }
 }
 
+/// Sums of the columns of the row-major matrix `g` with rows of `cols` values.
+pub(crate) fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; cols];
+    simd(|| {
+        for row in g.chunks_exact(cols) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
+        }
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,11 +62,21 @@ impl Linear {
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
         let flat: Tensor<2> = x.reshape([rows, d_in]);
-        // (in the weight's precision: bf16 for a mixed-precision backbone)
-        let mut y = crate::backbone::weight_matmul(flat, self.weight.val());
-        if let Some(bias) = &self.bias {
-            y = y + bias.val().unsqueeze::<2>();
-        }
+        let weight = self.weight.val();
+        let y = if super::fused::linear_applies(&flat, &weight) {
+            let bias = match &self.bias {
+                Some(bias) => bias.val(),
+                None => Tensor::zeros([self.d_out()], &weight.device()),
+            };
+            super::fused::linear(flat, weight, bias)
+        } else {
+            // (in the weight's precision: bf16 for a mixed-precision backbone)
+            let y = crate::backbone::weight_matmul(flat, weight);
+            match &self.bias {
+                Some(bias) => y + bias.val().unsqueeze::<2>(),
+                None => y,
+            }
+        };
         dims[D - 1] = self.d_out();
         y.reshape(dims)
     }
