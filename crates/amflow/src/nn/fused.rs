@@ -10,16 +10,20 @@
 //! `Autodiff<Flex>`, whose backward steps are written out:
 //!
 //! - softmax over the last axis, `p = softmax(x)`: keeps `p`; backward `dx = p (g - sum_j p g)`
-//!   (one pass per row);
+//!   (one pass per row). Its forward also serves untracked tensors: flex's softmax calls `libm`'s
+//!   `expf` per element, this one a vectorised `exp`;
 //! - layer norm over the last axis, `y = xhat gamma + beta` with `xhat = (x - mean) rstd`,
 //!   `rstd = 1 / sqrt(var + eps)` (biased variance, PyTorch's `nn.LayerNorm`): keeps `xhat` and
 //!   `rstd`; backward `dx = rstd (g' - mean(g') - xhat mean(xhat g'))` with `g' = gamma g`,
 //!   `dgamma = sum_rows g xhat`, `dbeta = sum_rows g` (Ba et al. 2016);
 //! - exact GELU `x Phi(x)`: keeps `gelu'(x)` (from [`super::host_kernels`]); backward `dx = g
-//!   gelu'(x)`.
+//!   gelu'(x)`;
+//! - the linear layer `y = x W^T + b`: one `gemm` call whose output starts as the bias rows
+//!   (burn adds the bias in a pass of its own, and its CPU backend zero-fills each product's
+//!   output and then copies it into an aligned buffer); keeps `x` and `W`; backward `dx = g W`,
+//!   `dW = g^T x`, `db = sum_rows g`, each only when that input is tracked.
 //!
-//! Everything else (other backends, other dtypes, untracked tensors) takes burn's ops; the
-//! wrappers below choose. Tests compare values and gradients with burn's decompositions and
+//! Everything else (other backends, other dtypes) takes burn's ops; the wrappers below choose. Tests compare values and gradients with burn's decompositions and
 //! with finite differences.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -28,7 +32,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
@@ -61,8 +65,11 @@ pub trait FusedOps: burn::backend::Backend {
 
 impl FusedOps for Flex {
     fn fused_softmax(x: FlexTensor) -> FlexTensor {
-        let last = x.layout().shape().num_dims() - 1;
-        <Flex as ActivationOps<Flex>>::softmax(x, last)
+        let x = contiguous(x);
+        let d = last_dim(&x);
+        let mut p = vec![0.0f32; x.layout().num_elements()];
+        host_kernels::softmax_rows(values(&x), &mut p, d);
+        tensor_of(p, x.layout().shape().clone())
     }
 
     fn fused_layer_norm(
@@ -339,17 +346,20 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
 }
 
-/// Whether `x` is a tracked `f32` tensor on the CPU backend, the case the fused ops serve.
-fn tracked_on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
-    x.is_tracked()
-        && x.dtype() == DType::F32
-        && x.clone().without_autodiff().device() == Device::flex()
+/// Whether `x` is an `f32` tensor on the CPU backend (in the autodiff graph or not).
+fn on_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
 }
 
-/// Softmax over the last axis: the fused op for tracked CPU tensors, burn's op otherwise
-/// (flex's own softmax is already one fused pass outside autodiff).
+/// Whether `x` is a tracked `f32` tensor on the CPU backend.
+fn tracked_on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
+    x.is_tracked() && on_cpu_f32(x)
+}
+
+/// Softmax over the last axis: the fused op for `f32` CPU tensors (with its own backward when
+/// tracked), burn's op otherwise.
 pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if tracked_on_cpu(&x) {
+    if on_cpu_f32(&x) {
         Tensor::from_dispatch(<Dispatch as FusedOps>::fused_softmax(x.into_dispatch()))
     } else {
         activation::softmax(x, D - 1)
@@ -391,9 +401,7 @@ pub(crate) fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Whether [`linear`] takes the fused op for `x` and `weight`: both `f32` on the CPU backend
 /// (a `bf16` backbone weight takes burn's mixed-precision product).
 pub fn linear_applies(x: &Tensor<2>, weight: &Tensor<2>) -> bool {
-    x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && x.clone().without_autodiff().device() == Device::flex()
+    weight.dtype() == DType::F32 && on_cpu_f32(x)
 }
 
 /// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`) as one product that starts from
@@ -454,6 +462,16 @@ mod tests {
         let (p_burn, g_burn) = run(false);
         assert!(relative_error(&p_fused, &p_burn) < 1e-6);
         assert!(relative_error(&g_fused, &g_burn) < 1e-5);
+    }
+
+    #[test]
+    fn untracked_softmax_matches_burns_op() {
+        let device = Device::flex();
+        let x = random([4, 3, 50, 257], &device).mul_scalar(4.0);
+        let want = host(activation::softmax(x.clone(), 3).flatten(0, 3));
+        let got = host(softmax_last(x).flatten(0, 3));
+        let err = relative_error(&got, &want);
+        assert!(err < 3e-6, "{err}"); // a few ulps of 1, where peaked rows sit
     }
 
     #[test]

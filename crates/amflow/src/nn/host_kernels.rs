@@ -241,6 +241,42 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Largest value of `a` (negative infinity for an empty slice), vectorised like [`sum`].
+#[inline(always)]
+fn max(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for c in chunks {
+        for (m, &v) in acc.iter_mut().zip(c) {
+            *m = m.max(v);
+        }
+    }
+    acc.iter().fold(tail, |m, &v| m.max(v))
+}
+
+/// Softmax over rows of `d` values, from `x` into `p` (of equal length): `exp(x - max)` with
+/// the vectorised [`exp_nonpositive`], then one scaling pass (flex calls `libm`'s `expf` per
+/// element: 5% of an inference).
+pub(crate) fn softmax_rows(x: &[f32], p: &mut [f32], d: usize) {
+    let part = rows_per_part(p.len() / d.max(1), d) * d;
+    run_parts(x.chunks(part).zip(p.chunks_mut(part)), move |(x, p)| {
+        for (x, p) in x.chunks_exact(d).zip(p.chunks_exact_mut(d)) {
+            let m = max(x);
+            for (o, v) in p.iter_mut().zip(x) {
+                *o = exp_nonpositive(v - m);
+            }
+            let inv = 1.0 / sum(p);
+            for o in p.iter_mut() {
+                *o *= inv;
+            }
+        }
+    });
+}
+
 /// Softmax backward over rows of `d` values: `g <- p (g - sum_j p g)`.
 pub(crate) fn softmax_backward_rows(p: &[f32], g: &mut [f32], d: usize) {
     let part = rows_per_part(g.len() / d.max(1), d) * d;
