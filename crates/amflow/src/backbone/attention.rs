@@ -8,6 +8,7 @@ use burn::prelude::*;
 
 use crate::error::Result;
 use crate::nn::fused::softmax_last;
+use crate::nn::fused_attention;
 use crate::nn::{Linear, VarBuilder};
 
 /// Names of the four projections in a weight file.
@@ -91,6 +92,20 @@ impl SelfAttention {
     pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
         let [b, n, w] = a.dims();
         let d = w / self.num_heads;
+        if fused_attention::applies(&a) {
+            // The same computation as below, each product one fused op on the heads in place.
+            let q = self.q.forward(a.clone());
+            let k = self.k.forward(a.clone());
+            let v = self.v.forward(a);
+            let logits = fused_attention::logits(q, k, self.num_heads, (d as f64).powf(-0.5));
+            let probs = softmax_last(logits.clone());
+            let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
+            return AttentionOutput {
+                output: self.o.forward(merged),
+                logits,
+                probs,
+            };
+        }
         // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
         let q = self.split_heads(self.q.forward(a.clone()).mul_scalar((d as f64).powf(-0.5)));
         let k = self.split_heads(self.k.forward(a.clone()));

@@ -106,6 +106,7 @@ fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Fle
         true,
         MatRef::row_major(values(x), rows, d_in),
         MatRef::row_major(values(weight), d_out, d_in).t(),
+        1.0,
     );
     tensor_of(y, [rows, d_out].into())
 }
@@ -133,14 +134,20 @@ impl Backward<Flex, 3> for LinearBackward {
             // dx = g W
             let mut dx = vec![0.0f32; rows * d_in];
             let w = MatRef::row_major(values(&weight), d_out, d_in);
-            gemm::matmul(MatMut::row_major(&mut dx, rows, d_in), false, g, w);
+            gemm::matmul(MatMut::row_major(&mut dx, rows, d_in), false, g, w, 1.0);
             grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in].into()));
         }
         if let Some(node) = node_w {
             // dW = g^T x
             let mut dw = vec![0.0f32; d_out * d_in];
             let xm = MatRef::row_major(values(&x), rows, d_in);
-            gemm::matmul(MatMut::row_major(&mut dw, d_out, d_in), false, g.t(), xm);
+            gemm::matmul(
+                MatMut::row_major(&mut dw, d_out, d_in),
+                false,
+                g.t(),
+                xm,
+                1.0,
+            );
             grads.register::<Flex>(node.id, tensor_of(dw, [d_out, d_in].into()));
         }
         if let Some(node) = node_b {

@@ -74,34 +74,45 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// A writable row-major matrix.
+/// A writable matrix with contiguous rows `row_stride` apart.
 #[derive(Debug)]
 pub struct MatMut<'a> {
     data: &'a mut [f32],
     rows: usize,
     cols: usize,
+    row_stride: usize,
 }
 
 impl<'a> MatMut<'a> {
-    /// A row-major `rows x cols` matrix over `data`.
+    /// A `rows x cols` matrix over `data`; element `(i, j)` is `data[i * row_stride + j]`.
     ///
     /// # Panics
-    /// When `data` has fewer than `rows * cols` values.
-    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+    /// When an element lies outside `data`, or rows overlap (`row_stride < cols`).
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         assert!(
-            fits(data.len(), rows, cols, cols, 1),
-            "matrix {rows}x{cols} exceeds {} values",
+            (rows <= 1 || row_stride >= cols) && fits(data.len(), rows, cols, row_stride, 1),
+            "matrix {rows}x{cols} (row stride {row_stride}) exceeds {} values",
             data.len()
         );
-        Self { data, rows, cols }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+        }
+    }
+
+    /// A row-major `rows x cols` matrix over `data`.
+    pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        Self::new(data, rows, cols, cols)
     }
 }
 
-/// `dst = lhs rhs`, or `dst += lhs rhs` when `accumulate`.
+/// `dst = scale lhs rhs`, or `dst += scale lhs rhs` when `accumulate`.
 ///
 /// # Panics
 /// When the shapes do not chain.
-pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_>) {
+pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) {
     assert!(
         lhs.cols == rhs.rows && dst.rows == lhs.rows && dst.cols == rhs.cols,
         "matmul of {}x{} by {}x{} into {}x{}",
@@ -118,7 +129,9 @@ pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_
     }
     if k == 0 {
         if !accumulate {
-            dst.data[..m * n].fill(0.0);
+            for row in dst.data.chunks_mut(dst.row_stride).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
@@ -130,7 +143,7 @@ pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_
     // Strides as `isize`: every reachable offset is below the slice length, which fits.
     let stride = |s: usize| s as isize;
     #[allow(unsafe_code)]
-    // SAFETY: `MatRef::new` and `MatMut::row_major` checked that every element
+    // SAFETY: `MatRef::new` and `MatMut::new` checked that every element
     // `(i, j)` with `i < rows`, `j < cols` at `i * row_stride + j * col_stride` lies inside its
     // slice, and the shapes were checked to chain above, so `gemm` reads and writes only inside
     // the three slices; `dst` is a unique borrow, so it aliases neither input.
@@ -141,7 +154,7 @@ pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_
             k,
             dst.data.as_mut_ptr(),
             1,
-            stride(n),
+            stride(dst.row_stride),
             accumulate,
             lhs.data.as_ptr(),
             stride(lhs.col_stride),
@@ -150,7 +163,7 @@ pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_
             stride(rhs.col_stride),
             stride(rhs.row_stride),
             1.0,
-            1.0,
+            scale,
             false,
             false,
             false,
@@ -187,15 +200,24 @@ mod tests {
         let rhs = MatRef::row_major(&b, 5, 7).t();
         let want = naive(&lhs, &rhs);
         let mut out = vec![1.0f32; 25];
-        matmul(MatMut::row_major(&mut out, 5, 5), false, lhs, rhs);
+        matmul(MatMut::row_major(&mut out, 5, 5), false, lhs, rhs, 1.0);
         for (x, y) in out.iter().zip(&want) {
             assert!((x - y).abs() < 1e-5);
         }
         // Accumulating adds to what is there.
         let mut acc = vec![2.0f32; 25];
-        matmul(MatMut::row_major(&mut acc, 5, 5), true, lhs, rhs);
+        matmul(MatMut::row_major(&mut acc, 5, 5), true, lhs, rhs, 1.0);
         for (x, y) in acc.iter().zip(&want) {
             assert!((x - (y + 2.0)).abs() < 1e-5);
+        }
+        // Into every other column pair of a wider buffer (row stride 8), scaled.
+        let mut wide = vec![7.0f32; 5 * 8];
+        matmul(MatMut::new(&mut wide[2..], 5, 5, 8), false, lhs, rhs, 0.5);
+        for i in 0..5 {
+            assert_eq!(&wide[i * 8..i * 8 + 2], &[7.0, 7.0]);
+            for j in 0..5 {
+                assert!((wide[i * 8 + 2 + j] - 0.5 * want[i * 5 + j]).abs() < 1e-5);
+            }
         }
     }
 

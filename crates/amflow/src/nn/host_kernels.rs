@@ -92,12 +92,12 @@ fn map_parts<T: Send, R: Send>(
 }
 
 /// [`map_parts`] for work without a result.
-fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
+pub(crate) fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
     map_parts(parts, work);
 }
 
 /// Rows per part when `rows` rows of `row_len` values are split over the cores.
-fn rows_per_part(rows: usize, row_len: usize) -> usize {
+pub(crate) fn rows_per_part(rows: usize, row_len: usize) -> usize {
     match chunk_len(rows * row_len) {
         None => rows.max(1),
         Some(chunk) => chunk.div_ceil(row_len.max(1)).max(1),

@@ -3,6 +3,7 @@
 
 mod activation;
 pub mod fused;
+pub mod fused_attention;
 pub mod gemm;
 pub mod host_kernels;
 mod layer_norm;
