@@ -211,7 +211,7 @@ mod tests {
             assert!((x - (y + 2.0)).abs() < 1e-5);
         }
         // Into every other column pair of a wider buffer (row stride 8), scaled.
-        let mut wide = vec![7.0f32; 5 * 8];
+        let mut wide = [7.0f32; 5 * 8];
         matmul(MatMut::new(&mut wide[2..], 5, 5, 8), false, lhs, rhs, 0.5);
         for i in 0..5 {
             assert_eq!(&wide[i * 8..i * 8 + 2], &[7.0, 7.0]);
