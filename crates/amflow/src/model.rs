@@ -235,10 +235,21 @@ impl AmFlowModel {
         for (block, add) in self.backbone.blocks.iter().zip(&self.additions.blocks) {
             let temporal = add.attn_temporal.is_some();
             let a = block.pre_attention(x.clone());
-            let att = block.attention(a.clone());
+            // The logits only when vanilla AM flow or the caller needs them.
+            let (att_output, logits, probs) =
+                if collect || (temporal && mode == AmFlowMode::Vanilla) {
+                    let att = block.attention(a.clone());
+                    (att.output, Some(att.logits), att.probs)
+                } else {
+                    let (output, probs) = block.attention_probs(a.clone());
+                    (output, None, probs)
+                };
             let flow = match (temporal, mode) {
                 (false, _) | (true, AmFlowMode::Off) => None,
-                (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(att.logits.clone(), b)),
+                (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(
+                    logits.clone().expect("computed for vanilla AM flow"),
+                    b,
+                )),
                 (true, AmFlowMode::Aligned) => {
                     let encoder = add.aligning_encoder.as_ref().ok_or_else(|| {
                         AmflowError::Config("aligned AM flow without an aligning encoder".into())
@@ -249,7 +260,7 @@ impl AmFlowModel {
                             encoder.tokens()
                         )));
                     }
-                    Some(aligned_am_flow(att.probs.clone(), b, encoder))
+                    Some(aligned_am_flow(probs, b, encoder))
                 }
             };
             let adapter_in = match &flow {
@@ -257,7 +268,7 @@ impl AmFlowModel {
                 None => a,
             };
             let e1 = add.attn_adapter.bottleneck(adapter_in);
-            let x1 = x + block.scale_attention(att.output) + add.attn_adapter.project(e1.clone());
+            let x1 = x + block.scale_attention(att_output) + add.attn_adapter.project(e1.clone());
             let bn = block.pre_mlp(x1.clone());
             let e2 = add.mlp_adapter.bottleneck(bn.clone());
             x = x1 + block.mlp(bn) + add.mlp_adapter.project(e2.clone());
@@ -268,10 +279,10 @@ impl AmFlowModel {
                 heads.push(ha.forward(e1.clone())?);
                 heads.push(hm.forward(e2.clone())?);
             }
-            if collect {
-                let hh = att.logits.dims()[1];
+            if let (true, Some(logits)) = (collect, logits) {
+                let hh = logits.dims()[1];
                 collected.push(BlockIntermediates {
-                    attn_logits: att.logits.reshape([b, t, hh, n, n]),
+                    attn_logits: logits.reshape([b, t, hh, n, n]),
                     am_flow: flow.map(|f| {
                         let fc = f.dims()[2];
                         f.reshape([b, t, n, fc])

@@ -88,6 +88,23 @@ impl SelfAttention {
             .swap_dims(1, 2)
     }
 
+    /// Runs attention on `a` and returns the output and the probabilities, not the logits: on
+    /// the CPU backend each map is normalised while it is in the cache, and the logits never
+    /// reach memory.
+    pub fn forward_probs(&self, a: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        if !fused_attention::applies(&a) {
+            let att = self.forward(a);
+            return (att.output, att.probs);
+        }
+        let d = a.dims()[2] / self.num_heads;
+        let q = self.q.forward(a.clone());
+        let k = self.k.forward(a.clone());
+        let v = self.v.forward(a);
+        let probs = fused_attention::probs(q, k, self.num_heads, (d as f64).powf(-0.5));
+        let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
+        (self.o.forward(merged), probs)
+    }
+
     /// Runs attention on `a` and returns the output, the logits and the probabilities.
     pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
         let [b, n, w] = a.dims();

@@ -152,6 +152,12 @@ impl VitBlock {
         self.attention.forward(a)
     }
 
+    /// Attention on `a`: the output and the probabilities (no logits; see
+    /// [`SelfAttention::forward_probs`]).
+    pub fn attention_probs(&self, a: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        self.attention.forward_probs(a)
+    }
+
     /// `g1 * att`.
     pub fn scale_attention(&self, att: Tensor<3>) -> Tensor<3> {
         scale(att, &self.layer_scale1)

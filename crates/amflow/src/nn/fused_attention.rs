@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
 use super::gemm::{matmul, MatMut, MatRef};
-use super::host_kernels::{rows_per_part, run_parts};
+use super::host_kernels::{self, rows_per_part, run_parts};
 
 /// The attention products (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -42,6 +42,14 @@ pub trait AttentionProductOps: burn::backend::Backend {
         p: FloatTensor<Self>,
         v: FloatTensor<Self>,
         heads: usize,
+    ) -> FloatTensor<Self>;
+    /// `softmax(scale q_h k_h^T)` per frame and head, each map normalised while it is in the
+    /// cache: `[frames, heads, tokens, tokens]`.
+    fn attention_probs(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        heads: usize,
+        scale: f64,
     ) -> FloatTensor<Self>;
 }
 
@@ -169,6 +177,29 @@ fn logits_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> F
     tensor_of(logits, [dims.frames, dims.heads, dims.tokens, dims.tokens])
 }
 
+fn probs_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
+    let dims = Dims::of(q, heads);
+    let (q, k) = (values(q), values(k));
+    let fl = dims.frame();
+    let mut probs = vec![0.0f32; dims.frames * dims.heads * dims.map()];
+    per_frame(dims, &mut probs, dims.heads * dims.map(), |f, maps| {
+        let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
+        for h in 0..dims.heads {
+            let dst = dims.map_mut(maps, h);
+            matmul(
+                dst,
+                false,
+                dims.head(qf, h),
+                dims.head(kf, h).t(),
+                scale as f32,
+            );
+            let map = &mut maps[h * dims.map()..(h + 1) * dims.map()];
+            host_kernels::softmax_rows_in_place(map, dims.tokens);
+        }
+    });
+    tensor_of(probs, [dims.frames, dims.heads, dims.tokens, dims.tokens])
+}
+
 fn apply_forward(p: &FlexTensor, v: &FlexTensor, heads: usize) -> FlexTensor {
     let dims = Dims::of(v, heads);
     let (p, v) = (values(p), values(v));
@@ -196,6 +227,10 @@ impl AttentionProductOps for Flex {
 
     fn attention_apply(p: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
         apply_forward(&contiguous(p), &contiguous(v), heads)
+    }
+
+    fn attention_probs(q: FlexTensor, k: FlexTensor, heads: usize, scale: f64) -> FlexTensor {
+        probs_forward(&contiguous(q), &contiguous(k), heads, scale)
     }
 }
 
@@ -247,6 +282,66 @@ impl Backward<Flex, 2> for LogitsBackward {
         if let Some(node) = node_k {
             let dk = gradient(q, true);
             grads.register::<Flex>(node.id, dk);
+        }
+    }
+}
+
+/// What the probabilities' backward needs: `q`, `k` and `P` (shared buffers).
+#[derive(Debug, Clone)]
+struct ProbsState {
+    q: FlexTensor,
+    k: FlexTensor,
+    probs: FlexTensor,
+    heads: usize,
+    scale: f32,
+}
+
+#[derive(Debug)]
+struct ProbsBackward;
+
+impl Backward<Flex, 2> for ProbsBackward {
+    type State = ProbsState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_q, node_k] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let st = ops.state;
+        let dims = Dims::of(&st.q, st.heads);
+        let (gp, p) = (values(&grad), values(&st.probs));
+        let (q, k) = (values(&st.q), values(&st.k));
+        let (fl, ml, n) = (dims.frame(), dims.heads * dims.map(), dims.map());
+        let scale = st.scale;
+        // Per map: dS = P (dP - rowsum(P dP)) in a scratch map, then dq_h = scale dS k_h and
+        // dk_h = scale dS^T q_h.
+        let mut dq = vec![0.0f32; dims.frames * fl];
+        let mut dk = vec![0.0f32; dims.frames * fl];
+        let per = dims.frames_per_part();
+        let parts = dq
+            .chunks_mut(per * fl)
+            .zip(dk.chunks_mut(per * fl))
+            .enumerate();
+        run_parts(parts, move |(part, (dq, dk))| {
+            let mut ds = vec![0.0f32; n];
+            let frames = dq.chunks_mut(fl).zip(dk.chunks_mut(fl)).enumerate();
+            for (i, (dqf, dkf)) in frames {
+                let f = part * per + i;
+                let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
+                for h in 0..dims.heads {
+                    let at = f * ml + h * n;
+                    ds.copy_from_slice(&gp[at..at + n]);
+                    host_kernels::softmax_backward_in_place(&p[at..at + n], &mut ds, dims.tokens);
+                    let s = MatRef::row_major(&ds, dims.tokens, dims.tokens);
+                    matmul(dims.head_mut(dqf, h), false, s, dims.head(kf, h), scale);
+                    matmul(dims.head_mut(dkf, h), false, s.t(), dims.head(qf, h), scale);
+                }
+            }
+        });
+        let shape = [dims.frames, dims.tokens, dims.width()];
+        if let Some(node) = node_q {
+            grads.register::<Flex>(node.id, tensor_of(dq, shape));
+        }
+        if let Some(node) = node_k {
+            grads.register::<Flex>(node.id, tensor_of(dk, shape));
         }
     }
 }
@@ -357,6 +452,39 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
             )),
         }
     }
+
+    fn attention_probs(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        heads: usize,
+        scale: f64,
+    ) -> FloatTensor<Self> {
+        match ProbsBackward
+            .prepare::<C>([q.node(), k.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let q = contiguous(q.into_primitive());
+                let k = contiguous(k.into_primitive());
+                let probs = probs_forward(&q, &k, heads, scale);
+                let state = ProbsState {
+                    q,
+                    k,
+                    probs: probs.clone(),
+                    heads,
+                    scale: scale as f32,
+                };
+                prep.finish(state, probs)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_probs(
+                q.into_primitive(),
+                k.into_primitive(),
+                heads,
+                scale,
+            )),
+        }
+    }
 }
 
 /// Whether the fused products serve a projection like `x`: `f32` on the CPU backend.
@@ -368,6 +496,18 @@ pub fn applies(x: &Tensor<3>) -> bool {
 /// side): `[frames, heads, tokens, tokens]`. Callers check [`applies`].
 pub fn logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_logits(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        heads,
+        scale,
+    ))
+}
+
+/// `softmax(scale q_h k_h^T)` per frame and head for `q`, `k` `[frames, tokens, width]`:
+/// `[frames, heads, tokens, tokens]`, the same as [`logits`] followed by a softmax over the
+/// last axis without the logits in memory. Callers check [`applies`].
+pub fn probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_probs(
         q.into_dispatch(),
         k.into_dispatch(),
         heads,
@@ -458,6 +598,36 @@ mod tests {
                 assert!(
                     err < 1e-5,
                     "{frames}x{tokens}x{width}/{heads} {name}: {err}"
+                );
+            }
+            // The probabilities op against burn's logits and softmax (no loss on the logits).
+            let run_probs = |fused: bool| {
+                let [q, k, v] = [0, 1, 2].map(|i| inputs[i].clone().detach().require_grad());
+                let p = if fused {
+                    probs(q.clone(), k.clone(), heads, scale)
+                } else {
+                    let split = |x: Tensor<3>| {
+                        x.reshape([frames, tokens, heads, width / heads])
+                            .swap_dims(1, 2)
+                    };
+                    let l = split(q.clone()).matmul(split(k.clone()).swap_dims(2, 3));
+                    activation::softmax(l.mul_scalar(scale), 3)
+                };
+                let o = apply(p.clone(), v.clone(), heads);
+                let loss = (o * weights.clone()).sum() + (p.clone() * lw.clone()).sum();
+                let grads = loss.backward();
+                let mut out = vec![host(p)];
+                for x in [q, k, v] {
+                    out.push(host(x.grad(&grads).unwrap()));
+                }
+                out
+            };
+            let (fused, burn) = (run_probs(true), run_probs(false));
+            for (name, (a, b)) in ["P", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&burn)) {
+                let err = relative_error(a, b);
+                assert!(
+                    err < 1e-5,
+                    "probs {frames}x{tokens}x{width}/{heads} {name}: {err}"
                 );
             }
         }

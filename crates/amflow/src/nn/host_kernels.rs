@@ -70,7 +70,10 @@ fn chunk_len(len: usize) -> Option<usize> {
 }
 
 /// Runs `work` on each part, the first on this thread and the others on scoped threads, and
-/// returns the results in order.
+/// returns the results in order. `work` should be an `#[inline(always)]` function (not a
+/// closure with a body): it runs inside [`simd`]'s wide-vector function only when inlined there,
+/// and a closure called from two places is not (its loops were compiled for SSE2 and showed up
+/// as their own symbol in `perf`).
 fn map_parts<T: Send, R: Send>(
     parts: impl Iterator<Item = T>,
     work: impl Fn(T) -> R + Copy + Send,
@@ -193,19 +196,27 @@ pub(crate) fn gelu_and_slope_in_place(values: &mut [f32], slope: &mut [f32]) {
         None => simd(|| gelu_value_and_slope(values, slope)),
         Some(chunk) => run_parts(
             values.chunks_mut(chunk).zip(slope.chunks_mut(chunk)),
-            |(v, s)| gelu_value_and_slope(v, s),
+            gelu_value_and_slope_part,
         ),
     }
+}
+
+#[inline(always)]
+fn gelu_value_and_slope_part((values, slope): (&mut [f32], &mut [f32])) {
+    gelu_value_and_slope(values, slope);
 }
 
 /// `a *= b` element-wise, over the cores.
 pub(crate) fn mul_in_place(a: &mut [f32], b: &[f32]) {
     let chunk = chunk_len(a.len()).unwrap_or(a.len().max(1));
-    run_parts(a.chunks_mut(chunk).zip(b.chunks(chunk)), |(a, b)| {
-        for (x, y) in a.iter_mut().zip(b) {
-            *x *= y;
-        }
-    });
+    run_parts(a.chunks_mut(chunk).zip(b.chunks(chunk)), mul_part);
+}
+
+#[inline(always)]
+fn mul_part((a, b): (&mut [f32], &[f32])) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x *= y;
+    }
 }
 
 /// Sum of `a` with eight independent accumulators (so that the loop vectorises).
@@ -263,31 +274,69 @@ fn max(a: &[f32]) -> f32 {
 /// element: 5% of an inference).
 pub(crate) fn softmax_rows(x: &[f32], p: &mut [f32], d: usize) {
     let part = rows_per_part(p.len() / d.max(1), d) * d;
-    run_parts(x.chunks(part).zip(p.chunks_mut(part)), move |(x, p)| {
-        for (x, p) in x.chunks_exact(d).zip(p.chunks_exact_mut(d)) {
-            let m = max(x);
-            for (o, v) in p.iter_mut().zip(x) {
-                *o = exp_nonpositive(v - m);
-            }
-            let inv = 1.0 / sum(p);
-            for o in p.iter_mut() {
-                *o *= inv;
-            }
+    let parts = x
+        .chunks(part)
+        .zip(p.chunks_mut(part))
+        .map(|(x, p)| (x, p, d));
+    run_parts(parts, softmax_part);
+}
+
+#[inline(always)]
+fn softmax_part((x, p, d): (&[f32], &mut [f32], usize)) {
+    for (x, p) in x.chunks_exact(d).zip(p.chunks_exact_mut(d)) {
+        let m = max(x);
+        for (o, v) in p.iter_mut().zip(x) {
+            *o = exp_nonpositive(v - m);
         }
-    });
+        let inv = 1.0 / sum(p);
+        for o in p.iter_mut() {
+            *o *= inv;
+        }
+    }
 }
 
 /// Softmax backward over rows of `d` values: `g <- p (g - sum_j p g)`.
 pub(crate) fn softmax_backward_rows(p: &[f32], g: &mut [f32], d: usize) {
     let part = rows_per_part(g.len() / d.max(1), d) * d;
-    run_parts(p.chunks(part).zip(g.chunks_mut(part)), move |(p, g)| {
-        for (p, g) in p.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
-            let pg = dot(p, g);
-            for (gi, pi) in g.iter_mut().zip(p) {
-                *gi = pi * (*gi - pg);
-            }
+    let parts = p
+        .chunks(part)
+        .zip(g.chunks_mut(part))
+        .map(|(p, g)| (p, g, d));
+    run_parts(parts, softmax_backward_part);
+}
+
+#[inline(always)]
+fn softmax_backward_part((p, g, d): (&[f32], &mut [f32], usize)) {
+    for (p, g) in p.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
+        let pg = dot(p, g);
+        for (gi, pi) in g.iter_mut().zip(p) {
+            *gi = pi * (*gi - pg);
         }
-    });
+    }
+}
+
+/// [`softmax_rows`] in place on one thread (inside a caller's own parallel part).
+pub(crate) fn softmax_rows_in_place(p: &mut [f32], d: usize) {
+    simd(|| softmax_in_place_part(p, d));
+}
+
+#[inline(always)]
+fn softmax_in_place_part(p: &mut [f32], d: usize) {
+    for row in p.chunks_exact_mut(d) {
+        let m = max(row);
+        for v in row.iter_mut() {
+            *v = exp_nonpositive(*v - m);
+        }
+        let inv = 1.0 / sum(row);
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+/// [`softmax_backward_rows`] on one thread (inside a caller's own parallel part).
+pub(crate) fn softmax_backward_in_place(p: &[f32], g: &mut [f32], d: usize) {
+    simd(|| softmax_backward_part((p, g, d)));
 }
 
 /// What [`layer_norm_forward`] computes.
@@ -317,28 +366,43 @@ pub(crate) fn layer_norm_forward(
         .chunks(per * d)
         .zip(y.chunks_mut(per * d))
         .zip(xhat.chunks_mut(per * d))
-        .zip(rstd.chunks_mut(per));
-    run_parts(parts, move |(((x, y), xhat), rstd)| {
-        let rows = x
-            .chunks_exact(d)
-            .zip(y.chunks_exact_mut(d))
-            .zip(xhat.chunks_exact_mut(d))
-            .zip(rstd.iter_mut());
-        for (((x, y), xhat), rstd) in rows {
-            let mean = sum(x) / d as f32;
-            for (h, v) in xhat.iter_mut().zip(x) {
-                *h = v - mean;
-            }
-            let var = dot(xhat, xhat) / d as f32;
-            let r = (1.0 / (var as f64 + eps).sqrt()) as f32;
-            for (((o, h), g), b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
-                *h *= r;
-                *o = *h * g + b;
-            }
-            *rstd = r;
-        }
-    });
+        .zip(rstd.chunks_mut(per))
+        .map(|(((x, y), xhat), rstd)| (x, y, xhat, rstd, gamma, beta, eps));
+    run_parts(parts, layer_norm_forward_part);
     LayerNormForward { y, xhat, rstd }
+}
+
+type LayerNormForwardPart<'a> = (
+    &'a [f32],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a [f32],
+    &'a [f32],
+    f64,
+);
+
+#[inline(always)]
+fn layer_norm_forward_part((x, y, xhat, rstd, gamma, beta, eps): LayerNormForwardPart<'_>) {
+    let d = gamma.len();
+    let rows = x
+        .chunks_exact(d)
+        .zip(y.chunks_exact_mut(d))
+        .zip(xhat.chunks_exact_mut(d))
+        .zip(rstd.iter_mut());
+    for (((x, y), xhat), rstd) in rows {
+        let mean = sum(x) / d as f32;
+        for (h, v) in xhat.iter_mut().zip(x) {
+            *h = v - mean;
+        }
+        let var = dot(xhat, xhat) / d as f32;
+        let r = (1.0 / (var as f64 + eps).sqrt()) as f32;
+        for (((o, h), g), b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
+            *h *= r;
+            *o = *h * g + b;
+        }
+        *rstd = r;
+    }
 }
 
 /// What [`layer_norm_backward`] computes.
@@ -367,32 +431,9 @@ pub(crate) fn layer_norm_backward(
         .chunks(per * d)
         .zip(g.chunks(per * d))
         .zip(dx.chunks_mut(per * d))
-        .zip(rstd.chunks(per));
-    let partial = map_parts(parts, move |(((xhat, g), dx), rstd)| {
-        let mut dgamma = vec![0.0f32; d];
-        let mut dbeta = vec![0.0f32; d];
-        let mut gp = vec![0.0f32; d];
-        let rows = xhat
-            .chunks_exact(d)
-            .zip(g.chunks_exact(d))
-            .zip(dx.chunks_exact_mut(d))
-            .zip(rstd);
-        for (((xhat, g), dx), &r) in rows {
-            for (((p, gi), gm), db) in gp.iter_mut().zip(g).zip(gamma).zip(dbeta.iter_mut()) {
-                *p = gi * gm;
-                *db += gi;
-            }
-            for ((dg, gi), h) in dgamma.iter_mut().zip(g).zip(xhat) {
-                *dg += gi * h;
-            }
-            let a = sum(&gp) / d as f32;
-            let b = dot(xhat, &gp) / d as f32;
-            for ((o, p), h) in dx.iter_mut().zip(&gp).zip(xhat) {
-                *o = r * (p - a - h * b);
-            }
-        }
-        (dgamma, dbeta)
-    });
+        .zip(rstd.chunks(per))
+        .map(|(((xhat, g), dx), rstd)| (xhat, g, dx, rstd, gamma));
+    let partial = map_parts(parts, layer_norm_backward_part);
     let mut dgamma = vec![0.0f32; d];
     let mut dbeta = vec![0.0f32; d];
     for (pg, pb) in partial {
@@ -404,6 +445,39 @@ pub(crate) fn layer_norm_backward(
         }
     }
     LayerNormGrads { dx, dgamma, dbeta }
+}
+
+type LayerNormBackwardPart<'a> = (&'a [f32], &'a [f32], &'a mut [f32], &'a [f32], &'a [f32]);
+
+/// One part's rows of [`layer_norm_backward`]: writes `dx`, returns its `dgamma`, `dbeta`.
+#[inline(always)]
+fn layer_norm_backward_part(
+    (xhat, g, dx, rstd, gamma): LayerNormBackwardPart<'_>,
+) -> (Vec<f32>, Vec<f32>) {
+    let d = gamma.len();
+    let mut dgamma = vec![0.0f32; d];
+    let mut dbeta = vec![0.0f32; d];
+    let mut gp = vec![0.0f32; d];
+    let rows = xhat
+        .chunks_exact(d)
+        .zip(g.chunks_exact(d))
+        .zip(dx.chunks_exact_mut(d))
+        .zip(rstd);
+    for (((xhat, g), dx), &r) in rows {
+        for (((p, gi), gm), db) in gp.iter_mut().zip(g).zip(gamma).zip(dbeta.iter_mut()) {
+            *p = gi * gm;
+            *db += gi;
+        }
+        for ((dg, gi), h) in dgamma.iter_mut().zip(g).zip(xhat) {
+            *dg += gi * h;
+        }
+        let a = sum(&gp) / d as f32;
+        let b = dot(xhat, &gp) / d as f32;
+        for ((o, p), h) in dx.iter_mut().zip(&gp).zip(xhat) {
+            *o = r * (p - a - h * b);
+        }
+    }
+    (dgamma, dbeta)
 }
 
 /// Sums of the columns of the row-major matrix `g` with rows of `cols` values.
