@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
 use super::gemm::{matmul, MatMut, MatRef};
-use super::host_kernels::{self, rows_per_part, run_parts};
+use super::host_kernels::{self, rows_per_part, run_parts, Plain};
 
 /// The attention products (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -148,11 +148,11 @@ fn per_frame(
     let per = dims.frames_per_part();
     run_parts(
         out.chunks_mut(per * frame_len).enumerate(),
-        move |(part, out)| {
+        Plain(move |(part, out): (usize, &mut [f32])| {
             for (i, frame) in out.chunks_mut(frame_len).enumerate() {
                 work(part * per + i, frame);
             }
-        },
+        }),
     );
 }
 
@@ -320,7 +320,7 @@ impl Backward<Flex, 2> for ProbsBackward {
             .chunks_mut(per * fl)
             .zip(dk.chunks_mut(per * fl))
             .enumerate();
-        run_parts(parts, move |(part, (dq, dk))| {
+        let kernel = Plain(move |(part, (dq, dk)): (usize, (&mut [f32], &mut [f32]))| {
             let mut ds = vec![0.0f32; n];
             let frames = dq.chunks_mut(fl).zip(dk.chunks_mut(fl)).enumerate();
             for (i, (dqf, dkf)) in frames {
@@ -336,6 +336,7 @@ impl Backward<Flex, 2> for ProbsBackward {
                 }
             }
         });
+        run_parts(parts, kernel);
         let shape = [dims.frames, dims.tokens, dims.width()];
         if let Some(node) = node_q {
             grads.register::<Flex>(node.id, tensor_of(dq, shape));

@@ -28,7 +28,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.is_tracked() {
         return super::fused::gelu_tracked(x);
     }
-    map_untracked(x, gelu_slice, activation::gelu)
+    map_untracked(x, Gelu, activation::gelu)
 }
 
 /// Applies `kernel` to the data of `x` in place when `x` is an untracked `f32` tensor on the
@@ -36,7 +36,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// more than the op).
 fn map_untracked<const D: usize>(
     x: Tensor<D>,
-    kernel: impl Fn(&mut [f32]) + Copy + Send,
+    kernel: impl for<'a> Kernel<&'a mut [f32], Output = ()>,
     fallback: fn(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
     if x.is_tracked() || x.dtype() != DType::F32 || x.device() != Device::flex() {
@@ -53,11 +53,47 @@ fn map_untracked<const D: usize>(
     }
 }
 
-/// Runs `f` compiled for the widest vector instructions this CPU has (AVX-512, AVX2 or the
-/// baseline, chosen at run time by `pulp`); the kernels are `#[inline(always)]` so that their
-/// loops are compiled into each variant.
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+/// One part's work, run inside the function that `pulp` compiled for the widest vector
+/// instructions this CPU has (AVX-512, AVX2 or the baseline, chosen at run time).
+/// Implementations mark `run` `#[inline(always)]` and call `#[inline(always)]` functions: only
+/// code inlined there gets the wide instructions. (A closure, or a function called through the
+/// `Fn` traits, was not inlined: its loops were compiled for SSE2 and showed up as their own
+/// symbol in `perf`.)
+pub(crate) trait Kernel<T>: Copy + Send {
+    /// What one part returns.
+    type Output: Send;
+    /// Does the work on `part`.
+    fn run(self, part: T) -> Self::Output;
+}
+
+/// A kernel and its part, for `pulp`'s dispatch.
+struct OnPart<K, T>(K, T);
+
+impl<T, K: Kernel<T>> pulp::WithSimd for OnPart<K, T> {
+    type Output = K::Output;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> K::Output {
+        self.0.run(self.1)
+    }
+}
+
+/// Runs `kernel` on `part` compiled for the widest vector instructions available.
+fn simd<T, K: Kernel<T>>(kernel: K, part: T) -> K::Output {
+    pulp::Arch::new().dispatch(OnPart(kernel, part))
+}
+
+/// A closure as a [`Kernel`], for work whose inner loops are someone else's (the `gemm` calls of
+/// the attention products pick their own instructions).
+#[derive(Clone, Copy)]
+pub(crate) struct Plain<F>(pub F);
+
+impl<T, R: Send, F: Fn(T) -> R + Copy + Send> Kernel<T> for Plain<F> {
+    type Output = R;
+
+    fn run(self, part: T) -> R {
+        (self.0)(part)
+    }
 }
 
 /// The chunk length that splits `len` elements over the cores, or `None` when one thread
@@ -69,22 +105,17 @@ fn chunk_len(len: usize) -> Option<usize> {
     (threads >= 2 && len >= PARALLEL_MIN).then(|| len.div_ceil(threads))
 }
 
-/// Runs `work` on each part, the first on this thread and the others on scoped threads, and
-/// returns the results in order. `work` should be an `#[inline(always)]` function (not a
-/// closure with a body): it runs inside [`simd`]'s wide-vector function only when inlined there,
-/// and a closure called from two places is not (its loops were compiled for SSE2 and showed up
-/// as their own symbol in `perf`).
-fn map_parts<T: Send, R: Send>(
-    parts: impl Iterator<Item = T>,
-    work: impl Fn(T) -> R + Copy + Send,
-) -> Vec<R> {
+/// Runs `kernel` on each part, the first on this thread and the others on scoped threads, and
+/// returns the results in order.
+fn map_parts<T: Send, K: Kernel<T>>(parts: impl Iterator<Item = T>, kernel: K) -> Vec<K::Output> {
     std::thread::scope(|s| {
         let mut parts = parts;
         let first = parts.next();
         let others: Vec<_> = parts
-            .map(|part| s.spawn(move || simd(|| work(part))))
+            .map(|part| s.spawn(move || simd(kernel, part)))
             .collect();
-        let mut results: Vec<R> = first.into_iter().map(|part| simd(|| work(part))).collect();
+        let mut results: Vec<K::Output> =
+            first.into_iter().map(|part| simd(kernel, part)).collect();
         results.extend(
             others
                 .into_iter()
@@ -95,8 +126,11 @@ fn map_parts<T: Send, R: Send>(
 }
 
 /// [`map_parts`] for work without a result.
-pub(crate) fn run_parts<T: Send>(parts: impl Iterator<Item = T>, work: impl Fn(T) + Copy + Send) {
-    map_parts(parts, work);
+pub(crate) fn run_parts<T: Send, K: Kernel<T, Output = ()>>(
+    parts: impl Iterator<Item = T>,
+    kernel: K,
+) {
+    map_parts(parts, kernel);
 }
 
 /// Rows per part when `rows` rows of `row_len` values are split over the cores.
@@ -108,9 +142,9 @@ pub(crate) fn rows_per_part(rows: usize, row_len: usize) -> usize {
 }
 
 /// Runs `kernel` on `values`, split over the available cores when there are many.
-fn par_chunks(values: &mut [f32], kernel: impl Fn(&mut [f32]) + Copy + Send) {
+fn par_chunks<'a, K: Kernel<&'a mut [f32], Output = ()>>(values: &'a mut [f32], kernel: K) {
     match chunk_len(values.len()) {
-        None => simd(|| kernel(values)),
+        None => simd(kernel, values),
         Some(chunk) => run_parts(values.chunks_mut(chunk), kernel),
     }
 }
@@ -139,6 +173,18 @@ fn erf(x: f32) -> f32 {
     let p = ALPHA.iter().fold(0.0f32, |acc, &c| acc * x2 + c) * x;
     let q = BETA.iter().fold(0.0f32, |acc, &c| acc * x2 + c);
     p / q
+}
+
+#[derive(Clone, Copy)]
+struct Gelu;
+
+impl Kernel<&mut [f32]> for Gelu {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, values: &mut [f32]) {
+        gelu_slice(values);
+    }
 }
 
 #[inline(always)]
@@ -187,35 +233,49 @@ fn gelu_value_and_slope(values: &mut [f32], slope: &mut [f32]) {
 
 /// Exact GELU of `values` in place, over the cores.
 pub(crate) fn gelu_in_place(values: &mut [f32]) {
-    par_chunks(values, gelu_slice);
+    par_chunks(values, Gelu);
 }
 
 /// GELU of `values` in place, and its derivative into `slope` (of the same length).
 pub(crate) fn gelu_and_slope_in_place(values: &mut [f32], slope: &mut [f32]) {
     match chunk_len(values.len()) {
-        None => simd(|| gelu_value_and_slope(values, slope)),
+        None => simd(GeluAndSlope, (values, slope)),
         Some(chunk) => run_parts(
             values.chunks_mut(chunk).zip(slope.chunks_mut(chunk)),
-            gelu_value_and_slope_part,
+            GeluAndSlope,
         ),
     }
 }
 
-#[inline(always)]
-fn gelu_value_and_slope_part((values, slope): (&mut [f32], &mut [f32])) {
-    gelu_value_and_slope(values, slope);
+#[derive(Clone, Copy)]
+struct GeluAndSlope;
+
+impl Kernel<(&mut [f32], &mut [f32])> for GeluAndSlope {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (values, slope): (&mut [f32], &mut [f32])) {
+        gelu_value_and_slope(values, slope);
+    }
 }
 
 /// `a *= b` element-wise, over the cores.
 pub(crate) fn mul_in_place(a: &mut [f32], b: &[f32]) {
     let chunk = chunk_len(a.len()).unwrap_or(a.len().max(1));
-    run_parts(a.chunks_mut(chunk).zip(b.chunks(chunk)), mul_part);
+    run_parts(a.chunks_mut(chunk).zip(b.chunks(chunk)), Mul);
 }
 
-#[inline(always)]
-fn mul_part((a, b): (&mut [f32], &[f32])) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x *= y;
+#[derive(Clone, Copy)]
+struct Mul;
+
+impl Kernel<(&mut [f32], &[f32])> for Mul {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (a, b): (&mut [f32], &[f32])) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x *= y;
+        }
     }
 }
 
@@ -274,23 +334,48 @@ fn max(a: &[f32]) -> f32 {
 /// element: 5% of an inference).
 pub(crate) fn softmax_rows(x: &[f32], p: &mut [f32], d: usize) {
     let part = rows_per_part(p.len() / d.max(1), d) * d;
-    let parts = x
-        .chunks(part)
-        .zip(p.chunks_mut(part))
-        .map(|(x, p)| (x, p, d));
-    run_parts(parts, softmax_part);
+    run_parts(x.chunks(part).zip(p.chunks_mut(part)), Softmax { d });
 }
 
-#[inline(always)]
-fn softmax_part((x, p, d): (&[f32], &mut [f32], usize)) {
-    for (x, p) in x.chunks_exact(d).zip(p.chunks_exact_mut(d)) {
-        let m = max(x);
-        for (o, v) in p.iter_mut().zip(x) {
-            *o = exp_nonpositive(v - m);
+/// Softmax of rows of `d` values.
+#[derive(Clone, Copy)]
+struct Softmax {
+    d: usize,
+}
+
+impl Kernel<(&[f32], &mut [f32])> for Softmax {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (x, p): (&[f32], &mut [f32])) {
+        let d = self.d;
+        for (x, p) in x.chunks_exact(d).zip(p.chunks_exact_mut(d)) {
+            let m = max(x);
+            for (o, v) in p.iter_mut().zip(x) {
+                *o = exp_nonpositive(v - m);
+            }
+            let inv = 1.0 / sum(p);
+            for o in p.iter_mut() {
+                *o *= inv;
+            }
         }
-        let inv = 1.0 / sum(p);
-        for o in p.iter_mut() {
-            *o *= inv;
+    }
+}
+
+impl Kernel<&mut [f32]> for Softmax {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, p: &mut [f32]) {
+        for row in p.chunks_exact_mut(self.d) {
+            let m = max(row);
+            for v in row.iter_mut() {
+                *v = exp_nonpositive(*v - m);
+            }
+            let inv = 1.0 / sum(row);
+            for v in row.iter_mut() {
+                *v *= inv;
+            }
         }
     }
 }
@@ -298,45 +383,40 @@ fn softmax_part((x, p, d): (&[f32], &mut [f32], usize)) {
 /// Softmax backward over rows of `d` values: `g <- p (g - sum_j p g)`.
 pub(crate) fn softmax_backward_rows(p: &[f32], g: &mut [f32], d: usize) {
     let part = rows_per_part(g.len() / d.max(1), d) * d;
-    let parts = p
-        .chunks(part)
-        .zip(g.chunks_mut(part))
-        .map(|(p, g)| (p, g, d));
-    run_parts(parts, softmax_backward_part);
+    run_parts(
+        p.chunks(part).zip(g.chunks_mut(part)),
+        SoftmaxBackward { d },
+    );
 }
 
-#[inline(always)]
-fn softmax_backward_part((p, g, d): (&[f32], &mut [f32], usize)) {
-    for (p, g) in p.chunks_exact(d).zip(g.chunks_exact_mut(d)) {
-        let pg = dot(p, g);
-        for (gi, pi) in g.iter_mut().zip(p) {
-            *gi = pi * (*gi - pg);
+/// Softmax backward over rows of `d` values.
+#[derive(Clone, Copy)]
+struct SoftmaxBackward {
+    d: usize,
+}
+
+impl Kernel<(&[f32], &mut [f32])> for SoftmaxBackward {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (p, g): (&[f32], &mut [f32])) {
+        for (p, g) in p.chunks_exact(self.d).zip(g.chunks_exact_mut(self.d)) {
+            let pg = dot(p, g);
+            for (gi, pi) in g.iter_mut().zip(p) {
+                *gi = pi * (*gi - pg);
+            }
         }
     }
 }
 
 /// [`softmax_rows`] in place on one thread (inside a caller's own parallel part).
 pub(crate) fn softmax_rows_in_place(p: &mut [f32], d: usize) {
-    simd(|| softmax_in_place_part(p, d));
-}
-
-#[inline(always)]
-fn softmax_in_place_part(p: &mut [f32], d: usize) {
-    for row in p.chunks_exact_mut(d) {
-        let m = max(row);
-        for v in row.iter_mut() {
-            *v = exp_nonpositive(*v - m);
-        }
-        let inv = 1.0 / sum(row);
-        for v in row.iter_mut() {
-            *v *= inv;
-        }
-    }
+    simd(Softmax { d }, p);
 }
 
 /// [`softmax_backward_rows`] on one thread (inside a caller's own parallel part).
 pub(crate) fn softmax_backward_in_place(p: &[f32], g: &mut [f32], d: usize) {
-    simd(|| softmax_backward_part((p, g, d)));
+    simd(SoftmaxBackward { d }, (p, g));
 }
 
 /// What [`layer_norm_forward`] computes.
@@ -367,41 +447,47 @@ pub(crate) fn layer_norm_forward(
         .zip(y.chunks_mut(per * d))
         .zip(xhat.chunks_mut(per * d))
         .zip(rstd.chunks_mut(per))
-        .map(|(((x, y), xhat), rstd)| (x, y, xhat, rstd, gamma, beta, eps));
-    run_parts(parts, layer_norm_forward_part);
+        .map(|(((x, y), xhat), rstd)| (x, y, xhat, rstd));
+    run_parts(parts, LayerNormRows { gamma, beta, eps });
     LayerNormForward { y, xhat, rstd }
 }
 
-type LayerNormForwardPart<'a> = (
-    &'a [f32],
-    &'a mut [f32],
-    &'a mut [f32],
-    &'a mut [f32],
-    &'a [f32],
-    &'a [f32],
-    f64,
-);
+/// Layer norm forward of rows (`gamma.len()` values each).
+#[derive(Clone, Copy)]
+struct LayerNormRows<'g> {
+    gamma: &'g [f32],
+    beta: &'g [f32],
+    eps: f64,
+}
 
-#[inline(always)]
-fn layer_norm_forward_part((x, y, xhat, rstd, gamma, beta, eps): LayerNormForwardPart<'_>) {
-    let d = gamma.len();
-    let rows = x
-        .chunks_exact(d)
-        .zip(y.chunks_exact_mut(d))
-        .zip(xhat.chunks_exact_mut(d))
-        .zip(rstd.iter_mut());
-    for (((x, y), xhat), rstd) in rows {
-        let mean = sum(x) / d as f32;
-        for (h, v) in xhat.iter_mut().zip(x) {
-            *h = v - mean;
+/// `x`, then `y`, `xhat` and `rstd` to write.
+type LayerNormForwardPart<'a> = (&'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+impl<'a> Kernel<LayerNormForwardPart<'a>> for LayerNormRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (x, y, xhat, rstd): LayerNormForwardPart<'a>) {
+        let Self { gamma, beta, eps } = self;
+        let d = gamma.len();
+        let rows = x
+            .chunks_exact(d)
+            .zip(y.chunks_exact_mut(d))
+            .zip(xhat.chunks_exact_mut(d))
+            .zip(rstd.iter_mut());
+        for (((x, y), xhat), rstd) in rows {
+            let mean = sum(x) / d as f32;
+            for (h, v) in xhat.iter_mut().zip(x) {
+                *h = v - mean;
+            }
+            let var = dot(xhat, xhat) / d as f32;
+            let r = (1.0 / (var as f64 + eps).sqrt()) as f32;
+            for (((o, h), g), b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
+                *h *= r;
+                *o = *h * g + b;
+            }
+            *rstd = r;
         }
-        let var = dot(xhat, xhat) / d as f32;
-        let r = (1.0 / (var as f64 + eps).sqrt()) as f32;
-        for (((o, h), g), b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
-            *h *= r;
-            *o = *h * g + b;
-        }
-        *rstd = r;
     }
 }
 
@@ -432,8 +518,8 @@ pub(crate) fn layer_norm_backward(
         .zip(g.chunks(per * d))
         .zip(dx.chunks_mut(per * d))
         .zip(rstd.chunks(per))
-        .map(|(((xhat, g), dx), rstd)| (xhat, g, dx, rstd, gamma));
-    let partial = map_parts(parts, layer_norm_backward_part);
+        .map(|(((xhat, g), dx), rstd)| (xhat, g, dx, rstd));
+    let partial = map_parts(parts, LayerNormBackwardRows { gamma });
     let mut dgamma = vec![0.0f32; d];
     let mut dbeta = vec![0.0f32; d];
     for (pg, pb) in partial {
@@ -447,50 +533,71 @@ pub(crate) fn layer_norm_backward(
     LayerNormGrads { dx, dgamma, dbeta }
 }
 
-type LayerNormBackwardPart<'a> = (&'a [f32], &'a [f32], &'a mut [f32], &'a [f32], &'a [f32]);
+/// Layer norm backward of rows; each part returns its `dgamma` and `dbeta`.
+#[derive(Clone, Copy)]
+struct LayerNormBackwardRows<'g> {
+    gamma: &'g [f32],
+}
 
-/// One part's rows of [`layer_norm_backward`]: writes `dx`, returns its `dgamma`, `dbeta`.
-#[inline(always)]
-fn layer_norm_backward_part(
-    (xhat, g, dx, rstd, gamma): LayerNormBackwardPart<'_>,
-) -> (Vec<f32>, Vec<f32>) {
-    let d = gamma.len();
-    let mut dgamma = vec![0.0f32; d];
-    let mut dbeta = vec![0.0f32; d];
-    let mut gp = vec![0.0f32; d];
-    let rows = xhat
-        .chunks_exact(d)
-        .zip(g.chunks_exact(d))
-        .zip(dx.chunks_exact_mut(d))
-        .zip(rstd);
-    for (((xhat, g), dx), &r) in rows {
-        for (((p, gi), gm), db) in gp.iter_mut().zip(g).zip(gamma).zip(dbeta.iter_mut()) {
-            *p = gi * gm;
-            *db += gi;
+/// `xhat`, `g`, then `dx` to write, and `rstd`.
+type LayerNormBackwardPart<'a> = (&'a [f32], &'a [f32], &'a mut [f32], &'a [f32]);
+
+impl<'a> Kernel<LayerNormBackwardPart<'a>> for LayerNormBackwardRows<'_> {
+    type Output = (Vec<f32>, Vec<f32>);
+
+    #[inline(always)]
+    fn run(self, (xhat, g, dx, rstd): LayerNormBackwardPart<'a>) -> (Vec<f32>, Vec<f32>) {
+        let gamma = self.gamma;
+        let d = gamma.len();
+        let mut dgamma = vec![0.0f32; d];
+        let mut dbeta = vec![0.0f32; d];
+        let mut gp = vec![0.0f32; d];
+        let rows = xhat
+            .chunks_exact(d)
+            .zip(g.chunks_exact(d))
+            .zip(dx.chunks_exact_mut(d))
+            .zip(rstd);
+        for (((xhat, g), dx), &r) in rows {
+            for (((p, gi), gm), db) in gp.iter_mut().zip(g).zip(gamma).zip(dbeta.iter_mut()) {
+                *p = gi * gm;
+                *db += gi;
+            }
+            for ((dg, gi), h) in dgamma.iter_mut().zip(g).zip(xhat) {
+                *dg += gi * h;
+            }
+            let a = sum(&gp) / d as f32;
+            let b = dot(xhat, &gp) / d as f32;
+            for ((o, p), h) in dx.iter_mut().zip(&gp).zip(xhat) {
+                *o = r * (p - a - h * b);
+            }
         }
-        for ((dg, gi), h) in dgamma.iter_mut().zip(g).zip(xhat) {
-            *dg += gi * h;
-        }
-        let a = sum(&gp) / d as f32;
-        let b = dot(xhat, &gp) / d as f32;
-        for ((o, p), h) in dx.iter_mut().zip(&gp).zip(xhat) {
-            *o = r * (p - a - h * b);
-        }
+        (dgamma, dbeta)
     }
-    (dgamma, dbeta)
 }
 
 /// Sums of the columns of the row-major matrix `g` with rows of `cols` values.
 pub(crate) fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; cols];
-    simd(|| {
-        for row in g.chunks_exact(cols) {
+    simd(ColumnSums { cols }, (g, &mut out[..]));
+    out
+}
+
+#[derive(Clone, Copy)]
+struct ColumnSums {
+    cols: usize,
+}
+
+impl Kernel<(&[f32], &mut [f32])> for ColumnSums {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (g, out): (&[f32], &mut [f32])) {
+        for row in g.chunks_exact(self.cols) {
             for (o, v) in out.iter_mut().zip(row) {
                 *o += v;
             }
         }
-    });
-    out
+    }
 }
 
 #[cfg(test)]
