@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use crate::error::Result;
-use crate::nn::{Linear, VarBuilder};
+use crate::nn::{fused_linear_attention, Linear, VarBuilder};
 
 /// The denominator's stabiliser.
 pub const LINEAR_ATTENTION_EPS: f64 = 1e-6;
@@ -56,6 +56,16 @@ impl LinearAttention {
 
     /// Applies linear attention.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if fused_linear_attention::applies(&x) {
+            // The same computation as below, one fused op per frame and head.
+            let q = self.q.forward(x.clone());
+            let k = self.k.forward(x.clone());
+            let v = self.v.forward(x);
+            let heads = self.num_heads;
+            let out =
+                fused_linear_attention::linear_attention(q, k, v, heads, LINEAR_ATTENTION_EPS);
+            return self.o.forward(out);
+        }
         let [b, n, w] = x.dims();
         // phi before the head split: element-wise passes over contiguous memory.
         let q = self.split(phi(self.q.forward(x.clone())));

@@ -4,6 +4,7 @@
 mod activation;
 pub mod fused;
 pub mod fused_attention;
+pub mod fused_linear_attention;
 pub mod gemm;
 pub mod host_kernels;
 mod layer_norm;
