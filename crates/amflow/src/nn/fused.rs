@@ -36,8 +36,9 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
-use burn::tensor::{activation, DType, TensorData};
+use burn::tensor::{activation, DType};
 
+use super::flex_host::{contiguous, map_in_place, tensor_of, values};
 use super::gemm::{self, MatMut, MatRef};
 use super::host_kernels;
 
@@ -118,7 +119,7 @@ fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Fle
         MatRef::row_major(values(weight), d_out, d_in).t(),
         1.0,
     );
-    tensor_of(y, [rows, d_out].into())
+    tensor_of(y, [rows, d_out])
 }
 
 #[derive(Debug)]
@@ -150,7 +151,7 @@ impl Backward<Flex, 3> for LinearBackward {
             let mut dx = vec![0.0f32; rows * d_in];
             let w = MatRef::row_major(values(&weight), d_out, d_in);
             gemm::matmul(MatMut::row_major(&mut dx, rows, d_in), false, g, w, 1.0);
-            grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in].into()));
+            grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in]));
         }
         if let Some(node) = node_w {
             // dW = g^T x
@@ -164,39 +165,13 @@ impl Backward<Flex, 3> for LinearBackward {
                 xm,
                 1.0,
             );
-            grads.register::<Flex>(node.id, tensor_of(dw, [d_out, d_in].into()));
+            grads.register::<Flex>(node.id, tensor_of(dw, [d_out, d_in]));
         }
         if let Some(node) = node_b {
             let db = host_kernels::column_sums(values(&grad), d_out);
-            grads.register::<Flex>(node.id, tensor_of(db, [d_out].into()));
+            grads.register::<Flex>(node.id, tensor_of(db, [d_out]));
         }
     }
-}
-
-/// The `f32` values of `t` in row-major order (a view when `t` is contiguous, else a copy).
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
-}
-
-/// A new contiguous `f32` tensor of `shape` holding `data`.
-fn tensor_of(data: Vec<f32>, shape: burn::tensor::Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape))
-}
-
-/// Runs `kernel` on the values of `t` in place (`t`'s own buffer when it holds it alone and
-/// contiguously, else a copy) and returns the result.
-fn map_in_place(t: FlexTensor, kernel: impl FnOnce(&mut [f32])) -> FlexTensor {
-    let mut data = t.into_data();
-    kernel(data.as_mut_slice::<f32>().expect("fused ops take f32"));
-    FlexTensor::from_data(data)
 }
 
 #[derive(Debug)]
@@ -249,10 +224,10 @@ impl Backward<Flex, 3> for LayerNormBackward {
             grads.register::<Flex>(node.id, tensor_of(sums.dx, shape));
         }
         if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, tensor_of(sums.dgamma, [d].into()));
+            grads.register::<Flex>(node.id, tensor_of(sums.dgamma, [d]));
         }
         if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, tensor_of(sums.dbeta, [d].into()));
+            grads.register::<Flex>(node.id, tensor_of(sums.dbeta, [d]));
         }
     }
 }

@@ -22,8 +22,9 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::DType;
 
+use super::flex_host::{contiguous, tensor_of, values};
 use super::gemm::{matmul, MatMut, MatRef};
 use super::host_kernels::{self, rows_per_part, run_parts, Plain};
 
@@ -119,22 +120,6 @@ impl Dims {
         let n = self.map();
         MatMut::row_major(&mut maps[h * n..(h + 1) * n], self.tokens, self.tokens)
     }
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
-}
-
-fn tensor_of(data: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(data, shape.into()))
 }
 
 /// Runs `work(frame index, that frame's chunk of out)` for every frame, frames split over the

@@ -26,6 +26,7 @@ use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
+use super::flex_host::{contiguous, values};
 use super::host_kernels::{rows_per_part, run_parts, Plain};
 
 /// The fused linear attention (see the module docs).
@@ -220,18 +221,6 @@ fn backward_frame(
             }
         }
     }
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 fn tensor_of(data: Vec<f32>, dims: Dims) -> FlexTensor {

@@ -2,6 +2,7 @@
 //! Hugging Face weights load without transposes and checkpoints read like PyTorch state dicts.
 
 mod activation;
+mod flex_host;
 pub mod fused;
 pub mod fused_attention;
 pub mod fused_linear_attention;

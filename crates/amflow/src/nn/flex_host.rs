@@ -1,0 +1,40 @@
+//! Moving between burn's CPU tensors (`FlexTensor`, the primitive of the `Flex` backend) and the
+//! host's `f32` slices, for the fused ops ([`super::fused`], [`super::fused_attention`],
+//! [`super::fused_linear_attention`]).
+//!
+//! A contiguous tensor is read in place; `Vec<f32>` results become tensors without a copy
+//! (`TensorData::new` keeps the vector, whose `f32` alignment burn's CPU backend accepts).
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Shape, TensorData};
+
+/// `t` itself when its values are contiguous, else a contiguous copy.
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The values of a contiguous `f32` tensor, in row-major order.
+///
+/// # Panics
+/// When `t` is not contiguous (pass it through [`contiguous`]) or not `f32` (the fused ops'
+/// wrappers admit only `f32`).
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+/// A contiguous `f32` tensor of `shape` holding `data`.
+pub(crate) fn tensor_of(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape.into()))
+}
+
+/// Runs `kernel` on the values of `t` in place (`t`'s own buffer when it holds it alone and
+/// contiguously, else a copy) and returns the result.
+pub(crate) fn map_in_place(t: FlexTensor, kernel: impl FnOnce(&mut [f32])) -> FlexTensor {
+    let mut data = t.into_data();
+    kernel(data.as_mut_slice::<f32>().expect("fused ops take f32"));
+    FlexTensor::from_data(data)
+}
