@@ -38,3 +38,30 @@ pub(crate) fn map_in_place(t: FlexTensor, kernel: impl FnOnce(&mut [f32])) -> Fl
     kernel(data.as_mut_slice::<f32>().expect("fused ops take f32"));
     FlexTensor::from_data(data)
 }
+
+/// Helpers shared by the fused ops' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+
+    /// A standard-normal tensor scaled by `std`.
+    pub fn random<const D: usize>(shape: [usize; D], std: f64, device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, std), device)
+    }
+
+    /// The values of `t`.
+    pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Largest `|a - b|` relative to the largest `|b|` (floored at 1).
+    pub fn relative_error(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        a.iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+            / scale
+    }
+}

@@ -428,24 +428,10 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::nn::flex_host::testing::{host, relative_error};
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::random(shape, Distribution::Normal(0.0, 1.5), device)
-    }
-
-    fn host(t: Tensor<1>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    /// Largest `|a - b|` relative to the largest `|b|` (floored at 1).
-    fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-            / scale
+        crate::nn::flex_host::testing::random(shape, 1.5, device)
     }
 
     #[test]
@@ -463,10 +449,7 @@ mod tests {
             };
             let grads = (p.clone() * weights.clone()).sum().backward();
             let g = x.grad(&grads).unwrap();
-            (
-                host(p.flatten(0, 3)),
-                g.into_data().try_to_vec::<f32>().unwrap(),
-            )
+            (host(p), g.into_data().try_to_vec::<f32>().unwrap())
         };
         let (p_fused, g_fused) = run(true);
         let (p_burn, g_burn) = run(false);
@@ -478,8 +461,8 @@ mod tests {
     fn untracked_softmax_matches_burns_op() {
         let device = Device::flex();
         let x = random([4, 3, 50, 257], &device).mul_scalar(4.0);
-        let want = host(activation::softmax(x.clone(), 3).flatten(0, 3));
-        let got = host(softmax_last(x).flatten(0, 3));
+        let want = host(activation::softmax(x.clone(), 3));
+        let got = host(softmax_last(x));
         let err = relative_error(&got, &want);
         assert!(err < 3e-6, "{err}"); // a few ulps of 1, where peaked rows sit
     }
@@ -502,8 +485,8 @@ mod tests {
             };
             let grads = (y.clone() * weights.clone()).sum().backward();
             [
-                host(y.flatten(0, 2)),
-                host(x.grad(&grads).unwrap().flatten(0, 2)),
+                host(y),
+                host(x.grad(&grads).unwrap()),
                 host(gamma.grad(&grads).unwrap()),
                 host(beta.grad(&grads).unwrap()),
             ]
@@ -537,7 +520,7 @@ mod tests {
             .reshape([2, 5])
             .require_grad();
         let grads = loss(x.clone()).backward();
-        let analytic = host(x.grad(&grads).unwrap().flatten(0, 1));
+        let analytic = host(x.grad(&grads).unwrap());
         let value = |v: &[f32]| -> f64 {
             let t = Tensor::<1>::from_floats(v, &device).reshape([2, 5]);
             loss(t).into_scalar::<f32>() as f64
@@ -561,7 +544,7 @@ mod tests {
         let device = Device::flex();
         let x = random([7, 33], &device);
         let (gamma, beta) = (random([33], &device), random([33], &device));
-        let a = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-6).flatten(0, 1);
+        let a = layer_norm(x.clone(), gamma.clone(), beta.clone(), 1e-6);
         let autodiff = Device::flex().autodiff();
         // Tracked x, frozen gamma and beta: the fused op, gradient only for x.
         let xt = Tensor::<2>::from_data(x.into_data(), &autodiff).require_grad();
@@ -571,7 +554,7 @@ mod tests {
         let grads = b.clone().sum().backward();
         assert!(xt.grad(&grads).is_some());
         assert!(gt.grad(&grads).is_none());
-        assert!(relative_error(&host(b.flatten(0, 1)), &host(a)) < 1e-6);
+        assert!(relative_error(&host(b), &host(a)) < 1e-6);
     }
 
     #[test]
@@ -599,9 +582,9 @@ mod tests {
                 };
                 let grads = (y.clone() * weights.clone()).sum().backward();
                 [
-                    host(y.flatten(0, 1)),
-                    host(x.grad(&grads).unwrap().flatten(0, 1)),
-                    host(w.grad(&grads).unwrap().flatten(0, 1)),
+                    host(y),
+                    host(x.grad(&grads).unwrap()),
+                    host(w.grad(&grads).unwrap()),
                     host(b.grad(&grads).unwrap()),
                 ]
             };
@@ -620,7 +603,7 @@ mod tests {
         let (w, b) = (random([6, 4], &device), random([6], &device));
         let y = linear(x.clone(), w.clone(), b.clone());
         let want = x.clone().matmul(w.clone().transpose()) + b.clone().unsqueeze::<2>();
-        assert!(relative_error(&host(y.clone().flatten(0, 1)), &host(want.flatten(0, 1))) < 1e-6);
+        assert!(relative_error(&host(y.clone()), &host(want)) < 1e-6);
         let grads = y.sum().backward();
         assert!(x.grad(&grads).is_some());
         assert!(w.grad(&grads).is_none() && b.grad(&grads).is_none());
@@ -631,6 +614,6 @@ mod tests {
         let bu = Tensor::<1>::from_data(b.into_data(), &plain);
         let y = linear(xu.clone(), wu.clone(), bu.clone());
         let want = xu.matmul(wu.transpose()) + bu.unsqueeze::<2>();
-        assert!(relative_error(&host(y.flatten(0, 1)), &host(want.flatten(0, 1))) < 1e-6);
+        assert!(relative_error(&host(y), &host(want)) < 1e-6);
     }
 }

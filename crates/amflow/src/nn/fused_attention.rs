@@ -142,47 +142,38 @@ fn per_frame(
 }
 
 fn logits_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
-    let dims = Dims::of(q, heads);
-    let (q, k) = (values(q), values(k));
-    let fl = dims.frame();
-    let mut logits = vec![0.0f32; dims.frames * dims.heads * dims.map()];
-    per_frame(dims, &mut logits, dims.heads * dims.map(), |f, maps| {
-        let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
-        for h in 0..dims.heads {
-            let dst = dims.map_mut(maps, h);
-            matmul(
-                dst,
-                false,
-                dims.head(qf, h),
-                dims.head(kf, h).t(),
-                scale as f32,
-            );
-        }
-    });
-    tensor_of(logits, [dims.frames, dims.heads, dims.tokens, dims.tokens])
+    scores_forward(q, k, heads, scale, false)
 }
 
 fn probs_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
+    scores_forward(q, k, heads, scale, true)
+}
+
+/// `scale q_h k_h^T` per frame and head, each map put through a softmax over its rows right
+/// after its product when `normalise`.
+fn scores_forward(
+    q: &FlexTensor,
+    k: &FlexTensor,
+    heads: usize,
+    scale: f64,
+    normalise: bool,
+) -> FlexTensor {
     let dims = Dims::of(q, heads);
     let (q, k) = (values(q), values(k));
     let fl = dims.frame();
-    let mut probs = vec![0.0f32; dims.frames * dims.heads * dims.map()];
-    per_frame(dims, &mut probs, dims.heads * dims.map(), |f, maps| {
+    let mut maps = vec![0.0f32; dims.frames * dims.heads * dims.map()];
+    per_frame(dims, &mut maps, dims.heads * dims.map(), |f, frame_maps| {
         let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
         for h in 0..dims.heads {
-            let dst = dims.map_mut(maps, h);
-            matmul(
-                dst,
-                false,
-                dims.head(qf, h),
-                dims.head(kf, h).t(),
-                scale as f32,
-            );
-            let map = &mut maps[h * dims.map()..(h + 1) * dims.map()];
-            host_kernels::softmax_rows_in_place(map, dims.tokens);
+            let (qh, kh) = (dims.head(qf, h), dims.head(kf, h).t());
+            matmul(dims.map_mut(frame_maps, h), false, qh, kh, scale as f32);
+            if normalise {
+                let map = &mut frame_maps[h * dims.map()..(h + 1) * dims.map()];
+                host_kernels::softmax_rows_in_place(map, dims.tokens);
+            }
         }
     });
-    tensor_of(probs, [dims.frames, dims.heads, dims.tokens, dims.tokens])
+    tensor_of(maps, [dims.frames, dims.heads, dims.tokens, dims.tokens])
 }
 
 fn apply_forward(p: &FlexTensor, v: &FlexTensor, heads: usize) -> FlexTensor {
@@ -515,23 +506,11 @@ pub fn apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{activation, Distribution};
+    use crate::nn::flex_host::testing::{host, relative_error};
+    use burn::tensor::activation;
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-            / scale
+        crate::nn::flex_host::testing::random(shape, 1.0, device)
     }
 
     #[test]

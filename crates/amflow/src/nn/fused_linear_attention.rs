@@ -376,20 +376,8 @@ pub fn linear_attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::flex_host::testing::{host, relative_error};
     use burn::tensor::Distribution;
-
-    fn host(t: Tensor<3>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().unwrap()
-    }
-
-    fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-            / scale
-    }
 
     /// The same with burn's ops: `elu + 1`, per-head products, the division.
     fn explicit(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, eps: f64) -> Tensor<3> {
