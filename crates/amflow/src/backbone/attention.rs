@@ -88,6 +88,20 @@ impl SelfAttention {
             .swap_dims(1, 2)
     }
 
+    /// `1 / sqrt(d)` for this layer's heads on inputs of width `width`.
+    fn scale(&self, width: usize) -> f64 {
+        ((width / self.num_heads) as f64).powf(-0.5)
+    }
+
+    /// The projections `a Wq`, `a Wk`, `a Wv` (heads side by side).
+    fn projections(&self, a: Tensor<3>) -> [Tensor<3>; 3] {
+        [
+            self.q.forward(a.clone()),
+            self.k.forward(a.clone()),
+            self.v.forward(a),
+        ]
+    }
+
     /// Runs attention on `a` and returns the output and the probabilities, not the logits: on
     /// the CPU backend each map is normalised while it is in the cache, and the logits never
     /// reach memory.
@@ -96,11 +110,9 @@ impl SelfAttention {
             let att = self.forward(a);
             return (att.output, att.probs);
         }
-        let d = a.dims()[2] / self.num_heads;
-        let q = self.q.forward(a.clone());
-        let k = self.k.forward(a.clone());
-        let v = self.v.forward(a);
-        let probs = fused_attention::probs(q, k, self.num_heads, (d as f64).powf(-0.5));
+        let scale = self.scale(a.dims()[2]);
+        let [q, k, v] = self.projections(a);
+        let probs = fused_attention::probs(q, k, self.num_heads, scale);
         let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
         (self.o.forward(merged), probs)
     }
@@ -108,13 +120,11 @@ impl SelfAttention {
     /// Runs attention on `a` and returns the output, the logits and the probabilities.
     pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
         let [b, n, w] = a.dims();
-        let d = w / self.num_heads;
+        let scale = self.scale(w);
         if fused_attention::applies(&a) {
             // The same computation as below, each product one fused op on the heads in place.
-            let q = self.q.forward(a.clone());
-            let k = self.k.forward(a.clone());
-            let v = self.v.forward(a);
-            let logits = fused_attention::logits(q, k, self.num_heads, (d as f64).powf(-0.5));
+            let [q, k, v] = self.projections(a);
+            let logits = fused_attention::logits(q, k, self.num_heads, scale);
             let probs = softmax_last(logits.clone());
             let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
             return AttentionOutput {
@@ -124,9 +134,12 @@ impl SelfAttention {
             };
         }
         // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
-        let q = self.split_heads(self.q.forward(a.clone()).mul_scalar((d as f64).powf(-0.5)));
-        let k = self.split_heads(self.k.forward(a.clone()));
-        let v = self.split_heads(self.v.forward(a));
+        let [q, k, v] = self.projections(a);
+        let (q, k, v) = (
+            self.split_heads(q.mul_scalar(scale)),
+            self.split_heads(k),
+            self.split_heads(v),
+        );
         let logits = q.matmul(k.swap_dims(2, 3));
         let probs = softmax_last(logits.clone());
         let merged: Tensor<3> = probs.clone().matmul(v).swap_dims(1, 2).reshape([b, n, w]);

@@ -5,8 +5,43 @@
 //! A contiguous tensor is read in place; `Vec<f32>` results become tensors without a copy
 //! (`TensorData::new` keeps the vector, whose `f32` alignment burn's CPU backend accepts).
 
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::tensor::{DType, Shape, TensorData};
+
+/// Whether `x` is an `f32` tensor on the CPU backend (in the autodiff graph or not): the case
+/// the fused ops serve.
+pub(crate) fn on_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
+}
+
+/// A fused op on `Autodiff<Flex>`: when an input is tracked, `forward` computes the output and
+/// what `op`'s backward keeps, and the op joins the graph; otherwise `plain` computes the
+/// output alone (the `Flex` implementation).
+pub(crate) fn with_backward<C, O, const N: usize>(
+    op: O,
+    inputs: [FloatTensor<Autodiff<Flex, C>>; N],
+    forward: impl FnOnce([FlexTensor; N]) -> (O::State, FlexTensor),
+    plain: impl FnOnce([FlexTensor; N]) -> FlexTensor,
+) -> FloatTensor<Autodiff<Flex, C>>
+where
+    C: CheckpointStrategy,
+    O: Backward<Flex, N>,
+{
+    let nodes = inputs.each_ref().map(|t| t.node());
+    match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (state, output) = forward(inputs.map(|t| t.into_primitive()));
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(plain(inputs.map(|t| t.into_primitive()))),
+    }
+}
 
 /// `t` itself when its values are contiguous, else a contiguous copy.
 pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {

@@ -29,7 +29,7 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
@@ -38,7 +38,7 @@ use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::{activation, DType};
 
-use super::flex_host::{contiguous, map_in_place, tensor_of, values};
+use super::flex_host::{contiguous, map_in_place, on_cpu_f32, tensor_of, values, with_backward};
 use super::gemm::{self, MatMut, MatRef};
 use super::host_kernels;
 
@@ -255,17 +255,15 @@ fn last_dim(t: &FlexTensor) -> usize {
 
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     fn fused_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SoftmaxBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let p = Flex::fused_softmax(x.into_primitive());
-                prep.finish(p.clone(), p)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_softmax(x.into_primitive())),
-        }
+        with_backward::<C, _, _>(
+            SoftmaxBackward,
+            [x],
+            |[x]| {
+                let p = Flex::fused_softmax(x);
+                (p.clone(), p)
+            },
+            |[x]| Flex::fused_softmax(x),
+        )
     }
 
     fn fused_layer_norm(
@@ -274,16 +272,14 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        match LayerNormBackward
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.into_primitive());
+        with_backward::<C, _, _>(
+            LayerNormBackward,
+            [x, gamma, beta],
+            |[x, gamma, beta]| {
+                let x = contiguous(x);
                 let shape = x.layout().shape().clone();
-                let gamma = values(&contiguous(gamma.into_primitive())).to_vec();
-                let beta = contiguous(beta.into_primitive());
+                let gamma = values(&contiguous(gamma)).to_vec();
+                let beta = contiguous(beta);
                 let forward =
                     host_kernels::layer_norm_forward(values(&x), &gamma, values(&beta), eps);
                 let state = LayerNormState {
@@ -291,32 +287,24 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                     rstd: forward.rstd,
                     gamma,
                 };
-                prep.finish(state, tensor_of(forward.y, shape))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_layer_norm(
-                x.into_primitive(),
-                gamma.into_primitive(),
-                beta.into_primitive(),
-                eps,
-            )),
-        }
+                (state, tensor_of(forward.y, shape))
+            },
+            |[x, gamma, beta]| Flex::fused_layer_norm(x, gamma, beta, eps),
+        )
     }
 
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match GeluBackward
-            .prepare::<C>([x.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = x.into_primitive();
+        with_backward::<C, _, _>(
+            GeluBackward,
+            [x],
+            |[x]| {
                 let shape = x.layout().shape().clone();
                 let mut slope = vec![0.0f32; shape.num_elements()];
                 let y = map_in_place(x, |v| host_kernels::gelu_and_slope_in_place(v, &mut slope));
-                prep.finish(tensor_of(slope, shape), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_gelu(x.into_primitive())),
-        }
+                (tensor_of(slope, shape), y)
+            },
+            |[x]| Flex::fused_gelu(x),
+        )
     }
 
     fn fused_linear(
@@ -326,36 +314,22 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         keep_input: bool,
         keep_weight: bool,
     ) -> FloatTensor<Self> {
-        match LinearBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let x = contiguous(x.into_primitive());
-                let weight = contiguous(weight.into_primitive());
-                let y = linear_forward(&x, &weight, &contiguous(bias.into_primitive()));
+        with_backward::<C, _, _>(
+            LinearBackward,
+            [x, weight, bias],
+            |[x, weight, bias]| {
+                let (x, weight) = (contiguous(x), contiguous(weight));
+                let y = linear_forward(&x, &weight, &contiguous(bias));
                 let state = LinearState {
                     dims: linear_dims(&x, &weight),
                     x: keep_input.then_some(x),
                     weight: keep_weight.then_some(weight),
                 };
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::fused_linear(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                keep_input,
-                keep_weight,
-            )),
-        }
+                (state, y)
+            },
+            |[x, weight, bias]| Flex::fused_linear(x, weight, bias, keep_input, keep_weight),
+        )
     }
-}
-
-/// Whether `x` is an `f32` tensor on the CPU backend (in the autodiff graph or not).
-fn on_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
 }
 
 /// Whether `x` is a tracked `f32` tensor on the CPU backend.
@@ -382,9 +356,7 @@ pub fn layer_norm<const D: usize>(
     eps: f64,
 ) -> Tensor<D> {
     let tracked = x.is_tracked() || gamma.is_tracked() || beta.is_tracked();
-    let cpu_f32 =
-        x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex();
-    if tracked && cpu_f32 {
+    if tracked && on_cpu_f32(&x) {
         Tensor::from_dispatch(<Dispatch as FusedOps>::fused_layer_norm(
             x.into_dispatch(),
             gamma.into_dispatch(),

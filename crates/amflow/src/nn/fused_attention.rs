@@ -16,15 +16,14 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
-use burn::tensor::DType;
 
-use super::flex_host::{contiguous, tensor_of, values};
+use super::flex_host::{contiguous, on_cpu_f32, tensor_of, values, with_backward};
 use super::gemm::{matmul, MatMut, MatRef};
 use super::host_kernels::{self, rows_per_part, run_parts, Plain};
 
@@ -374,30 +373,23 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
         heads: usize,
         scale: f64,
     ) -> FloatTensor<Self> {
-        match LogitsBackward
-            .prepare::<C>([q.node(), k.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let q = contiguous(q.into_primitive());
-                let k = contiguous(k.into_primitive());
+        with_backward::<C, _, _>(
+            LogitsBackward,
+            [q, k],
+            |[q, k]| {
+                let (q, k) = (contiguous(q), contiguous(k));
                 let logits = logits_forward(&q, &k, heads, scale);
+                let scale = scale as f32;
                 let state = ProductState {
                     a: q,
                     b: k,
                     heads,
-                    scale: scale as f32,
+                    scale,
                 };
-                prep.finish(state, logits)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_logits(
-                q.into_primitive(),
-                k.into_primitive(),
-                heads,
-                scale,
-            )),
-        }
+                (state, logits)
+            },
+            |[q, k]| Flex::attention_logits(q, k, heads, scale),
+        )
     }
 
     fn attention_apply(
@@ -405,14 +397,11 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
         v: FloatTensor<Self>,
         heads: usize,
     ) -> FloatTensor<Self> {
-        match ApplyBackward
-            .prepare::<C>([p.node(), v.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let p = contiguous(p.into_primitive());
-                let v = contiguous(v.into_primitive());
+        with_backward::<C, _, _>(
+            ApplyBackward,
+            [p, v],
+            |[p, v]| {
+                let (p, v) = (contiguous(p), contiguous(v));
                 let out = apply_forward(&p, &v, heads);
                 let state = ProductState {
                     a: p,
@@ -420,14 +409,10 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
                     heads,
                     scale: 1.0,
                 };
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_apply(
-                p.into_primitive(),
-                v.into_primitive(),
-                heads,
-            )),
-        }
+                (state, out)
+            },
+            |[p, v]| Flex::attention_apply(p, v, heads),
+        )
     }
 
     fn attention_probs(
@@ -436,14 +421,11 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
         heads: usize,
         scale: f64,
     ) -> FloatTensor<Self> {
-        match ProbsBackward
-            .prepare::<C>([q.node(), k.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let q = contiguous(q.into_primitive());
-                let k = contiguous(k.into_primitive());
+        with_backward::<C, _, _>(
+            ProbsBackward,
+            [q, k],
+            |[q, k]| {
+                let (q, k) = (contiguous(q), contiguous(k));
                 let probs = probs_forward(&q, &k, heads, scale);
                 let state = ProbsState {
                     q,
@@ -452,21 +434,16 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
                     heads,
                     scale: scale as f32,
                 };
-                prep.finish(state, probs)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::attention_probs(
-                q.into_primitive(),
-                k.into_primitive(),
-                heads,
-                scale,
-            )),
-        }
+                (state, probs)
+            },
+            |[q, k]| Flex::attention_probs(q, k, heads, scale),
+        )
     }
 }
 
 /// Whether the fused products serve a projection like `x`: `f32` on the CPU backend.
 pub fn applies(x: &Tensor<3>) -> bool {
-    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
+    on_cpu_f32(x)
 }
 
 /// `scale q_h k_h^T` per frame and head for `q`, `k` `[frames, tokens, width]` (heads side by

@@ -18,15 +18,15 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 
-use super::flex_host::{contiguous, values};
+use super::flex_host::{contiguous, on_cpu_f32, values, with_backward};
 use super::host_kernels::{rows_per_part, run_parts, Plain};
 
 /// The fused linear attention (see the module docs).
@@ -318,41 +318,29 @@ impl<C: CheckpointStrategy> LinearAttentionOps for Autodiff<Flex, C> {
         heads: usize,
         eps: f64,
     ) -> FloatTensor<Self> {
-        match LinearAttentionBackward
-            .prepare::<C>([q.node(), k.node(), v.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let q = contiguous(q.into_primitive());
-                let k = contiguous(k.into_primitive());
-                let v = contiguous(v.into_primitive());
+        with_backward::<C, _, _>(
+            LinearAttentionBackward,
+            [q, k, v],
+            |[q, k, v]| {
+                let [q, k, v] = [q, k, v].map(contiguous);
                 let out = forward(&q, &k, &v, heads, eps);
-                prep.finish(
-                    LinearAttentionState {
-                        q,
-                        k,
-                        v,
-                        heads,
-                        eps,
-                    },
-                    out,
-                )
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::linear_attention(
-                q.into_primitive(),
-                k.into_primitive(),
-                v.into_primitive(),
-                heads,
-                eps,
-            )),
-        }
+                let state = LinearAttentionState {
+                    q,
+                    k,
+                    v,
+                    heads,
+                    eps,
+                };
+                (state, out)
+            },
+            |[q, k, v]| Flex::linear_attention(q, k, v, heads, eps),
+        )
     }
 }
 
 /// Whether [`linear_attention`] serves a projection like `x`: `f32` on the CPU backend.
 pub fn applies(x: &Tensor<3>) -> bool {
-    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
+    on_cpu_f32(x)
 }
 
 /// `phi(q) A / (phi(q) . z + eps)` per frame and head for `q`, `k`, `v`

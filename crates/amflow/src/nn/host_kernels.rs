@@ -18,7 +18,7 @@
 //!   [`super::fused`]).
 
 use burn::prelude::*;
-use burn::tensor::{activation, DType};
+use burn::tensor::activation;
 
 /// Elements below which one thread does the work.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -39,7 +39,7 @@ fn map_untracked<const D: usize>(
     kernel: impl for<'a> Kernel<&'a mut [f32], Output = ()>,
     fallback: fn(Tensor<D>) -> Tensor<D>,
 ) -> Tensor<D> {
-    if x.is_tracked() || x.dtype() != DType::F32 || x.device() != Device::flex() {
+    if x.is_tracked() || !super::flex_host::on_cpu_f32(&x) {
         return fallback(x);
     }
     let device = x.device();
@@ -354,10 +354,7 @@ impl Kernel<(&[f32], &mut [f32])> for Softmax {
             for (o, v) in p.iter_mut().zip(x) {
                 *o = exp_nonpositive(v - m);
             }
-            let inv = 1.0 / sum(p);
-            for o in p.iter_mut() {
-                *o *= inv;
-            }
+            scale_to_unit_sum(p);
         }
     }
 }
@@ -372,11 +369,17 @@ impl Kernel<&mut [f32]> for Softmax {
             for v in row.iter_mut() {
                 *v = exp_nonpositive(*v - m);
             }
-            let inv = 1.0 / sum(row);
-            for v in row.iter_mut() {
-                *v *= inv;
-            }
+            scale_to_unit_sum(row);
         }
+    }
+}
+
+/// Divides `row` by its sum.
+#[inline(always)]
+fn scale_to_unit_sum(row: &mut [f32]) {
+    let inv = 1.0 / sum(row);
+    for v in row.iter_mut() {
+        *v *= inv;
     }
 }
 
