@@ -114,6 +114,10 @@ fn every_fixture_records_its_provenance_within_the_pinned_versions() {
             SCRIPTS[1]
         };
         assert_eq!(script, expected_script, "{what}: written by another script");
+        if path.file_name().is_some_and(|n| n == "model.safetensors") {
+            // save_pretrained's own metadata survives the re-save (transformers needs it).
+            assert_eq!(get("format"), "pt", "{what}: format");
+        }
         let commit = get("script_commit");
         assert!(
             commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
