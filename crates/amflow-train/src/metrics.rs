@@ -256,10 +256,12 @@ mod tests {
         assert_eq!(avg, vec![(2, 0, vec![0.5, 0.25]), (4, 1, vec![0.5, 0.5])]);
         assert!(average_views(&scores, &[4, 4, 2], &[1, 0, 0]).is_err());
         assert!(average_views(&scores, &[4, 4], &[1, 1]).is_err());
+        // One sample, label 0: its second view alone is right, the mean of both is wrong.
         let mut v = ViewAverager::default();
-        v.add(0, 1, &[0.2, 0.8]).unwrap();
-        v.add(0, 1, &[0.6, 0.4]).unwrap();
+        v.add(0, 0, &[0.2, 0.8]).unwrap();
+        v.add(0, 0, &[0.6, 0.4]).unwrap();
         let e = v.evaluate(2).unwrap().summary();
         assert_eq!((e.samples, e.top1), (1, 0.0));
+        assert!(v.add(0, 1, &[0.5, 0.5]).is_err(), "a view with another label");
     }
 }

@@ -166,8 +166,9 @@ fn misshaped_tensor_is_named() {
 #[test]
 fn config_that_disagrees_with_the_tensors_is_an_error() {
     let err = load_err("4", |f| {
-        let text = f.metadata["config"].replace("kind = \"transformer\"", "kind = \"lstm\"");
-        f.metadata.insert("config".into(), text);
+        let mut config = amflow::ModelConfig::from_toml_str(&f.metadata["config"], None).unwrap();
+        config.tpm = TpmConfig::Lstm {};
+        f.metadata.insert("config".into(), config.to_toml());
     });
     assert!(matches!(err, AmflowError::MissingTensor { .. }), "{err}");
 }
