@@ -1,4 +1,5 @@
-//! Confusion matrices: accuracy helpers, a CSV writer and a PNG heat map.
+//! Confusion matrices: building one from `(true, predicted)` pairs, a CSV writer
+//! and a PNG heat map. Accuracy metrics live in `amflow-train` (`metrics`), not here.
 //!
 //! Convention (as in scikit-learn's `confusion_matrix`): `cm[i][j]` counts
 //! samples whose true class is `i` and predicted class is `j`; rows are true
@@ -8,11 +9,6 @@
 //! map colours each cell by its row-normalised value (the per-class recall
 //! view, so rare classes are as visible as frequent ones) on a white-to-blue
 //! scale and prints the raw count when it fits.
-//!
-//! The accuracy helpers are pure functions and never fail on odd shapes: a
-//! missing diagonal entry counts as zero correct, and classes without samples
-//! are reported as `None` and left out of the class mean (the usual "mean class
-//! accuracy" of action recognition benchmarks).
 
 use std::path::Path;
 
@@ -32,69 +28,6 @@ pub fn confusion_from_pairs(num_classes: usize, pairs: &[(usize, usize)]) -> Res
         cm[t][p] += 1;
     }
     Ok(cm)
-}
-
-/// Per-class accuracy (recall): `cm[i][i] / sum(cm[i])`, `None` for a class
-/// with no samples.
-pub fn per_class_accuracy(cm: &[Vec<u64>]) -> Vec<Option<f64>> {
-    cm.iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let total: u64 = row.iter().sum();
-            (total > 0).then(|| row.get(i).copied().unwrap_or(0) as f64 / total as f64)
-        })
-        .collect()
-}
-
-/// Mean of the per-class accuracies over classes that have samples; `None`
-/// when no class has any.
-pub fn mean_class_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
-    let accs: Vec<f64> = per_class_accuracy(cm).into_iter().flatten().collect();
-    (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64)
-}
-
-/// Overall (top-1) accuracy: trace over total; `None` for an empty matrix.
-pub fn overall_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
-    let total: u64 = cm.iter().flatten().sum();
-    let correct: u64 = cm
-        .iter()
-        .enumerate()
-        .map(|(i, row)| row.get(i).copied().unwrap_or(0))
-        .sum();
-    (total > 0).then(|| correct as f64 / total as f64)
-}
-
-/// Top-k accuracy from per-sample class scores: a sample counts as correct
-/// when fewer than `k` classes score strictly higher than its true class
-/// (ties favour the true class). A NaN true-class score is a miss.
-pub fn top_k_accuracy(scores: &[Vec<f32>], labels: &[usize], k: usize) -> Result<f64> {
-    if scores.len() != labels.len() {
-        return Err(ReportError::invalid(format!(
-            "{} score rows but {} labels",
-            scores.len(),
-            labels.len()
-        )));
-    }
-    if scores.is_empty() || k == 0 {
-        return Err(ReportError::invalid("top-k needs samples and k >= 1"));
-    }
-    let mut hits = 0usize;
-    for (i, (row, &label)) in scores.iter().zip(labels).enumerate() {
-        let Some(&target) = row.get(label) else {
-            return Err(ReportError::invalid(format!(
-                "sample {i}: label {label} outside {} scores",
-                row.len()
-            )));
-        };
-        if target.is_nan() {
-            continue;
-        }
-        let higher = row.iter().filter(|&&s| s > target).count();
-        if higher < k {
-            hits += 1;
-        }
-    }
-    Ok(hits as f64 / scores.len() as f64)
 }
 
 fn check_square(cm: &[Vec<u64>], class_names: &[String]) -> Result<usize> {
@@ -331,40 +264,16 @@ mod tests {
     }
 
     #[test]
-    fn accuracies() {
-        let cm = vec![vec![8, 2, 0], vec![1, 1, 0], vec![0, 0, 0]];
-        let pc = per_class_accuracy(&cm);
-        assert_eq!(pc, vec![Some(0.8), Some(0.5), None]);
-        assert!((mean_class_accuracy(&cm).unwrap() - 0.65).abs() < 1e-12);
-        assert!((overall_accuracy(&cm).unwrap() - 9.0 / 12.0).abs() < 1e-12);
-        assert_eq!(mean_class_accuracy(&[]), None);
-        assert_eq!(overall_accuracy(&[vec![0]]), None);
-        // Ragged input does not panic.
-        assert_eq!(
-            per_class_accuracy(&[vec![], vec![3]]),
-            vec![None, Some(0.0)]
-        );
-    }
-
-    #[test]
-    fn pairs_and_top_k() {
+    fn pairs_count_into_true_row_predicted_column() {
         let cm = confusion_from_pairs(3, &[(0, 0), (0, 1), (2, 2), (2, 2)]).unwrap();
         assert_eq!(cm, vec![vec![1, 1, 0], vec![0, 0, 0], vec![0, 0, 2]]);
+        // (true 1, predicted 0) lands in row 1, not row 0: the axes are not swapped.
+        assert_eq!(
+            confusion_from_pairs(2, &[(1, 0)]).unwrap(),
+            vec![vec![0, 0], vec![1, 0]]
+        );
         assert!(confusion_from_pairs(2, &[(0, 2)]).is_err());
-
-        let scores = vec![
-            vec![0.1, 0.7, 0.2],
-            vec![0.5, 0.3, 0.2],
-            vec![0.2, 0.3, 0.5],
-            vec![0.4, 0.4, 0.2],
-        ];
-        let labels = [2, 0, 0, 1];
-        assert_eq!(top_k_accuracy(&scores, &labels, 1).unwrap(), 0.5);
-        assert_eq!(top_k_accuracy(&scores, &labels, 2).unwrap(), 0.75);
-        assert_eq!(top_k_accuracy(&scores, &labels, 3).unwrap(), 1.0);
-        assert!(top_k_accuracy(&scores, &labels[..3], 1).is_err());
-        assert!(top_k_accuracy(&scores, &[0, 0, 0, 9], 1).is_err());
-        assert!(top_k_accuracy(&scores, &labels, 0).is_err());
+        assert!(confusion_from_pairs(2, &[(2, 0)]).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! * [`tfevents`]: TensorBoard event files (`events.out.tfevents.<time>.<host>`),
 //!   TFRecord framing with masked CRC32C and hand-encoded `Event` protobufs.
 //! * [`plot`]: PNG line plots of training curves, single panel or a grid of panels.
-//! * [`confusion`]: confusion-matrix CSV, PNG heat map and accuracy helpers.
+//! * [`confusion`]: confusion-matrix CSV and PNG heat map (accuracy metrics live in
+//!   `amflow-train`).
 //! * [`flow`]: AM flow pictures (PCA of token channels to RGB, as in Figure 5 of
 //!   the AM Flow paper) and the frames-plus-blocks grid layout.
 //! * [`image`]: the tiny [`RgbImage`] raster type, drawing primitives and PNG I/O.
@@ -26,8 +27,7 @@ pub mod plot;
 pub mod tfevents;
 
 pub use confusion::{
-    confusion_csv, confusion_from_pairs, mean_class_accuracy, overall_accuracy, per_class_accuracy,
-    render_confusion, save_confusion_png, top_k_accuracy, write_confusion_csv,
+    confusion_csv, confusion_from_pairs, render_confusion, save_confusion_png, write_confusion_csv,
 };
 pub use error::{ReportError, Result};
 pub use flow::{compose_grid, compose_grid_with, fit_image, pca, pca_rgb, Pca};
