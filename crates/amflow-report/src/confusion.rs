@@ -13,7 +13,10 @@
 use std::path::Path;
 
 use crate::error::{ReportError, Result};
-use crate::font::{draw_text, draw_text_vertical, text_height, text_width, truncate};
+use crate::font::{
+    draw_text, draw_text_centered, draw_text_vertical, draw_text_vertical_centered, text_height,
+    text_width, truncate, INK,
+};
 use crate::image::{Rgb, RgbImage};
 
 /// Builds an `n x n` confusion matrix from `(true, predicted)` class pairs.
@@ -84,12 +87,7 @@ pub fn write_confusion_csv(
     cm: &[Vec<u64>],
     class_names: &[String],
 ) -> Result<()> {
-    let path = path.as_ref();
-    let text = confusion_csv(cm, class_names)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
-    }
-    std::fs::write(path, text).map_err(|e| ReportError::io(path, e))
+    crate::write_file(path.as_ref(), confusion_csv(cm, class_names)?.as_bytes())
 }
 
 /// Heat-map colour for `v` in 0..=1: white to dark blue.
@@ -140,40 +138,13 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
     let width = (left + grid + 20).max(260);
     let height = top + grid + legend_h;
     let mut img = RgbImage::filled(width, height, [255, 255, 255]);
-    let text: Rgb = [30, 30, 30];
 
-    if !title.is_empty() {
-        let t = truncate(title, width / (6 * title_s));
-        let w = text_width(&t, title_s);
-        draw_text(
-            &mut img,
-            (width.saturating_sub(w) / 2) as i64,
-            10,
-            &t,
-            text,
-            title_s,
-        );
-    }
+    let t = truncate(title, width / (6 * title_s));
+    draw_text_centered(&mut img, 0, width, 10, &t, INK, title_s);
     // Axis captions.
     let cap_y = 10 + title_h;
-    let pred = "predicted";
-    draw_text(
-        &mut img,
-        (left + grid.saturating_sub(text_width(pred, 1)) / 2) as i64,
-        cap_y as i64,
-        pred,
-        text,
-        1,
-    );
-    let truth = "true";
-    draw_text_vertical(
-        &mut img,
-        10,
-        (top + grid.saturating_sub(text_width(truth, 1)) / 2) as i64,
-        truth,
-        text,
-        1,
-    );
+    draw_text_centered(&mut img, left, grid, cap_y, "predicted", INK, 1);
+    draw_text_vertical_centered(&mut img, 10, top, grid, "true", INK, 1);
 
     // Cells.
     for (i, row) in cm.iter().enumerate() {
@@ -190,7 +161,7 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
             let label = c.to_string();
             let lw = text_width(&label, 1);
             if cell >= th + 3 && lw + 2 <= cell {
-                let ink = if v > 0.5 { [255, 255, 255] } else { text };
+                let ink = if v > 0.5 { [255, 255, 255] } else { INK };
                 draw_text(
                     &mut img,
                     x + ((cell - lw) / 2) as i64,
@@ -215,8 +186,8 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
         for (k, name) in names.iter().enumerate() {
             let w = text_width(name, 1) as i64;
             let c = (k * cell + (cell - th) / 2) as i64;
-            draw_text(&mut img, left as i64 - 6 - w, top as i64 + c, name, text, 1);
-            draw_text_vertical(&mut img, left as i64 + c, top as i64 - 6 - w, name, text, 1);
+            draw_text(&mut img, left as i64 - 6 - w, top as i64 + c, name, INK, 1);
+            draw_text_vertical(&mut img, left as i64 + c, top as i64 - 6 - w, name, INK, 1);
         }
     }
 
@@ -239,7 +210,7 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
         lx + bar_w as i64 + 8,
         ly + 2,
         "0..1 of row (numbers: counts)",
-        text,
+        INK,
         1,
     );
     Ok(img)

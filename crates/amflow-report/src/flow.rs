@@ -19,7 +19,7 @@
 //! largest magnitude (the first such on ties) is positive.
 
 use crate::error::{ReportError, Result};
-use crate::font::{draw_text, text_height, text_width, truncate};
+use crate::font::{draw_text_centered, text_height, truncate, INK};
 use crate::image::{resize_nearest, RgbImage};
 
 /// Result of a principal component analysis of `n` vectors of `d` channels.
@@ -485,15 +485,7 @@ pub fn compose_grid_with(
         let oy = cy + (tile - fitted.height) / 2;
         img.blit(&fitted, ox as i64, oy as i64);
         let cap = truncate(caption, max_chars);
-        let cw = text_width(&cap, 1);
-        draw_text(
-            img,
-            (cx + (tile - cw.min(tile)) / 2) as i64,
-            (cy + tile + 4) as i64,
-            &cap,
-            [30, 30, 30],
-            1,
-        );
+        draw_text_centered(img, cx, tile, cy + tile + 4, &cap, INK, 1);
     };
 
     // Frames centred in the top row.

@@ -172,12 +172,7 @@ impl RgbImage {
 
     /// Writes the image as a PNG file at `path` (parent directories are created).
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.encode_png()?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
-        }
-        std::fs::write(path, bytes).map_err(|e| ReportError::io(path, e))
+        crate::write_file(path.as_ref(), &self.encode_png()?)
     }
 
     fn write_png<W: Write>(&self, w: W) -> Result<()> {

@@ -15,7 +15,9 @@
 //! * [`font`]: an embedded 5x7 bitmap font for ASCII 32..=126.
 //! * [`crc32c`]: CRC-32C (Castagnoli) and TFRecord's masked variant.
 //!
-//! See `docs/report.md` for the formats and how to open the results.
+//! See `docs/report.md` for the formats and how to open the results, and for
+//! why the plots use this crate's own raster and font rather than a plotting
+//! library (measured).
 
 pub mod confusion;
 pub mod crc32c;
@@ -34,3 +36,11 @@ pub use flow::{compose_grid, compose_grid_with, fit_image, pca, pca_rgb, Pca};
 pub use image::{resize_nearest, upscale_nearest, Rgb, RgbImage};
 pub use plot::{plot_curves, plot_panels, render_panel, render_panels, Panel, Series};
 pub use tfevents::{read_scalars, EventWriter, ScalarEvent};
+
+/// Writes `bytes` to `path`, creating its parent folders first.
+pub(crate) fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| ReportError::io(path, e))
+}

@@ -45,7 +45,11 @@ pub fn crop(img: &RgbImage, x: usize, y: usize, w: usize, h: usize) -> RgbImage 
     let mut out = RgbImage::new(w, h);
     for yy in 0..h {
         for xx in 0..w {
-            out.put(xx as i64, yy as i64, img.get(x + xx, y + yy).expect("crop inside"));
+            out.put(
+                xx as i64,
+                yy as i64,
+                img.get(x + xx, y + yy).expect("crop inside"),
+            );
         }
     }
     out
@@ -84,9 +88,8 @@ pub fn find_text(img: &RgbImage, text: &str, ink: Rgb, scale: usize) -> Vec<(usi
             if img.get(x + fx, y + fy) != Some(ink) {
                 continue;
             }
-            let all = (0..th).all(|v| {
-                (0..tw).all(|u| (img.get(x + u, y + v) == Some(ink)) == on[v * tw + u])
-            });
+            let all = (0..th)
+                .all(|v| (0..tw).all(|u| (img.get(x + u, y + v) == Some(ink)) == on[v * tw + u]));
             if all {
                 hits.push((x, y));
             }
@@ -115,5 +118,10 @@ pub fn plot_frame(img: &RgbImage) -> (usize, usize, usize, usize) {
         .filter(|&x| (0..img.height).filter(|&y| black(x, y)).count() >= img.height / 3)
         .collect();
     assert!(rows.len() >= 2 && cols.len() >= 2, "no plot frame found");
-    (cols[0], rows[0], *cols.last().unwrap(), *rows.last().unwrap())
+    (
+        cols[0],
+        rows[0],
+        *cols.last().unwrap(),
+        *rows.last().unwrap(),
+    )
 }
