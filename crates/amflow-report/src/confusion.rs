@@ -103,6 +103,11 @@ pub fn heat_color(v: f64) -> Rgb {
     [mix(lo[0], hi[0]), mix(lo[1], hi[1]), mix(lo[2], hi[2])]
 }
 
+/// Width in pixels of the colour scale drawn below the grid.
+const SCALE_W: usize = 120;
+/// Caption printed right of the colour scale.
+const SCALE_CAPTION: &str = "0..1 of row (numbers: counts)";
+
 /// Longest class name drawn, in characters; longer names end in `.`.
 pub const MAX_LABEL_CHARS: usize = 14;
 
@@ -135,7 +140,9 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
     let left = 10 + th + 8 + name_w + 6;
     let top = 10 + title_h + th + 8 + name_w + 6;
     let legend_h = 40;
-    let width = (left + grid + 20).max(260);
+    // Wide enough for the grid and for the colour scale with its caption.
+    let scale_w = SCALE_W + 8 + text_width(SCALE_CAPTION, 1) + 10;
+    let width = (left + grid + 20).max(left + scale_w).max(260);
     let height = top + grid + legend_h;
     let mut img = RgbImage::filled(width, height, [255, 255, 255]);
 
@@ -194,7 +201,7 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
     // Colour scale.
     let ly = (top + grid + 14) as i64;
     let lx = left as i64;
-    let bar_w = 120usize;
+    let bar_w = SCALE_W;
     for k in 0..bar_w {
         img.fill_rect(
             lx + k as i64,
@@ -209,7 +216,7 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
         &mut img,
         lx + bar_w as i64 + 8,
         ly + 2,
-        "0..1 of row (numbers: counts)",
+        SCALE_CAPTION,
         INK,
         1,
     );
@@ -262,19 +269,39 @@ mod tests {
     }
 
     #[test]
-    fn heat_map_sizes() {
+    fn heat_map_cells_follow_the_size_rule() {
         for n in [1, 2, 5, 30, 174, 400] {
+            // A perfect classifier: every diagonal cell is 1 of its row (darkest).
             let cm: Vec<Vec<u64>> = (0..n)
-                .map(|i| {
-                    (0..n)
-                        .map(|j| if i == j { 90 } else { (i + j) as u64 % 3 })
-                        .collect()
-                })
+                .map(|i| (0..n).map(|j| u64::from(i == j) * 7).collect())
                 .collect();
             let img = render_confusion(&cm, &names(n), "test").unwrap();
             assert_eq!(img.data.len(), img.width * img.height * 3);
-            assert!(img.width >= n * 3 && img.height >= n * 3);
+            let cell = (700 / n).clamp(3, 48);
+            assert!(img.width > n * cell && img.height > n * cell);
+            let dark = img
+                .data
+                .chunks_exact(3)
+                .filter(|p| *p == heat_color(1.0))
+                .count();
+            // All diagonal cells, less the white count digits, plus the scale's dark end.
+            let cells = n * cell * cell;
+            assert!(
+                dark >= cells * 6 / 10 && dark <= cells + 60,
+                "{n} classes: {dark} dark pixels for {n} cells of {cell} px"
+            );
         }
         assert!(render_confusion(&[vec![1]], &names(2), "").is_err());
+        assert!(render_confusion(&[vec![1, 0]], &names(1), "").is_err());
+    }
+
+    #[test]
+    fn heat_colour_runs_from_white_to_dark_blue() {
+        assert_eq!(heat_color(0.0), [247, 251, 255]);
+        assert_eq!(heat_color(1.0), [8, 48, 107]);
+        assert_eq!(heat_color(2.0), heat_color(1.0));
+        assert_eq!(heat_color(f64::NAN), heat_color(0.0));
+        let mid = heat_color(0.5);
+        assert_eq!(mid, [128, 150, 181]);
     }
 }
