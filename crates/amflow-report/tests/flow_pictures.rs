@@ -197,7 +197,7 @@ fn grid_of_frames_and_blocks() {
     // A grey separator between the frames and the blocks.
     assert!((10..img.width - 10).all(|x| img.get(x, 195) == Some([200, 200, 200])));
     // Blocks: rows of six, captioned "block i" under each map.
-    for b in 0..12 {
+    for (b, flow) in flows.iter().enumerate() {
         let (r, c) = (b / 6, b % 6);
         let caption = format!("block {}", b + 1);
         let at = (
@@ -206,7 +206,7 @@ fn grid_of_frames_and_blocks() {
         );
         // ("block 1" also matches the start of "block 10".)
         assert!(find_text(&img, &caption, INK, 1).contains(&at), "{caption}");
-        let up = upscale_nearest(&flows[b], 11);
+        let up = upscale_nearest(flow, 11);
         let (ox, oy) = (10 + c * 170 + 3, 205 + r * 185 + 3);
         assert_eq!(
             img.get(ox + 77, oy + 40),
