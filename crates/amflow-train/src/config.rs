@@ -13,8 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::optim::AdamWConfig;
+use crate::step::GradClip;
 
 /// The model to train: a preset name, a model config file, or an inline `[model]` table.
+///
+/// A name is a file when it ends in `.toml` or contains a `/` (`./tiny` names a file called
+/// `tiny`), and a preset otherwise; an unknown preset is an error listing the presets, never a
+/// silent fall-back to a file of that name, and a file never shadows a preset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ModelChoice {
@@ -24,24 +29,55 @@ pub enum ModelChoice {
     Named(String),
 }
 
+/// What a [`ModelChoice::Named`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelName {
+    /// A preset.
+    Preset(Preset),
+    /// A model config file.
+    File(PathBuf),
+}
+
+impl ModelName {
+    /// Reads a name: a path when it looks like one (`.toml` at the end or a `/` inside),
+    /// otherwise a preset.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a name that is neither a path nor a preset.
+    pub fn parse(name: &str) -> Result<Self> {
+        if name.ends_with(".toml") || name.contains('/') || name.contains(std::path::MAIN_SEPARATOR)
+        {
+            return Ok(Self::File(PathBuf::from(name)));
+        }
+        Preset::from_name(name).map(Self::Preset).ok_or_else(|| {
+            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+            TrainError::Config(format!(
+                "model `{name}` is not a preset ({}); a config file needs a `.toml` name or a \
+                 path such as `./{name}`",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
 impl ModelChoice {
-    /// The model config (files are resolved against `base`).
+    /// The model config (relative file names are resolved against `base`).
     pub fn resolve(&self, base: Option<&Path>) -> Result<ModelConfig> {
         match self {
             ModelChoice::Inline(c) => {
                 c.validate()?;
                 Ok((**c).clone())
             }
-            ModelChoice::Named(name) => {
-                if let Some(p) = Preset::from_name(name) {
-                    return Ok(p.config());
+            ModelChoice::Named(name) => match ModelName::parse(name)? {
+                ModelName::Preset(p) => Ok(p.config()),
+                ModelName::File(path) => {
+                    let path = match base {
+                        Some(b) if path.is_relative() => b.join(path),
+                        _ => path,
+                    };
+                    Ok(ModelConfig::from_toml_file(&path)?)
                 }
-                let path = match base {
-                    Some(b) if Path::new(name).is_relative() => b.join(name),
-                    _ => PathBuf::from(name),
-                };
-                Ok(ModelConfig::from_toml_file(&path)?)
-            }
+            },
         }
     }
 }
@@ -96,8 +132,8 @@ pub struct OptimConfig {
     pub min_lr: f64,
     /// Warm-up length in epochs (fractions allowed).
     pub warmup_epochs: f64,
-    /// Maximum global gradient L2 norm (none: no clipping).
-    pub clip_grad_norm: Option<f64>,
+    /// Maximum global gradient L2 norm, or `"off"`.
+    pub clip_grad_norm: GradClip,
     /// Label smoothing of the cross-entropy.
     pub label_smoothing: f64,
     /// AdamW's other hyper-parameters.
@@ -113,7 +149,7 @@ impl Default for OptimConfig {
             lr: 1e-3,
             min_lr: 1e-5,
             warmup_epochs: 1.0,
-            clip_grad_norm: Some(1.0),
+            clip_grad_norm: GradClip::MaxNorm(1.0),
             label_smoothing: 0.1,
             adamw: AdamWConfig::default(),
         }
@@ -199,8 +235,11 @@ impl TrainConfig {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
         let mut config = Self::from_toml(&text, overrides)?;
         if let (ModelChoice::Named(name), Some(base)) = (&config.model, path.parent()) {
-            if Preset::from_name(name).is_none() && Path::new(name).is_relative() {
-                config.model = ModelChoice::Named(base.join(name).to_string_lossy().into_owned());
+            if let ModelName::File(file) = ModelName::parse(name)? {
+                if file.is_relative() {
+                    let joined = base.join(file);
+                    config.model = ModelChoice::Named(joined.to_string_lossy().into_owned());
+                }
             }
         }
         Ok(config)
@@ -254,7 +293,7 @@ impl TrainConfig {
     pub fn frame_only_baseline(&self) -> Result<Self> {
         let mut model = self.model.resolve(None)?;
         model.temporal_blocks = amflow::config::TemporalBlocks::List(vec![]);
-        model.am_flow.mode = amflow::amflow::AmFlowMode::Off;
+        model.am_flow = amflow::flow::AmFlowConfig::Off {};
         let mut c = self.clone();
         c.model = ModelChoice::Inline(Box::new(model));
         Ok(c)
@@ -287,4 +326,46 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     Err(TrainError::Config(format!(
         "override `{assignment}` has an empty key"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_a_file_only_when_it_looks_like_one() {
+        assert_eq!(
+            ModelName::parse("tiny").unwrap(),
+            ModelName::Preset(Preset::Tiny)
+        );
+        assert_eq!(
+            ModelName::parse("tiny.toml").unwrap(),
+            ModelName::File("tiny.toml".into())
+        );
+        assert_eq!(
+            ModelName::parse("./tiny").unwrap(),
+            ModelName::File("./tiny".into())
+        );
+        let err = ModelName::parse("tinyy").unwrap_err().to_string();
+        assert!(
+            err.contains("not a preset") && err.contains("synthetic-small"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_named_like_a_preset_does_not_shadow_it() {
+        let dir = std::env::temp_dir().join(format!("amflow-model-choice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file called `tiny` holding another model: the name still means the preset.
+        let mut other = Preset::Tiny.config();
+        other.num_classes = 9;
+        std::fs::write(dir.join("tiny"), other.to_toml()).unwrap();
+        let choice = ModelChoice::Named("tiny".into());
+        assert_eq!(choice.resolve(Some(&dir)).unwrap().num_classes, 5);
+        // Written as a path, the file is read.
+        let file = ModelChoice::Named("./tiny".into());
+        assert_eq!(file.resolve(Some(&dir)).unwrap().num_classes, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

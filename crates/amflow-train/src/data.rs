@@ -72,8 +72,9 @@ pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
     }
 }
 
-/// A loader over `dataset` with the run's settings.
+/// A loader called `name` (in the logs) over `dataset` with the run's settings.
 pub fn loader(
+    name: &str,
     dataset: Arc<dyn VideoDataset>,
     settings: &LoaderSettings,
     batch_size: usize,
@@ -90,6 +91,7 @@ pub fn loader(
             drop_last: false,
             seed,
             bad_input: settings.bad_input,
+            name: name.into(),
             ..LoaderConfig::default()
         },
     )?)

@@ -40,6 +40,14 @@ pub enum TrainError {
         /// The last optimizer step taken.
         step: u64,
     },
+    /// A label is outside the model's classes (a manifest with more classes than the model).
+    #[error("label {label} is outside the model's {classes} classes")]
+    Label {
+        /// The label.
+        label: usize,
+        /// The number of classes.
+        classes: usize,
+    },
     /// The loss became NaN or infinite.
     #[error("the loss is not finite at step {step}")]
     NonFiniteLoss {

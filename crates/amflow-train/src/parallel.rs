@@ -126,7 +126,7 @@ fn shard_pass(
     let host = HostTensor::from_tensor(&logits.clone().detach());
     let classes = host.shape[1];
     let predictions = host.data.chunks(classes).map(argmax).collect();
-    let loss = cross_entropy(logits, labels, settings.label_smoothing);
+    let loss = cross_entropy(logits, labels, settings.label_smoothing)?;
     let loss = if weight == 1.0 {
         loss
     } else {

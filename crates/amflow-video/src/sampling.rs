@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::SeedRng;
+use amflow_rng::SplitMix64;
 
 /// How frames are picked from a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +101,7 @@ pub fn sample_indices(
     n: usize,
     mode: SampleMode,
     rule: ShortVideoRule,
-    rng: &mut SeedRng,
+    rng: &mut SplitMix64,
 ) -> Result<Vec<usize>, TooShort> {
     let t = sampler.num_frames();
     let span = sampler.span();
@@ -196,7 +196,7 @@ mod tests {
         rule: ShortVideoRule,
         seed: u64,
     ) -> Vec<usize> {
-        sample_indices(s, n, mode, rule, &mut SeedRng::new(seed)).unwrap()
+        sample_indices(s, n, mode, rule, &mut SplitMix64::new(seed)).unwrap()
     }
 
     #[test]
@@ -292,7 +292,7 @@ mod tests {
                 10,
                 TEST1,
                 ShortVideoRule::Reject,
-                &mut SeedRng::new(0)
+                &mut SplitMix64::new(0)
             ),
             Err(TooShort {
                 got: 10,
@@ -304,8 +304,13 @@ mod tests {
             sample(&SEG, 3, TEST1, ShortVideoRule::Stretch, 0),
             vec![0, 0, 0, 1, 1, 2, 2, 2]
         );
-        assert!(
-            sample_indices(&SEG, 0, TEST1, ShortVideoRule::Loop, &mut SeedRng::new(0)).is_err()
-        );
+        assert!(sample_indices(
+            &SEG,
+            0,
+            TEST1,
+            ShortVideoRule::Loop,
+            &mut SplitMix64::new(0)
+        )
+        .is_err());
     }
 }

@@ -22,11 +22,11 @@
 
 pub mod adapter;
 pub mod allocator;
-pub mod amflow;
 pub mod backbone;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod fs_util;
 pub mod host_tensor;
 pub mod info;

@@ -14,12 +14,10 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::adapter::ScaledParallelAdapter;
-use crate::amflow::{
-    aligned_am_flow, vanilla_am_flow, AligningEncoder, AligningEncoderDims, AmFlowMode,
-};
 use crate::backbone::Vit;
 use crate::config::{BackboneWeights, ModelConfig};
 use crate::error::{AmflowError, Result};
+use crate::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AmFlowMode};
 use crate::init::Init;
 use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
 use crate::tpm::TemporalHead;
@@ -68,7 +66,6 @@ impl Additions {
             .map(|(i, &temporal)| {
                 let vb = vb.pp("blocks").pp(i);
                 let attn_in = if temporal { d + flow_channels } else { d };
-                let aligned = temporal && config.am_flow.mode == AmFlowMode::Aligned;
                 let temporal_head = |name: &str| -> Result<Option<TemporalHead>> {
                     if temporal {
                         Ok(Some(TemporalHead::new(
@@ -90,21 +87,14 @@ impl Additions {
                         d,
                     )?,
                     mlp_adapter: ScaledParallelAdapter::new(&vb.pp("mlp_adapter"), d, r, d)?,
-                    aligning_encoder: if aligned {
-                        let af = &config.am_flow;
-                        Some(AligningEncoder::new(
+                    aligning_encoder: match config.am_flow.aligning_encoder() {
+                        Some(a) if temporal => Some(AligningEncoder::new(
                             &vb.pp("aligning_encoder"),
-                            AligningEncoderDims {
-                                heads_in: arch.num_heads,
-                                tokens: config.tokens_per_frame(),
-                                width: af.align_dim,
-                                layers: af.align_layers,
-                                attn_heads: af.align_heads,
-                                mlp_ratio: af.align_mlp_ratio,
-                            },
-                        )?)
-                    } else {
-                        None
+                            a,
+                            arch.num_heads,
+                            config.tokens_per_frame(),
+                        )?),
+                        _ => None,
                     },
                     attn_temporal: temporal_head("attn_temporal")?,
                     mlp_temporal: temporal_head("mlp_temporal")?,
@@ -229,7 +219,7 @@ impl AmFlowModel {
             x = x + self.backbone.pad_token_rows(delta.val()).unsqueeze::<3>();
         }
         let [_, n, d] = x.dims();
-        let mode = self.config.am_flow.mode;
+        let mode = self.config.am_flow.mode();
         let mut heads: Vec<Tensor<2>> = Vec::new();
         let mut collected = Vec::new();
         for (block, add) in self.backbone.blocks.iter().zip(&self.additions.blocks) {

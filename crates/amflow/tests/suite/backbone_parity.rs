@@ -8,7 +8,15 @@ use amflow::{AmflowError, HostTensor, TensorFile};
 
 use super::util::{assert_close, device, fixture, get, read};
 
-const TOL: f32 = 1e-4;
+/// Max abs error allowed for hidden states, pooled outputs and attention logits (values up to
+/// ~7). Measured (flex backend vs. these fixtures, and vs. the previous ones made by the same
+/// versions on another CPU): at most 4.4e-6 (dinov2_reg_tiny native, block 1 logits);
+/// last_hidden_state 3.3e-6, pooler_output 1.6e-6. That is f32 noise of two blocks (~9 ulps at
+/// 4-8): the same torch and transformers on two CPUs disagree by up to 2.4e-6 on these outputs.
+/// The margin is only ~2.3x because the spec caps parity at 1e-5.
+const TOL: f32 = 1e-5;
+/// Max abs error allowed for attention probabilities (in [0, 1]). Measured: 2.7e-7; ~19x margin.
+const TOL_PROBS: f32 = 5e-6;
 
 fn config(model: &str) -> VitConfig {
     let text = std::fs::read_to_string(fixture(&format!("hf/{model}/config.json"))).unwrap();
@@ -106,7 +114,7 @@ fn attention_probabilities_match_too() {
         "probs",
         &HostTensor::from_tensor(&att.probs),
         get(&io, "attn_probs.other.0"),
-        1e-5,
+        TOL_PROBS,
     );
 }
 
