@@ -1,8 +1,9 @@
 //! `amflow-report`: the files people look at after training and evaluation.
 //!
 //! This crate owns every human-facing output of amflow runs and deliberately
-//! depends on neither burn nor the other amflow crates: plain Rust values go
-//! in, files come out.
+//! depends on neither burn nor the model and training crates (only on
+//! `amflow-rng`, the project's one generator): plain Rust values go in, files
+//! come out.
 //!
 //! * [`tfevents`]: TensorBoard event files (`events.out.tfevents.<time>.<host>`),
 //!   TFRecord framing with masked CRC32C and hand-encoded `Event` protobufs.

@@ -7,14 +7,12 @@ mod common;
 
 use amflow_report::font::{text_width, INK};
 use amflow_report::{compose_grid, fit_image, pca, pca_rgb, upscale_nearest, RgbImage};
+use amflow_rng::SplitMix64;
 use common::{decode_png, find_text, find_text_once};
 
-/// Deterministic noise in [-1, 1).
-fn noise(seed: &mut u64) -> f64 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+/// Deterministic noise in [-1, 1) from the project's one generator.
+fn noise(rng: &mut SplitMix64) -> f64 {
+    rng.next_f64() * 2.0 - 1.0
 }
 
 fn unit(v: Vec<f64>) -> Vec<f64> {
@@ -52,11 +50,11 @@ fn synthetic(h: usize, w: usize, d: usize) -> (Vec<f32>, Vec<f64>, Vec<f64>, Vec
     let ac: Vec<f64> = a_t.iter().map(|a| a - a_mean).collect();
     let k = dot(&b_t, &ac) / dot(&ac, &ac);
     b_t.iter_mut().zip(&ac).for_each(|(b, a)| *b -= k * a);
-    let mut seed = 7;
+    let mut rng = SplitMix64::new(7);
     let mut vals = Vec::with_capacity(n * d);
     for t in 0..n {
         for c in 0..d {
-            let v = 1.5 + a_t[t] * u[c] + b_t[t] * wv[c] + 0.001 * noise(&mut seed);
+            let v = 1.5 + a_t[t] * u[c] + b_t[t] * wv[c] + 0.001 * noise(&mut rng);
             vals.push(v as f32);
         }
     }
@@ -273,8 +271,8 @@ fn fit_image_enlarges_by_whole_factors_and_shrinks_by_averaging() {
 fn unstructured_data_gives_true_eigenvectors() {
     // Random data: close eigenvalues; check C v = lambda v and orthogonality.
     for (n, d) in [(196, 64), (50, 200)] {
-        let mut seed = 42;
-        let vals: Vec<f32> = (0..n * d).map(|_| noise(&mut seed) as f32).collect();
+        let mut rng = SplitMix64::new(42);
+        let vals: Vec<f32> = (0..n * d).map(|_| noise(&mut rng) as f32).collect();
         let p = pca(&vals, n, d, 3).unwrap();
         let x: Vec<f64> = vals
             .chunks_exact(d)
