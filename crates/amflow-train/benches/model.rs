@@ -212,7 +212,8 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
                         return;
                     }
                 };
-                let loss = cross_entropy(logits, &labels, 0.1);
+                let loss = cross_entropy(logits, &labels, 0.1)
+                    .expect("one label per clip, each below num_classes");
                 let g = loss.backward();
                 let mut grads = Gradients::default();
                 grads.accumulate(&model.additions, &g);

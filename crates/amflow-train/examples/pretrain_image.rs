@@ -63,7 +63,7 @@ struct Printer {
 
 impl Observer for Printer {
     fn step(&mut self, i: &StepInfo) {
-        if i.step % 10 == 0 || i.step == i.total_steps {
+        if i.step.is_multiple_of(10) || i.step == i.total_steps {
             eprintln!(
                 "step {}/{}  loss {:.4}  lr {:.2e}  {:.0} s",
                 i.step,
