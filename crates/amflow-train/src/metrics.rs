@@ -262,6 +262,9 @@ mod tests {
         v.add(0, 0, &[0.6, 0.4]).unwrap();
         let e = v.evaluate(2).unwrap().summary();
         assert_eq!((e.samples, e.top1), (1, 0.0));
-        assert!(v.add(0, 1, &[0.5, 0.5]).is_err(), "a view with another label");
+        assert!(
+            v.add(0, 1, &[0.5, 0.5]).is_err(),
+            "a view with another label"
+        );
     }
 }
