@@ -268,6 +268,22 @@ struct Counting {
     gets: AtomicUsize,
 }
 
+impl Counting {
+    /// `n` synthetic clips of 2 frames of 16x16.
+    fn synthetic(n: usize) -> Arc<Self> {
+        Arc::new(Counting {
+            inner: SyntheticMotionDataset::new(SyntheticMotionConfig {
+                num_samples: n,
+                num_frames: 2,
+                size: 16,
+                ..SyntheticMotionConfig::default()
+            })
+            .unwrap(),
+            gets: AtomicUsize::new(0),
+        })
+    }
+}
+
 impl VideoDataset for Counting {
     fn len(&self) -> usize {
         self.inner.len()
@@ -286,16 +302,7 @@ impl VideoDataset for Counting {
 
 #[test]
 fn prefetch_window_bounds_work_ahead_of_a_slow_consumer() {
-    let counting = Arc::new(Counting {
-        inner: SyntheticMotionDataset::new(SyntheticMotionConfig {
-            num_samples: 200,
-            num_frames: 2,
-            size: 16,
-            ..SyntheticMotionConfig::default()
-        })
-        .unwrap(),
-        gets: AtomicUsize::new(0),
-    });
+    let counting = Counting::synthetic(200);
     let cfg = LoaderConfig {
         batch_size: 4,
         workers: 2,
@@ -317,16 +324,7 @@ fn prefetch_window_bounds_work_ahead_of_a_slow_consumer() {
 
 #[test]
 fn an_epoch_resumed_at_a_batch_delivers_the_rest_without_decoding_the_start() {
-    let counting = Arc::new(Counting {
-        inner: SyntheticMotionDataset::new(SyntheticMotionConfig {
-            num_samples: 30,
-            num_frames: 2,
-            size: 16,
-            ..SyntheticMotionConfig::default()
-        })
-        .unwrap(),
-        gets: AtomicUsize::new(0),
-    });
+    let counting = Counting::synthetic(30);
     let cfg = LoaderConfig {
         batch_size: 4,
         workers: 2,
