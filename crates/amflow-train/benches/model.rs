@@ -16,10 +16,15 @@
 //! label-smoothed cross-entropy, backward, gradient collection and an AdamW step, as in
 //! `amflow_train::trainer`.
 //!
-//! Like the `amflow` binary, it keeps freed memory mapped (`amflow::allocator`) unless
+//! Like the `amflow` binary, it keeps freed memory mapped (the binary's own `allocator` module,
+//! included below) unless
 //! `AMFLOW_BENCH_DEFAULT_MALLOC=1` is set, which measures glibc's defaults.
 
 use std::time::Instant;
+
+// The process-wide allocator setting is the `amflow` binary's; the bench is a program too.
+#[path = "../../amflow-cli/src/allocator.rs"]
+mod allocator;
 
 use amflow::config::BackboneWeights;
 use amflow::info::compute_per_clip;
@@ -235,7 +240,7 @@ fn main() {
         }
     };
     let tuned_malloc = std::env::var("AMFLOW_BENCH_DEFAULT_MALLOC").as_deref() != Ok("1")
-        && amflow::allocator::keep_freed_memory_mapped();
+        && allocator::keep_freed_memory_mapped();
     match run(&args) {
         Ok((times, flop)) => {
             let case = match args.case {

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use amflow::backbone::{Vit, VitConfig, HF_WEIGHTS_FILE};
+use amflow::backbone::{AttentionMaps, Vit, VitConfig, HF_WEIGHTS_FILE};
 use amflow::nn::{Linear, RandomSource, TensorSource, VarBuilder};
 use amflow::{HostTensor, Preset};
 use amflow_video::synthetic::{SyntheticAppearanceDataset, SyntheticMotionConfig};
@@ -227,7 +227,7 @@ impl ImageClassifier {
             .pad_token_rows(self.pos_embed.val())
             .unsqueeze::<3>();
         for block in &self.vit.blocks {
-            x = block.forward(x).0;
+            x = block.forward(x, AttentionMaps::None).0;
         }
         let cls: Tensor<2> = x.slice([0..f, 0..1, 0..d]).reshape([f, d]);
         Ok(self.head.forward(self.vit.final_norm.forward(cls)))

@@ -21,7 +21,6 @@
 //! ```
 
 pub mod adapter;
-pub mod allocator;
 pub mod backbone;
 pub mod checkpoint;
 pub mod config;

@@ -14,7 +14,7 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::adapter::ScaledParallelAdapter;
-use crate::backbone::Vit;
+use crate::backbone::{AttentionMaps, Vit};
 use crate::config::{BackboneWeights, ModelConfig};
 use crate::error::{AmflowError, Result};
 use crate::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AmFlowMode};
@@ -167,6 +167,25 @@ pub struct AmFlowModel {
     /// The configuration that built the model.
     #[module(skip)]
     pub config: ModelConfig,
+    /// Per block, the attention maps its AM flow reads (decided from the config when the
+    /// model is built; `forward_detailed` with `collect` asks every block for its logits).
+    #[module(skip)]
+    pub attention_maps: Vec<AttentionMaps>,
+}
+
+/// The attention maps each block of `config` needs: the logits for vanilla AM flow, the
+/// probabilities for aligned AM flow, none for a block without AM flow.
+pub fn attention_maps(config: &ModelConfig) -> Result<Vec<AttentionMaps>> {
+    let needs = match config.am_flow.mode() {
+        AmFlowMode::Vanilla => AttentionMaps::Logits,
+        AmFlowMode::Aligned => AttentionMaps::Probabilities,
+        AmFlowMode::Off => AttentionMaps::None,
+    };
+    Ok(config
+        .temporal_mask()?
+        .into_iter()
+        .map(|temporal| if temporal { needs } else { AttentionMaps::None })
+        .collect())
 }
 
 impl AmFlowModel {
@@ -193,6 +212,7 @@ impl AmFlowModel {
             )));
         }
         Ok(Self {
+            attention_maps: attention_maps(config)?,
             backbone,
             additions,
             config: config.clone(),
@@ -222,18 +242,13 @@ impl AmFlowModel {
         let mode = self.config.am_flow.mode();
         let mut heads: Vec<Tensor<2>> = Vec::new();
         let mut collected = Vec::new();
-        for (block, add) in self.backbone.blocks.iter().zip(&self.additions.blocks) {
+        let blocks = self.backbone.blocks.iter().zip(&self.additions.blocks);
+        for ((block, add), &maps) in blocks.zip(&self.attention_maps) {
             let temporal = add.attn_temporal.is_some();
             let a = block.pre_attention(x.clone());
-            // The logits only when vanilla AM flow or the caller needs them.
-            let (att_output, logits, probs) =
-                if collect || (temporal && mode == AmFlowMode::Vanilla) {
-                    let att = block.attention(a.clone());
-                    (att.output, Some(att.logits), att.probs)
-                } else {
-                    let (output, probs) = block.attention_probs(a.clone());
-                    (output, None, probs)
-                };
+            let maps = if collect { AttentionMaps::Logits } else { maps };
+            let att = block.attention(a.clone(), maps);
+            let (att_output, logits, probs) = (att.output, att.logits, att.probs);
             let flow = match (temporal, mode) {
                 (false, _) | (true, AmFlowMode::Off) => None,
                 (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(
@@ -250,6 +265,7 @@ impl AmFlowModel {
                             encoder.tokens()
                         )));
                     }
+                    let probs = probs.expect("computed for aligned AM flow");
                     Some(aligned_am_flow(probs, b, encoder))
                 }
             };

@@ -13,6 +13,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::prelude::*;
 
+use super::attention::AttentionMaps;
 use super::block::VitBlock;
 use super::config::{BackboneFamily, PosInterpolation, VitConfig};
 use super::pos_interp::resize_grid;
@@ -257,7 +258,7 @@ impl Vit {
             .reshape([f, 3, gh, p, gw, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([f * gh * gw, 3 * p * p]);
-        let mut tokens = super::weight_matmul(patches, self.patch_weight.val());
+        let mut tokens = amflow_kernels::ops::weight_matmul(patches, self.patch_weight.val());
         if let Some(b) = &self.patch_bias {
             tokens = tokens + b.val().unsqueeze::<2>();
         }
@@ -292,9 +293,9 @@ impl Vit {
         let mut x = self.embed(pixels)?;
         let mut logits = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            let (y, l) = block.forward(x);
+            let (y, l) = block.forward(x, AttentionMaps::Logits);
             x = y;
-            logits.push(l);
+            logits.push(l.expect("asked for the logits"));
         }
         Ok((x, logits))
     }

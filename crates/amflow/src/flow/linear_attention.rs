@@ -6,7 +6,9 @@
 use burn::prelude::*;
 
 use crate::error::Result;
-use crate::nn::{fused_linear_attention, Linear, VarBuilder};
+use amflow_kernels::ops;
+
+use crate::nn::{Linear, VarBuilder};
 
 /// The denominator's stabiliser.
 pub const LINEAR_ATTENTION_EPS: f64 = 1e-6;
@@ -30,12 +32,6 @@ pub struct LinearAttention {
     pub num_heads: usize,
 }
 
-/// `phi(x) = elu(x) + 1`, written as `exp(min(x, 0)) + max(x, 0)`: four element-wise passes
-/// instead of burn's `elu` (a mask, `exp`, two scalar ops and a masked select) and the `+ 1`.
-fn phi(x: Tensor<3>) -> Tensor<3> {
-    x.clone().clamp_max(0.0).exp() + x.clamp_min(0.0)
-}
-
 impl LinearAttention {
     /// Builds `q`, `k`, `v`, `o` under `vb`.
     pub fn new(vb: &VarBuilder<'_>, width: usize, heads: usize) -> Result<Self> {
@@ -48,38 +44,13 @@ impl LinearAttention {
         })
     }
 
-    fn split(&self, x: Tensor<3>) -> Tensor<4> {
-        let [b, n, w] = x.dims();
-        x.reshape([b, n, self.num_heads, w / self.num_heads])
-            .swap_dims(1, 2)
-    }
-
-    /// Applies linear attention.
+    /// Applies linear attention ([`amflow_kernels::ops::linear_attention`]) and the output
+    /// projection.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        if fused_linear_attention::applies(&x) {
-            // The same computation as below, one fused op per frame and head.
-            let q = self.q.forward(x.clone());
-            let k = self.k.forward(x.clone());
-            let v = self.v.forward(x);
-            let heads = self.num_heads;
-            let out =
-                fused_linear_attention::linear_attention(q, k, v, heads, LINEAR_ATTENTION_EPS);
-            return self.o.forward(out);
-        }
-        let [b, n, w] = x.dims();
-        // phi before the head split: element-wise passes over contiguous memory.
-        let q = self.split(phi(self.q.forward(x.clone())));
-        let k = self.split(phi(self.k.forward(x.clone())));
-        let v = self.split(self.v.forward(x));
-        // sum_j phi(k_j)^T v_j: [b, h, d, d]; sum_j phi(k_j): [b, h, 1, d].
-        let kv = k.clone().swap_dims(2, 3).matmul(v);
-        let k_sum = k.sum_dim(2);
-        let numerator = q.clone().matmul(kv);
-        // q . k_sum per token as a matrix product: [b, h, n, d] x [b, h, d, 1].
-        let denominator = q
-            .matmul(k_sum.swap_dims(2, 3))
-            .add_scalar(LINEAR_ATTENTION_EPS);
-        let out = numerator / denominator;
-        self.o.forward(out.swap_dims(1, 2).reshape([b, n, w]))
+        let q = self.q.forward(x.clone());
+        let k = self.k.forward(x.clone());
+        let v = self.v.forward(x);
+        let out = ops::linear_attention(q, k, v, self.num_heads, LINEAR_ATTENTION_EPS);
+        self.o.forward(out)
     }
 }

@@ -20,7 +20,7 @@ pub use linear_attention::{LinearAttention, LINEAR_ATTENTION_EPS};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::nn::fused::softmax_last;
+use amflow_kernels::ops::softmax_last;
 
 /// Which AM flow the temporal blocks compute (the tag of [`AmFlowConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use super::TransformerTpmConfig;
-use crate::backbone::{Mlp, SelfAttention};
+use crate::backbone::{AttentionMaps, Mlp, SelfAttention};
 use crate::error::{AmflowError, Result};
 use crate::init::Init;
 use crate::nn::{Activation, LayerNorm, VarBuilder};
@@ -82,7 +82,10 @@ impl TemporalTransformer {
         }
         let mut x = x + self.pos_embed.val().narrow(0, 0, t).unsqueeze::<3>();
         for layer in &self.layers {
-            x = x.clone() + layer.attn.forward(layer.norm1.forward(x)).output;
+            let att = layer
+                .attn
+                .forward(layer.norm1.forward(x.clone()), AttentionMaps::None);
+            x = x + att.output;
             x = x.clone() + layer.mlp.forward(layer.norm2.forward(x));
         }
         Ok(x)

@@ -3,7 +3,7 @@
 //! state, pooled output and every block's attention logits, at the native resolution and at
 //! another one (position-embedding interpolation), for DINOv2, DINOv2 with registers and CLIP.
 
-use amflow::backbone::{BackboneFamily, Vit, VitConfig};
+use amflow::backbone::{AttentionMaps, BackboneFamily, Vit, VitConfig};
 use amflow::{AmflowError, HostTensor, TensorFile};
 
 use super::util::{assert_close, device, fixture, get, read};
@@ -109,10 +109,30 @@ fn attention_probabilities_match_too() {
     let io = read("hf/dinov2_tiny/io.safetensors");
     let pixels = get(&io, "pixels.other").to_tensor::<4>(&device()).unwrap();
     let x = vit.embed(pixels).unwrap();
-    let att = vit.blocks[0].attention(vit.blocks[0].pre_attention(x));
+    let a = vit.blocks[0].pre_attention(x);
+    // The probabilities alone (no logits in memory on the CPU backend) and with the logits.
+    for maps in [AttentionMaps::Probabilities, AttentionMaps::Logits] {
+        let att = vit.blocks[0].attention(a.clone(), maps);
+        assert_close(
+            &format!("probs ({maps:?})"),
+            &HostTensor::from_tensor(&att.probs.expect("asked for")),
+            get(&io, "attn_probs.other.0"),
+            TOL_PROBS,
+        );
+    }
+    let none = vit.blocks[0].attention(a.clone(), AttentionMaps::None);
+    assert!(none.probs.is_none() && none.logits.is_none());
+    let with_maps = vit.blocks[0].attention(a, AttentionMaps::Logits);
+    assert_close(
+        "output without maps",
+        &HostTensor::from_tensor(&none.output),
+        &HostTensor::from_tensor(&with_maps.output),
+        1e-6,
+    );
+    let att = with_maps;
     assert_close(
         "probs",
-        &HostTensor::from_tensor(&att.probs),
+        &HostTensor::from_tensor(&att.probs.expect("asked for")),
         get(&io, "attn_probs.other.0"),
         TOL_PROBS,
     );

@@ -12,8 +12,9 @@
 //! 1.05x at batch 1 and 1.16x at batch 4; peak RSS within 1%, except inference at batch 4
 //! (392 -> 446 MiB, still a fifth of PyTorch's).
 //!
-//! The setting is a library function, not a side effect: a program opts in once at start-up
-//! (the `amflow` binary and the benchmarks do). On other C libraries it does nothing.
+//! The setting is process-wide, so it belongs to programs, not to the model library: the
+//! `amflow` binary calls it once at start-up, and the model benchmark includes this file. On
+//! other C libraries it does nothing.
 
 /// The `mmap` threshold set: glibc's largest (`DEFAULT_MMAP_THRESHOLD_MAX` on 64-bit); it
 /// matters only where `mmap` is used at all (the fallback).
