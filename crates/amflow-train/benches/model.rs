@@ -24,6 +24,7 @@ use std::time::Instant;
 
 // The process-wide allocator setting is the `amflow` binary's; the bench is a program too.
 #[path = "../../amflow-cli/src/allocator.rs"]
+#[allow(dead_code, unused_imports)] // its tests run with the binary's, not here
 mod allocator;
 
 use amflow::config::BackboneWeights;
@@ -48,6 +49,8 @@ enum Case {
 
 struct Args {
     case: Case,
+    /// The model (`--preset`, default the ViT-S/14 AM/12 one), with random backbone weights.
+    preset: Preset,
     batch: usize,
     reps: usize,
     warmup: usize,
@@ -56,6 +59,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         case: Case::Infer,
+        preset: Preset::Dinov2S14Am12Transformer,
         batch: 1,
         reps: 5,
         warmup: 1,
@@ -77,6 +81,9 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("unknown case {other}")),
                 }
             }
+            "--preset" => {
+                args.preset = Preset::from_name(&value).ok_or(format!("unknown preset {value}"))?
+            }
             "--batch" => args.batch = number()?,
             "--reps" => args.reps = number()?,
             "--warmup" => args.warmup = number()?,
@@ -87,8 +94,8 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The benchmark's model configuration.
-fn config() -> ModelConfig {
-    let mut c = Preset::Dinov2S14Am12Transformer.config();
+fn config(preset: Preset) -> ModelConfig {
+    let mut c = preset.config();
     c.backbone.weights = BackboneWeights::Random { seed: 0 };
     c
 }
@@ -158,7 +165,7 @@ fn threads() -> usize {
 
 fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
     let device = Device::flex();
-    let config = config();
+    let config = config(args.preset);
     let clip_shape = [
         args.batch,
         config.num_frames,
@@ -253,12 +260,13 @@ fn main() {
             println!(
                 "{{\"side\": \"amflow\", \"case\": \"{case}\", \"batch\": {}, \"threads\": {}, \
                  \"median_s\": {:.6}, \"times_s\": [{}], \"flop\": {flop}, \
-                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}}}",
+                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}, \"preset\": \"{}\"}}",
                 args.batch,
                 threads(),
                 median(&times),
                 list.join(", "),
                 peak_rss().map_or("null".into(), |v| v.to_string()),
+                args.preset.name(),
             );
         }
         Err(e) => {

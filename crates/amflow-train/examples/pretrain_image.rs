@@ -68,7 +68,7 @@ impl Observer for Printer {
                 "step {}/{}  loss {:.4}  lr {:.2e}  {:.0} s",
                 i.step,
                 i.total_steps,
-                i.loss,
+                i.loss.unwrap_or(f64::NAN),
                 i.lr,
                 self.started.elapsed().as_secs_f64()
             );

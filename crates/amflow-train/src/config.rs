@@ -208,9 +208,19 @@ pub struct TrainConfig {
     /// Save `last` every this many optimizer steps as well as at each epoch's end (0: epochs only).
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Read the training loss and accuracy back from the device every this many optimizer
+    /// steps (and at each epoch's end and checkpoint); between, they accumulate on the device
+    /// so that a GPU step waits for nothing but the clipping norm. The progress bar and
+    /// TensorBoard's `train/loss` show the mean over each interval.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
     /// Metric for the `best` checkpoint.
     #[serde(default = "default_select")]
     pub select_by: SelectBy,
+}
+
+fn default_log_every() -> u64 {
+    10
 }
 
 fn default_select() -> SelectBy {
@@ -284,6 +294,7 @@ impl TrainConfig {
             },
             loader: LoaderSettings::default(),
             checkpoint_every: 0,
+            log_every: default_log_every(),
             select_by: SelectBy::Top1,
         }
     }

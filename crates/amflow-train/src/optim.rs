@@ -142,7 +142,7 @@ impl Gradients {
             .values()
             .map(|g| g.clone().square().sum())
             .reduce(|a, b| a + b);
-        total.map_or(0.0, |t| f64::from(t.into_scalar::<f32>()).sqrt())
+        total.map_or(0.0, |t| f64::from(amflow::read_values(t)[0]).sqrt())
     }
 
     /// Rescales the gradients so that their global norm is at most `max_norm`; returns the

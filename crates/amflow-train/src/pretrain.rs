@@ -372,7 +372,7 @@ pub fn pretrain_image(
             let g = loss.backward();
             let mut grads = Gradients::default();
             grads.accumulate(&model, &g);
-            stepper.add(grads, loss_value, &ad);
+            stepper.add(grads, &ad);
             totals.add(loss_value, &predictions, &batch.labels, batch.skipped.len());
             let (stepped, taken) =
                 stepper.step(model, |opt, m, grads, lr| opt.update(m, grads, lr, ""));
@@ -383,7 +383,7 @@ pub fn pretrain_image(
                 total_steps: stepper.schedule().total_steps,
                 batch: batch.position + 1,
                 batches,
-                loss: taken.loss,
+                loss: Some(loss_value),
                 lr: taken.lr,
                 grad_norm: taken.grad_norm,
             });

@@ -3,7 +3,9 @@
 //! (gradient accumulation), their mean is clipped to a maximum global L2 norm, the learning
 //! rate comes from the warm-up + cosine schedule at the step's position, and AdamW updates the
 //! parameters. A loop feeds micro-batches with [`Stepper::add`] and applies the step when
-//! [`Stepper::is_due`] says so.
+//! [`Stepper::is_due`] says so. A step reads one number back from the device: the global norm
+//! that clipping needs. Losses and metrics are the loops' own business (they accumulate them on
+//! the device).
 
 use std::fmt;
 
@@ -82,8 +84,8 @@ impl<'de> Deserialize<'de> for GradClip {
 pub struct StepTaken {
     /// Optimizer steps taken so far (after this one).
     pub step: u64,
-    /// Mean loss of the step's micro-batches.
-    pub loss: f64,
+    /// Micro-batches in the step.
+    pub micro_batches: usize,
     /// Learning rate used.
     pub lr: f64,
     /// Global gradient norm of the mean gradient, before clipping.
@@ -100,7 +102,6 @@ pub struct Stepper {
     accumulate: usize,
     grads: Gradients,
     micro: usize,
-    loss_sum: f64,
 }
 
 impl Stepper {
@@ -125,7 +126,6 @@ impl Stepper {
             accumulate,
             grads: Gradients::default(),
             micro: 0,
-            loss_sum: 0.0,
         })
     }
 
@@ -139,11 +139,10 @@ impl Stepper {
         self.schedule.at(self.opt.step.saturating_sub(1))
     }
 
-    /// Adds one micro-batch: its gradients (of its mean loss) and that loss.
-    pub fn add(&mut self, grads: Gradients, loss: f64, device: &Device) {
+    /// Adds one micro-batch's gradients (of its mean loss).
+    pub fn add(&mut self, grads: Gradients, device: &Device) {
         self.grads.add(grads, device);
         self.micro += 1;
-        self.loss_sum += loss;
     }
 
     /// The gradients of the micro-batches added so far, for passes that add into them.
@@ -152,9 +151,8 @@ impl Stepper {
     }
 
     /// Counts one micro-batch whose gradients were added through [`Stepper::gradients_mut`].
-    pub fn count_micro_batch(&mut self, loss: f64) {
+    pub fn count_micro_batch(&mut self) {
         self.micro += 1;
-        self.loss_sum += loss;
     }
 
     /// Whether a step is due: `accumulate` micro-batches are in, or the epoch ended with some.
@@ -183,12 +181,11 @@ impl Stepper {
         let model = update(&mut self.opt, model, &grads, lr);
         let taken = StepTaken {
             step: self.opt.step,
-            loss: self.loss_sum / micro as f64,
+            micro_batches: micro,
             lr,
             grad_norm,
         };
         self.micro = 0;
-        self.loss_sum = 0.0;
         (model, taken)
     }
 }

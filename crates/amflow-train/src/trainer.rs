@@ -55,8 +55,10 @@ pub struct StepInfo {
     pub batch: usize,
     /// Batches in this epoch.
     pub batches: usize,
-    /// Mean loss of the step's micro-batches.
-    pub loss: f64,
+    /// Mean loss of the micro-batches since the last logged step, at logging steps (every
+    /// `log_every` steps, the epoch's last step and before each checkpoint); `None` between
+    /// them, where the loss stays on the device.
+    pub loss: Option<f64>,
     /// Learning rate used.
     pub lr: f64,
     /// Global gradient norm before clipping.
@@ -151,6 +153,22 @@ impl EpochTotals {
     }
 }
 
+/// The losses and right-prediction counts of the micro-batches since the last read, still on
+/// the device. They are read in one go and summed on the host in batch order, so the totals are
+/// the same whichever steps the reads fall on (a resumed run's equal an uninterrupted one's).
+#[derive(Default)]
+struct PendingBatches {
+    /// Per micro-batch: `[mean loss, clips right]` and the clips.
+    batches: Vec<(Tensor<1>, usize)>,
+}
+
+impl PendingBatches {
+    fn add(&mut self, pass: &crate::parallel::PassOutput, clips: usize) {
+        let pair = Tensor::cat(vec![pass.loss.clone(), pass.correct.clone()], 0);
+        self.batches.push((pair, clips));
+    }
+}
+
 /// Where a run stands: what a resume restores besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct RunState {
@@ -229,6 +247,7 @@ struct Run {
     class_names: Vec<String>,
     classes: usize,
     pass_settings: PassSettings,
+    pending: PendingBatches,
 }
 
 impl Run {
@@ -313,7 +332,38 @@ impl Run {
             val_loader,
             class_names,
             pass_settings,
+            pending: PendingBatches::default(),
         })
+    }
+
+    /// Reads the pending micro-batches' losses and counts into the host totals (one device
+    /// read) and returns their mean loss.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFiniteLoss`] when a loss since the last read is NaN or infinite.
+    fn sync(&mut self) -> Result<Option<f64>> {
+        let pending = std::mem::take(&mut self.pending.batches);
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let clips: Vec<usize> = pending.iter().map(|(_, n)| *n).collect();
+        let values = amflow::read_values(Tensor::cat(
+            pending.into_iter().map(|(pair, _)| pair).collect(),
+            0,
+        ));
+        let mut interval = 0.0;
+        for (pair, n) in values.chunks(2).zip(&clips) {
+            let loss = f64::from(pair[0]);
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: self.state.step,
+                });
+            }
+            interval += loss;
+            self.state.totals.loss_sum += loss * *n as f64;
+            self.state.totals.correct += pair[1].round() as u64;
+        }
+        Ok(Some(interval / clips.len() as f64))
     }
 
     /// Trains the rest of the current epoch, from the batch position the state records
@@ -334,18 +384,10 @@ impl Run {
                 self.pass_settings,
                 self.stepper.gradients_mut(),
             )?;
-            if !pass.loss.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    step: self.state.step,
-                });
-            }
-            self.stepper.count_micro_batch(pass.loss);
-            self.state.totals.add(
-                pass.loss,
-                &pass.predictions,
-                &batch.labels,
-                batch.skipped.len(),
-            );
+            self.stepper.count_micro_batch();
+            self.pending.add(&pass, batch.labels.len());
+            self.state.totals.clips += batch.labels.len() as u64;
+            self.state.totals.skipped += batch.skipped.len();
             self.state.batch = batch.position + 1;
             if self.stepper.is_due(self.state.batch == batches) && self.step(observer, batches)? {
                 return Err(TrainError::Interrupted {
@@ -376,21 +418,29 @@ impl Run {
         });
         self.model = model;
         self.state.step = taken.step;
+        let every = self.config.checkpoint_every;
+        let checkpoint = every > 0 && taken.step % every == 0 && self.state.batch < batches;
+        let log_every = self.config.log_every.max(1);
+        let loss = if checkpoint || taken.step % log_every == 0 || self.state.batch == batches {
+            self.sync()?
+        } else {
+            None
+        };
         observer.step(&StepInfo {
             epoch: self.state.epoch,
             step: taken.step,
             total_steps: self.stepper.schedule().total_steps,
             batch: self.state.batch,
             batches,
-            loss: taken.loss,
+            loss,
             lr: taken.lr,
             grad_norm: taken.grad_norm,
         });
-        let every = self.config.checkpoint_every;
-        if every > 0 && taken.step % every == 0 && self.state.batch < batches {
+        if checkpoint {
             self.save_resume_point()?;
         }
         if observer.should_stop() {
+            self.sync()?;
             self.save_resume_point()?;
             return Ok(true);
         }
@@ -399,6 +449,7 @@ impl Run {
 
     /// Validates, records the epoch, and writes the checkpoints and the metrics file.
     fn end_epoch(&mut self, started: Instant, observer: &mut dyn Observer) -> Result<()> {
+        self.sync()?;
         let summary = evaluate(
             &self.model.valid(),
             &self.val_loader,

@@ -36,5 +36,5 @@ pub mod tpm;
 
 pub use config::{ModelConfig, Preset};
 pub use error::{AmflowError, Result};
-pub use host_tensor::{HostTensor, TensorFile};
+pub use host_tensor::{device_reads, read_values, HostTensor, TensorFile};
 pub use model::{AmFlowModel, ModelOutput};

@@ -341,5 +341,7 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
     } else {
         vit.with_precision(config.backbone.precision)
     };
-    Ok((vit, report))
+    // The model's input size is fixed: its position embedding is resized once, on the device.
+    let [h, w] = config.image_size;
+    Ok((vit.with_input_size(h, w, device)?, report))
 }

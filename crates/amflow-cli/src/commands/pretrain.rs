@@ -56,7 +56,9 @@ impl Observer for PretrainProgress<'_> {
     fn step(&mut self, info: &StepInfo) {
         self.bar.set_length(info.total_steps);
         self.bar.set_position(info.step);
-        self.bar.set_message(format!("loss {:.4}", info.loss));
+        if let Some(loss) = info.loss {
+            self.bar.set_message(format!("loss {loss:.4}"));
+        }
     }
 
     fn epoch_end(&mut self, e: &EpochRecord) {

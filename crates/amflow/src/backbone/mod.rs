@@ -17,4 +17,4 @@ pub use config::{BackboneFamily, PosInterpolation, VitConfig};
 pub use export::{HF_CONFIG_FILE, HF_WEIGHTS_FILE};
 pub use pos_interp::resize_grid;
 pub use precision::BackbonePrecision;
-pub use vit::Vit;
+pub use vit::{PositionCache, Vit};
