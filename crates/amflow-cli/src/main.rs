@@ -5,7 +5,6 @@
 mod allocator;
 mod cli;
 mod commands;
-mod device;
 mod log_file;
 
 use std::process::ExitCode;

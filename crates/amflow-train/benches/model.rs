@@ -45,12 +45,19 @@ enum Case {
     Sgemm,
     /// Inference of the frozen backbone alone (`Vit::forward_plain`), for the profile.
     Backbone,
+    /// The tiny preset's logits on `--device` against the CPU backend, for every AM flow mode
+    /// and TPM (one JSON line each; for a GPU machine, bench/gpu).
+    Parity,
 }
 
 struct Args {
     case: Case,
     /// The model (`--preset`, default the ViT-S/14 AM/12 one), with random backbone weights.
     preset: Preset,
+    /// The device (`--device`, as the `amflow` command names them; default `flex`).
+    device: String,
+    /// `--precision bf16`: the frozen backbone's matrix weights and products in bf16.
+    bf16: bool,
     batch: usize,
     reps: usize,
     warmup: usize,
@@ -60,6 +67,8 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         case: Case::Infer,
         preset: Preset::Dinov2S14Am12Transformer,
+        device: "flex".into(),
+        bf16: false,
         batch: 1,
         reps: 5,
         warmup: 1,
@@ -78,11 +87,20 @@ fn parse_args() -> Result<Args, String> {
                     "train" => Case::Train,
                     "sgemm" => Case::Sgemm,
                     "backbone" => Case::Backbone,
+                    "parity" => Case::Parity,
                     other => return Err(format!("unknown case {other}")),
                 }
             }
             "--preset" => {
                 args.preset = Preset::from_name(&value).ok_or(format!("unknown preset {value}"))?
+            }
+            "--device" => args.device = value,
+            "--precision" => {
+                args.bf16 = match value.as_str() {
+                    "f32" => false,
+                    "bf16" => true,
+                    other => return Err(format!("unknown precision {other} (f32 or bf16)")),
+                }
             }
             "--batch" => args.batch = number()?,
             "--reps" => args.reps = number()?,
@@ -163,9 +181,48 @@ fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// The tiny preset on `device` and on the CPU backend, same weights and clip: the largest
+/// logit difference relative to the largest logit, per AM flow mode and TPM.
+fn parity(device: &str) -> amflow::Result<()> {
+    use amflow::flow::AmFlowMode;
+    use amflow::tpm::{TpmConfig, TpmKind};
+    let device = amflow_train::device::parse(device)
+        .map_err(|e| amflow::AmflowError::Config(e.to_string()))?;
+    let clip = amflow::HostTensor::new(
+        vec![2, 4, 3, 16, 16],
+        (0..2 * 4 * 3 * 16 * 16)
+            .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
+            .collect(),
+    )?;
+    for mode in [AmFlowMode::Vanilla, AmFlowMode::Aligned, AmFlowMode::Off] {
+        for tpm in [TpmKind::Transformer, TpmKind::Tcn, TpmKind::Lstm] {
+            let mut config = Preset::Tiny.config();
+            config.am_flow = config.am_flow.with_mode(mode);
+            config.tpm = TpmConfig::new(tpm);
+            let logits = |device: &Device| -> amflow::Result<amflow::HostTensor> {
+                let (model, _) = AmFlowModel::new(&config, device)?;
+                let out = model.forward(clip.to_tensor::<5>(device)?)?;
+                Ok(amflow::HostTensor::from_tensor(&out))
+            };
+            let (on_device, on_cpu) = (logits(&device)?, logits(&Device::flex())?);
+            let scale = on_cpu.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            println!(
+                "{{\"side\": \"amflow\", \"case\": \"parity\", \"am_flow\": \"{mode:?}\", \
+                 \"tpm\": \"{tpm:?}\", \"relative_error\": {:e}}}",
+                on_device.max_abs_diff(&on_cpu) / scale
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
-    let device = Device::flex();
-    let config = config(args.preset);
+    let device = amflow_train::device::parse(&args.device)
+        .map_err(|e| amflow::AmflowError::Config(e.to_string()))?;
+    let mut config = config(args.preset);
+    if args.bf16 {
+        config.backbone.precision = amflow::backbone::BackbonePrecision::Bf16;
+    }
     let clip_shape = [
         args.batch,
         config.num_frames,
@@ -174,6 +231,9 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
         config.image_size[1],
     ];
     match args.case {
+        Case::Parity => Err(amflow::AmflowError::Config(
+            "parity runs through `parity`, not `run`".into(),
+        )),
         Case::Sgemm => {
             let x = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
             let y = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
@@ -248,6 +308,13 @@ fn main() {
     };
     let tuned_malloc = std::env::var("AMFLOW_BENCH_DEFAULT_MALLOC").as_deref() != Ok("1")
         && allocator::keep_freed_memory_mapped();
+    if args.case == Case::Parity {
+        if let Err(e) = parity(&args.device) {
+            eprintln!("model bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     match run(&args) {
         Ok((times, flop)) => {
             let case = match args.case {
@@ -255,18 +322,21 @@ fn main() {
                 Case::Train => "train",
                 Case::Sgemm => "sgemm",
                 Case::Backbone => "backbone",
+                Case::Parity => "parity",
             };
             let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
             println!(
                 "{{\"side\": \"amflow\", \"case\": \"{case}\", \"batch\": {}, \"threads\": {}, \
                  \"median_s\": {:.6}, \"times_s\": [{}], \"flop\": {flop}, \
-                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}, \"preset\": \"{}\"}}",
+                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}, \"preset\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\"}}",
                 args.batch,
                 threads(),
                 median(&times),
                 list.join(", "),
                 peak_rss().map_or("null".into(), |v| v.to_string()),
                 args.preset.name(),
+                args.device,
+                if args.bf16 { "bf16" } else { "f32" },
             );
         }
         Err(e) => {

@@ -15,6 +15,9 @@ pub enum TrainError {
     /// The data pipeline failed (under the `fail` bad-input policy, or a broken manifest).
     #[error(transparent)]
     Data(#[from] amflow_video::DataError),
+    /// A device cannot be named or started (unknown name, backend not built, driver missing).
+    #[error("{0}")]
+    Device(String),
     /// The training config is invalid.
     #[error("invalid training config: {0}")]
     Config(String),

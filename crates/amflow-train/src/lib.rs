@@ -14,6 +14,7 @@
 pub mod ablation;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod loss;
 pub mod metrics;
