@@ -20,13 +20,42 @@ use crate::step::GradClip;
 /// A name is a file when it ends in `.toml` or contains a `/` (`./tiny` names a file called
 /// `tiny`), and a preset otherwise; an unknown preset is an error listing the presets, never a
 /// silent fall-back to a file of that name, and a file never shadows a preset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ModelChoice {
     /// A full model config.
     Inline(Box<ModelConfig>),
     /// A preset name or a path to a model config (`.toml`).
     Named(String),
+}
+
+impl<'de> Deserialize<'de> for ModelChoice {
+    /// A string is a name, a table a model config whose own errors (an unknown key, a missing
+    /// one) are reported as they are, not as "no variant matched".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct ChoiceVisitor;
+        impl<'de> serde::de::Visitor<'de> for ChoiceVisitor {
+            type Value = ModelChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a preset name, a model config file or a [model] table")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(ModelChoice::Named(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let config =
+                    ModelConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ModelChoice::Inline(Box::new(config)))
+            }
+        }
+        d.deserialize_any(ChoiceVisitor)
+    }
 }
 
 /// What a [`ModelChoice::Named`] names.
@@ -230,9 +259,19 @@ fn default_select() -> SelectBy {
 impl TrainConfig {
     /// Parses TOML text, applying `overrides` (`a.b.c=value`) first.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
+        Self::from_toml_in(text, overrides, None)
+    }
+
+    /// [`TrainConfig::from_toml`] with relative model files resolved against `base`. An
+    /// override of a `model.` key on a model named by a preset or file first expands that
+    /// model into an inline table (`model = "synthetic-small"` with `--set model.num_classes=3`).
+    fn from_toml_in(text: &str, overrides: &[String], base: Option<&Path>) -> Result<Self> {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| TrainError::Config(e.message().replace('\n', " ")))?;
         for o in overrides {
+            if o.trim_start().starts_with("model.") {
+                expand_named_model(&mut value, base)?;
+            }
             apply_override(&mut value, o)?;
         }
         value
@@ -243,7 +282,7 @@ impl TrainConfig {
     /// Reads a TOML file with overrides; relative model paths are resolved against its folder.
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let mut config = Self::from_toml(&text, overrides)?;
+        let mut config = Self::from_toml_in(&text, overrides, path.parent())?;
         if let (ModelChoice::Named(name), Some(base)) = (&config.model, path.parent()) {
             if let ModelName::File(file) = ModelName::parse(name)? {
                 if file.is_relative() {
@@ -311,6 +350,21 @@ impl TrainConfig {
     }
 }
 
+/// Replaces a `model` given by name (preset or file) with its config as an inline table, so
+/// that `model.` overrides apply to it.
+fn expand_named_model(root: &mut toml::Value, base: Option<&Path>) -> Result<()> {
+    let Some(toml::Value::String(name)) = root.get("model") else {
+        return Ok(());
+    };
+    let config = ModelChoice::Named(name.clone()).resolve(base)?;
+    let table: toml::Value = toml::from_str(&config.to_toml())
+        .map_err(|e| TrainError::Config(format!("model `{name}`: {}", e.message())))?;
+    if let Some(t) = root.as_table_mut() {
+        t.insert("model".into(), table);
+    }
+    Ok(())
+}
+
 /// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, or taken as a string.
 pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     let (key, raw) = assignment
@@ -362,6 +416,22 @@ mod tests {
             err.contains("not a preset") && err.contains("synthetic-small"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_preset_takes_model_overrides() {
+        let text = "model = \"synthetic-small\"\n[data.synthetic]\n";
+        let c = TrainConfig::from_toml(text, &["model.num_classes=3".into()]).unwrap();
+        let model = c.model.resolve(None).unwrap();
+        let mut want = Preset::SyntheticSmall.config();
+        want.num_classes = 3;
+        assert_eq!(model, want);
+        // Without a model override the name stays a name.
+        let c = TrainConfig::from_toml(text, &["optim.lr=0.1".into()]).unwrap();
+        assert_eq!(c.model, ModelChoice::Named("synthetic-small".into()));
+        // A key the model does not have is still an error naming it.
+        let e = TrainConfig::from_toml(text, &["model.num_clases=3".into()]).unwrap_err();
+        assert!(e.to_string().contains("num_clases"), "{e}");
     }
 
     #[test]

@@ -35,9 +35,10 @@ fn parse_one(spec: &str) -> Result<Device> {
     let (kind, index) = match spec.split_once(':') {
         Some((k, i)) => (
             k,
-            Some(i.parse::<usize>().map_err(|e| {
-                TrainError::Device(format!("device index in `{spec}`: {e}"))
-            })?),
+            Some(
+                i.parse::<usize>()
+                    .map_err(|e| TrainError::Device(format!("device index in `{spec}`: {e}")))?,
+            ),
         ),
         None => (spec, None),
     };
@@ -47,9 +48,9 @@ fn parse_one(spec: &str) -> Result<Device> {
         "vulkan" => vulkan(),
         "wgpu" => wgpu(false),
         "wgpu-gl" => wgpu(true),
-        other => bail!(
-            "unknown device `{other}` (expected flex, cuda[:N], vulkan, wgpu or wgpu-gl)"
-        ),
+        other => {
+            bail!("unknown device `{other}` (expected flex, cuda[:N], vulkan, wgpu or wgpu-gl)")
+        }
     }
 }
 

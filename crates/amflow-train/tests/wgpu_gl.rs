@@ -80,7 +80,9 @@ fn forward_matches_the_cpu_backend_for_every_am_flow_and_tpm() {
             let config = tiny(mode, tpm);
             let logits = |device: &Device| {
                 let (model, _) = AmFlowModel::new(&config, device).unwrap();
-                let out = model.forward(clip().to_tensor::<5>(device).unwrap()).unwrap();
+                let out = model
+                    .forward(clip().to_tensor::<5>(device).unwrap())
+                    .unwrap();
                 HostTensor::from_tensor(&out)
             };
             let e = relative(&logits(&gpu), &logits(&Device::flex()));
@@ -100,7 +102,10 @@ fn every_trainable_gradient_matches_and_the_frozen_backbone_gets_none() {
         let config = tiny(mode, tpm);
         let (on_gpu, gpu_backbone) = gradients(&config, &gpu);
         let (on_cpu, cpu_backbone) = gradients(&config, &Device::flex());
-        assert!(!gpu_backbone && !cpu_backbone, "a frozen backbone received gradients");
+        assert!(
+            !gpu_backbone && !cpu_backbone,
+            "a frozen backbone received gradients"
+        );
         assert_eq!(
             on_gpu.keys().collect::<Vec<_>>(),
             on_cpu.keys().collect::<Vec<_>>(),
@@ -108,7 +113,10 @@ fn every_trainable_gradient_matches_and_the_frozen_backbone_gets_none() {
         );
         for (name, g) in &on_gpu {
             let e = relative(g, &on_cpu[name]);
-            assert!(e <= TOL, "{mode:?}/{tpm:?}: gradient of {name} differs by {e:e}");
+            assert!(
+                e <= TOL,
+                "{mode:?}/{tpm:?}: gradient of {name} differs by {e:e}"
+            );
         }
     }
 }
@@ -143,7 +151,11 @@ fn the_bf16_backbone_runs_and_stays_close_to_f32() {
     half.backbone.precision = BackbonePrecision::Bf16;
     let logits = |config: &ModelConfig, device: &Device| {
         let (model, _) = AmFlowModel::new(config, device).unwrap();
-        HostTensor::from_tensor(&model.forward(clip().to_tensor::<5>(device).unwrap()).unwrap())
+        HostTensor::from_tensor(
+            &model
+                .forward(clip().to_tensor::<5>(device).unwrap())
+                .unwrap(),
+        )
     };
     let full = logits(&config, &Device::flex());
     let e = relative(&logits(&half, &gpu), &full);

@@ -33,7 +33,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(args) => eval::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Predict(args) => predict::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Ablate(args) => ablate::run(&args, &amflow_train::device::parse(&cli.device)?),
-        Command::PretrainImage(args) => pretrain::run(&args, &amflow_train::device::parse(&cli.device)?),
+        Command::PretrainImage(args) => {
+            pretrain::run(&args, &amflow_train::device::parse(&cli.device)?)
+        }
         Command::Flow(args) => flow::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Data(args) => match args.command {
             DataCommand::Check(check) => data::check(&check),
