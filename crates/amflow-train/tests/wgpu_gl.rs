@@ -10,6 +10,7 @@
 #![cfg(feature = "wgpu")]
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use amflow::backbone::BackbonePrecision;
 use amflow::flow::AmFlowMode;
@@ -24,11 +25,16 @@ use burn::tensor::wgpu::WgpuBackend;
 /// to the largest value (floored at 1): f32 sums in another order.
 const TOL: f32 = 1e-4;
 
+/// The wgpu device over OpenGL, initialised once per process (a second `init` is an error).
 fn gl() -> Device {
-    Device::wgpu_options()
-        .graphics_api(WgpuBackend::Gl)
-        .init()
-        .expect("wgpu over OpenGL (install mesa: scripts/setup.sh)")
+    static GL: OnceLock<Device> = OnceLock::new();
+    GL.get_or_init(|| {
+        Device::wgpu_options()
+            .graphics_api(WgpuBackend::Gl)
+            .init()
+            .expect("wgpu over OpenGL (install mesa: scripts/setup.sh)")
+    })
+    .clone()
 }
 
 fn tiny(mode: AmFlowMode, tpm: TpmKind) -> ModelConfig {
