@@ -70,16 +70,28 @@ pub fn list_frame_folder(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
-        let is_image = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_image && p.is_file() {
+        if p.is_file() {
             files.push(p);
         }
     }
+    Ok(frame_order(files))
+}
+
+/// The frame files among `files` in frame order: those with an image extension, sorted by
+/// the last number in their stem, then by name (what [`list_frame_folder`] returns for a
+/// folder's files). Exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn frame_order(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
     files.sort_by_cached_key(|p| natural_key(p));
-    Ok(files)
+    files
 }
 
 /// Sort key: (the last run of digits in the file stem as a number, the name).
