@@ -7,6 +7,10 @@ use super::manifest::{bad, read_class_names, read_text, Manifest, ManifestEntry}
 use crate::error::Result;
 use crate::source::MediaKind;
 
+/// Labels of a list without a class-names file are below this (the classes are named by
+/// their numbers, `0..=max label`, so the largest label sizes the class list).
+pub(crate) const MAX_NUMBERED_CLASSES: usize = 1 << 20;
+
 pub(crate) fn load(
     list: &Path,
     root: Option<&Path>,
@@ -57,14 +61,27 @@ impl Manifest {
                     path = p.trim_end();
                 }
             }
-            if let Some(n) = &names {
-                if label >= n.len() {
+            match &names {
+                Some(n) if label >= n.len() => {
                     return Err(bad(
                         list,
                         i + 1,
                         format!("label {label} but only {} class names", n.len()),
                     ));
                 }
+                // Numbered classes are `0..=max label`: a label read from the file must not
+                // size that list.
+                None if label >= MAX_NUMBERED_CLASSES => {
+                    return Err(bad(
+                        list,
+                        i + 1,
+                        format!(
+                            "label {label}: without a class-names file labels must be below \
+                             {MAX_NUMBERED_CLASSES}"
+                        ),
+                    ));
+                }
+                _ => {}
             }
             entries.push(ManifestEntry {
                 path: root.join(path),
@@ -80,5 +97,53 @@ impl Manifest {
             entries,
             class_names,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, names: Option<Vec<String>>) -> Result<Manifest> {
+        Manifest::parse_path_label(
+            text,
+            Path::new("list.txt"),
+            Path::new("/data"),
+            names,
+            MediaKind::Video,
+        )
+    }
+
+    #[test]
+    fn numbered_classes_cover_the_labels() {
+        let m = parse("a.mp4 0\n# comment\n\nb c.mp4 120 3\n", None).unwrap();
+        assert_eq!(m.class_names, ["0", "1", "2", "3"]);
+        assert_eq!(m.entries[1].path, Path::new("/data/b c.mp4"));
+        assert_eq!(m.entries[1].label, 3);
+        let named = parse("a.mp4 1\n", Some(vec!["x".into()]));
+        assert!(matches!(
+            named,
+            Err(crate::DataError::Manifest { line: 1, .. })
+        ));
+    }
+
+    /// Fuzz crash (manifest_path_label): a huge label without class names sized a
+    /// `0..=label` list of class names (an allocation of 10^19 strings); `usize::MAX`
+    /// overflowed `label + 1`.
+    #[test]
+    fn huge_label_without_class_names_is_an_error() {
+        for text in [
+            "\x1cak\r 5555555555555555555",
+            "a.mp4 18446744073709551615",
+            "a.mp4 1048576",
+        ] {
+            let e = parse(text, None).unwrap_err();
+            assert!(
+                matches!(&e, crate::DataError::Manifest { line: 1, reason, .. } if reason.contains("below")),
+                "{e:?}"
+            );
+        }
+        let m = parse("a.mp4 1048575", None).unwrap();
+        assert_eq!(m.class_names.len(), MAX_NUMBERED_CLASSES);
     }
 }
