@@ -7,7 +7,8 @@ use std::path::Path;
 
 use amflow_video::{
     sample_indices, DatasetConfig, FileVideoDataset, Manifest, ManifestEntry, ManifestSpec,
-    MediaKind, SampleMode, SeedRng, SyntheticMotionDataset, VideoDataset,
+    MediaKind, SampleMode, SeedRng, SyntheticAppearanceDataset, SyntheticMotionDataset,
+    VideoDataset,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -27,8 +28,17 @@ fuzz_target!(|data: &[u8]| {
     }
     match config {
         DatasetConfig::Synthetic { synthetic } => {
+            let small = synthetic.num_frames.saturating_mul(synthetic.size) <= 256;
+            if let Ok(ds) = SyntheticAppearanceDataset::new(synthetic.clone()) {
+                let _ = ds.len();
+            }
             if let Ok(ds) = SyntheticMotionDataset::new(synthetic) {
                 let _ = (ds.len(), ds.class_names().len(), ds.flip_policy());
+                // Render the small ones: the config's floats drive the scene.
+                if small && ds.len() > 0 {
+                    let clip = ds.get(ds.len() - 1, 7).expect("a valid config renders");
+                    assert!(clip.data.iter().all(|v| v.is_finite()), "non-finite pixels");
+                }
             }
         }
         DatasetConfig::Files { dataset, .. } => {

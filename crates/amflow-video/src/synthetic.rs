@@ -241,6 +241,23 @@ impl SyntheticMotionConfig {
         if self.size < 8 {
             return fail("size must be at least 8 pixels");
         }
+        // The config's numbers size every clip buffer (and the appearance dataset's length).
+        let values = self
+            .num_frames
+            .checked_mul(self.size)
+            .and_then(|v| v.checked_mul(self.size))
+            .and_then(|v| v.checked_mul(3));
+        if values.is_none_or(|v| v > MAX_SYNTHETIC_CLIP_VALUES) {
+            return fail(&format!(
+                "num_frames x size x size x 3 must be at most {MAX_SYNTHETIC_CLIP_VALUES} values \
+                 (got {} frames of {s}x{s})",
+                self.num_frames,
+                s = self.size
+            ));
+        }
+        if self.num_samples.checked_mul(self.num_frames).is_none() {
+            return fail("num_samples x num_frames does not fit in a usize");
+        }
         if self.classes.is_empty() {
             return fail("classes is empty");
         }
@@ -263,6 +280,10 @@ impl SyntheticMotionConfig {
         Ok(())
     }
 }
+
+/// At most this many values (`num_frames x size x size x 3`, 1 GiB of f32) in a synthetic
+/// clip.
+pub const MAX_SYNTHETIC_CLIP_VALUES: usize = 1 << 28;
 
 /// Two-colour pattern in a shape's own coordinates (so it turns with the object and
 /// makes rotation visible).
@@ -779,6 +800,43 @@ impl VideoDataset for SyntheticAppearanceDataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzz-harness finding (dataset_config): `size` and `num_frames` were unbounded, so a
+    /// config's numbers sized each rendered clip (`size = 10^9`: 3 x 10^18 values) and
+    /// `num_samples x num_frames` overflowed the appearance dataset's `len()`.
+    #[test]
+    fn clip_sizes_past_the_limit_are_config_errors() {
+        let base = SyntheticMotionConfig::default();
+        for c in [
+            SyntheticMotionConfig {
+                size: 1_000_000_000,
+                ..base.clone()
+            },
+            SyntheticMotionConfig {
+                num_frames: usize::MAX / 2,
+                ..base.clone()
+            },
+            SyntheticMotionConfig {
+                num_samples: usize::MAX,
+                ..base.clone()
+            },
+        ] {
+            let e = SyntheticMotionDataset::new(c).unwrap_err();
+            assert!(matches!(e, DataError::Config(_)), "{e:?}");
+        }
+        // 5 x 4096 x 4096 x 3 is just under 2^28 values, 6 frames are over.
+        let edge = SyntheticMotionConfig {
+            num_frames: 5,
+            size: 4096,
+            ..base
+        };
+        assert!(SyntheticMotionDataset::new(edge.clone()).is_ok());
+        let over = SyntheticMotionConfig {
+            num_frames: 6,
+            ..edge
+        };
+        assert!(SyntheticMotionDataset::new(over).is_err());
+    }
 
     fn small(classes: Vec<MotionClass>) -> SyntheticMotionDataset {
         SyntheticMotionDataset::new(SyntheticMotionConfig {
