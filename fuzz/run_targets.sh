@@ -6,7 +6,9 @@
 set -u
 cd "$(dirname "$0")"
 FEATURES=()
-if [ "${1:-}" = "--features" ]; then FEATURES=(--features "$2"); shift 2; fi
+# The model-side targets build in their own target dir (linking burn), so switching between
+# the two groups does not rebuild either.
+if [ "${1:-}" = "--features" ]; then FEATURES=(--features "$2" --target-dir target/model); shift 2; fi
 SECS=${SECS:-600}
 mkdir -p logs
 for t in "$@"; do
