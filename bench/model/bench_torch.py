@@ -33,6 +33,9 @@ SPEC = os.path.join(HERE, "..", "..", "crates", "amflow", "tests", "fixtures", "
 FRAMES, IMAGE, CLASSES = 8, 224, 400
 WIDTH, DEPTH, HEADS = 384, 12, 6
 SGEMM_N = 2048
+# `--model`: the backbone sizes of amflow's presets (`s14`: dinov2-s14-am12-transformer, the
+# CPU benchmark's; `b14`: dinov2-b14-am12-transformer, the GPU run's, bench/gpu).
+MODELS = {"s14": (384, 12, 6), "b14": (768, 12, 12)}
 
 
 def load_spec():
@@ -67,13 +70,15 @@ def peak_rss():
     return None
 
 
-def timed(fn, reps, warmup):
+def timed(fn, reps, warmup, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -85,25 +90,49 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--model", choices=sorted(MODELS), default="s14")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (the frozen backbone's products)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    global WIDTH, DEPTH, HEADS
+    WIDTH, DEPTH, HEADS = MODELS[a.model]
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.bf16)
 
     if a.case == "sgemm":
-        x = torch.randn(SGEMM_N, SGEMM_N)
-        y = torch.randn(SGEMM_N, SGEMM_N)
-        times = timed(lambda: torch.mm(x, y), a.reps, a.warmup)
+        x = torch.randn(SGEMM_N, SGEMM_N, device=dev)
+        y = torch.randn(SGEMM_N, SGEMM_N, device=dev)
+        times = timed(lambda: torch.mm(x, y), a.reps, a.warmup, sync)
         flop = 2 * SGEMM_N ** 3
     else:
         m = load_spec()
-        hf = backbone()
-        p = m.Params(0)
+        hf = backbone().to(dev)
+        if cuda:
+            # Tensors the spec implementation makes inside its forward go to the GPU; the
+            # trainable ones are drawn on the CPU (the same values as the fixtures) and moved.
+            torch.set_default_device(dev)
+
+        class DevParams(m.Params):
+            def get(self, name, shape, kind="w"):
+                if name not in self.t:
+                    with torch.device("cpu"):
+                        m.Params.get(self, name, shape, kind)
+                    self.t[name] = self.t[name].to(dev)
+                return self.t[name]
+
+        p = DevParams(0)
         g = torch.Generator().manual_seed(1)
-        clip = torch.randn(a.batch, FRAMES, 3, IMAGE, IMAGE, generator=g)
-        labels = torch.arange(a.batch) % CLASSES
+        clip = torch.randn(a.batch, FRAMES, 3, IMAGE, IMAGE, generator=g, device="cpu").to(dev)
+        labels = (torch.arange(a.batch, device="cpu") % CLASSES).to(dev)
         temporal = list(range(DEPTH))
 
         def forward():
-            return m.forward(hf, p, clip, "aligned", "transformer", temporal, FRAMES)["logits"]
+            with autocast:
+                out = m.forward(hf, p, clip, "aligned", "transformer", temporal, FRAMES)["logits"]
+            return out.float()
 
         with torch.no_grad():
             forward()  # creates the trainable tensors
@@ -125,11 +154,15 @@ def main():
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        times = timed(step, a.reps, a.warmup)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        times = timed(step, a.reps, a.warmup, sync)
     print(json.dumps({
         "side": "pytorch", "case": a.case, "batch": a.batch, "threads": torch.get_num_threads(),
         "median_s": statistics.median(times), "times_s": times, "flop": flop,
-        "peak_rss_bytes": peak_rss(), "version": torch.__version__,
+        "peak_rss_bytes": peak_rss(), "version": torch.__version__, "device": a.device,
+        "model": a.model, "precision": "bf16" if a.bf16 else "f32",
+        "peak_device_bytes": torch.cuda.max_memory_allocated() if cuda else None,
     }))
 
 

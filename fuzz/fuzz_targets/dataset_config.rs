@@ -7,7 +7,7 @@ use std::path::Path;
 
 use amflow_video::{
     sample_indices, DatasetConfig, FileVideoDataset, Manifest, ManifestEntry, ManifestSpec,
-    MediaKind, SampleMode, SeedRng, SyntheticAppearanceDataset, SyntheticMotionDataset,
+    MediaKind, SampleMode, SplitMix64, SyntheticAppearanceDataset, SyntheticMotionDataset,
     VideoDataset,
 };
 use libfuzzer_sys::fuzz_target;
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = (ds.len(), ds.views(), ds.describe(ds.len().saturating_sub(1)));
                 // A config the dataset accepted samples every video length without panicking
                 // (the frame indices of a clip are drawn before any file is decoded).
-                let mut rng = SeedRng::new(0);
+                let mut rng = SplitMix64::new(0);
                 for n in [1, 2, 7, 300] {
                     for mode in [
                         SampleMode::Train,

@@ -2,9 +2,9 @@
 //!
 //! Data goes to stdout; logs and progress go to stderr (`RUST_LOG` sets the level).
 
+mod allocator;
 mod cli;
 mod commands;
-mod device;
 mod log_file;
 
 use std::process::ExitCode;
@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Freed tensor buffers stay mapped for the next op (amflow::allocator): 1.4x faster
+    // Freed tensor buffers stay mapped for the next op (`allocator`): 1.4x faster
     // inference on the CPU backend (docs/performance.md, v4).
-    amflow::allocator::keep_freed_memory_mapped();
+    allocator::keep_freed_memory_mapped();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(|| log_file::Tee)

@@ -46,13 +46,18 @@ fn assert_clean_failure(o: &Output, needle: &str) {
 fn preset_lists_and_prints_valid_toml() {
     let o = amflow(&["preset"]);
     assert!(o.status.success());
-    assert!(stdout(&o)
-        .lines()
-        .any(|l| l == "dinov2-s14-am12-transformer"));
-    let o = amflow(&["preset", "clip-b16-am12-tcn"]);
-    assert!(o.status.success());
-    let config = amflow::ModelConfig::from_toml_str(&stdout(&o), None).unwrap();
-    assert_eq!(config.backbone.arch.patch_size, 16);
+    let names: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
+    let want: Vec<String> = amflow::Preset::ALL
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    assert_eq!(names, want, "one line per preset, in order");
+    for preset in amflow::Preset::ALL {
+        let o = amflow(&["preset", preset.name()]);
+        assert!(o.status.success());
+        let config = amflow::ModelConfig::from_toml_str(&stdout(&o), None).unwrap();
+        assert_eq!(config, preset.config(), "{}", preset.name());
+    }
 }
 
 #[test]
@@ -103,9 +108,31 @@ fn init_info_forward_round_trip() {
         out_path.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).lines().count(), 2, "one line of logits per clip");
     let out = TensorFile::read(&out_path).unwrap();
     assert_eq!(out.tensors["logits"].shape, vec![2, 5]);
+    // stdout: one line of logits per clip, the file's numbers.
+    let printed: Vec<f32> = stdout(&o)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(stdout(&o).lines().count(), 2, "one line of logits per clip");
+    let written = &out.tensors["logits"].data;
+    assert_eq!(printed.len(), written.len());
+    for (p, w) in printed.iter().zip(written) {
+        // Printed with 6 decimals: at most 5e-7 off.
+        assert!((p - w).abs() <= 1e-6, "{p} vs {w}");
+    }
+    // The logits are the plain mean of the five heads' logits (model spec, section 4).
+    let heads: Vec<&HostTensor> = (0..5)
+        .map(|k| &out.tensors[&format!("head_logits.{k}")])
+        .collect();
+    for (i, w) in written.iter().enumerate() {
+        let mean = heads.iter().map(|h| h.data[i]).sum::<f32>() / 5.0;
+        assert!(
+            (mean - w).abs() < 1e-5,
+            "logit {i}: heads' mean {mean}, logits {w}"
+        );
+    }
     assert_eq!(
         out.tensors["blocks.1.attn_logits"].shape,
         vec![2, 4, 4, 17, 17]

@@ -1,4 +1,5 @@
-//! Confusion matrices: accuracy helpers, a CSV writer and a PNG heat map.
+//! Confusion matrices: building one from `(true, predicted)` pairs, a CSV writer
+//! and a PNG heat map. Accuracy metrics live in `amflow-train` (`metrics`), not here.
 //!
 //! Convention (as in scikit-learn's `confusion_matrix`): `cm[i][j]` counts
 //! samples whose true class is `i` and predicted class is `j`; rows are true
@@ -8,16 +9,14 @@
 //! map colours each cell by its row-normalised value (the per-class recall
 //! view, so rare classes are as visible as frequent ones) on a white-to-blue
 //! scale and prints the raw count when it fits.
-//!
-//! The accuracy helpers are pure functions and never fail on odd shapes: a
-//! missing diagonal entry counts as zero correct, and classes without samples
-//! are reported as `None` and left out of the class mean (the usual "mean class
-//! accuracy" of action recognition benchmarks).
 
 use std::path::Path;
 
 use crate::error::{ReportError, Result};
-use crate::font::{draw_text, draw_text_vertical, text_height, text_width, truncate};
+use crate::font::{
+    draw_text, draw_text_centered, draw_text_vertical, draw_text_vertical_centered, text_height,
+    text_width, truncate, INK,
+};
 use crate::image::{Rgb, RgbImage};
 
 /// Builds an `n x n` confusion matrix from `(true, predicted)` class pairs.
@@ -32,69 +31,6 @@ pub fn confusion_from_pairs(num_classes: usize, pairs: &[(usize, usize)]) -> Res
         cm[t][p] += 1;
     }
     Ok(cm)
-}
-
-/// Per-class accuracy (recall): `cm[i][i] / sum(cm[i])`, `None` for a class
-/// with no samples.
-pub fn per_class_accuracy(cm: &[Vec<u64>]) -> Vec<Option<f64>> {
-    cm.iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let total: u64 = row.iter().sum();
-            (total > 0).then(|| row.get(i).copied().unwrap_or(0) as f64 / total as f64)
-        })
-        .collect()
-}
-
-/// Mean of the per-class accuracies over classes that have samples; `None`
-/// when no class has any.
-pub fn mean_class_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
-    let accs: Vec<f64> = per_class_accuracy(cm).into_iter().flatten().collect();
-    (!accs.is_empty()).then(|| accs.iter().sum::<f64>() / accs.len() as f64)
-}
-
-/// Overall (top-1) accuracy: trace over total; `None` for an empty matrix.
-pub fn overall_accuracy(cm: &[Vec<u64>]) -> Option<f64> {
-    let total: u64 = cm.iter().flatten().sum();
-    let correct: u64 = cm
-        .iter()
-        .enumerate()
-        .map(|(i, row)| row.get(i).copied().unwrap_or(0))
-        .sum();
-    (total > 0).then(|| correct as f64 / total as f64)
-}
-
-/// Top-k accuracy from per-sample class scores: a sample counts as correct
-/// when fewer than `k` classes score strictly higher than its true class
-/// (ties favour the true class). A NaN true-class score is a miss.
-pub fn top_k_accuracy(scores: &[Vec<f32>], labels: &[usize], k: usize) -> Result<f64> {
-    if scores.len() != labels.len() {
-        return Err(ReportError::invalid(format!(
-            "{} score rows but {} labels",
-            scores.len(),
-            labels.len()
-        )));
-    }
-    if scores.is_empty() || k == 0 {
-        return Err(ReportError::invalid("top-k needs samples and k >= 1"));
-    }
-    let mut hits = 0usize;
-    for (i, (row, &label)) in scores.iter().zip(labels).enumerate() {
-        let Some(&target) = row.get(label) else {
-            return Err(ReportError::invalid(format!(
-                "sample {i}: label {label} outside {} scores",
-                row.len()
-            )));
-        };
-        if target.is_nan() {
-            continue;
-        }
-        let higher = row.iter().filter(|&&s| s > target).count();
-        if higher < k {
-            hits += 1;
-        }
-    }
-    Ok(hits as f64 / scores.len() as f64)
 }
 
 fn check_square(cm: &[Vec<u64>], class_names: &[String]) -> Result<usize> {
@@ -151,12 +87,7 @@ pub fn write_confusion_csv(
     cm: &[Vec<u64>],
     class_names: &[String],
 ) -> Result<()> {
-    let path = path.as_ref();
-    let text = confusion_csv(cm, class_names)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
-    }
-    std::fs::write(path, text).map_err(|e| ReportError::io(path, e))
+    crate::write_file(path.as_ref(), confusion_csv(cm, class_names)?.as_bytes())
 }
 
 /// Heat-map colour for `v` in 0..=1: white to dark blue.
@@ -171,6 +102,11 @@ pub fn heat_color(v: f64) -> Rgb {
     let mix = |a: f64, b: f64| (a + (b - a) * v).round() as u8;
     [mix(lo[0], hi[0]), mix(lo[1], hi[1]), mix(lo[2], hi[2])]
 }
+
+/// Width in pixels of the colour scale drawn below the grid.
+const SCALE_W: usize = 120;
+/// Caption printed right of the colour scale.
+const SCALE_CAPTION: &str = "0..1 of row (numbers: counts)";
 
 /// Longest class name drawn, in characters; longer names end in `.`.
 pub const MAX_LABEL_CHARS: usize = 14;
@@ -204,43 +140,18 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
     let left = 10 + th + 8 + name_w + 6;
     let top = 10 + title_h + th + 8 + name_w + 6;
     let legend_h = 40;
-    let width = (left + grid + 20).max(260);
+    // Wide enough for the grid and for the colour scale with its caption.
+    let scale_w = SCALE_W + 8 + text_width(SCALE_CAPTION, 1) + 10;
+    let width = (left + grid + 20).max(left + scale_w).max(260);
     let height = top + grid + legend_h;
     let mut img = RgbImage::filled(width, height, [255, 255, 255]);
-    let text: Rgb = [30, 30, 30];
 
-    if !title.is_empty() {
-        let t = truncate(title, width / (6 * title_s));
-        let w = text_width(&t, title_s);
-        draw_text(
-            &mut img,
-            (width.saturating_sub(w) / 2) as i64,
-            10,
-            &t,
-            text,
-            title_s,
-        );
-    }
+    let t = truncate(title, width / (6 * title_s));
+    draw_text_centered(&mut img, 0, width, 10, &t, INK, title_s);
     // Axis captions.
     let cap_y = 10 + title_h;
-    let pred = "predicted";
-    draw_text(
-        &mut img,
-        (left + grid.saturating_sub(text_width(pred, 1)) / 2) as i64,
-        cap_y as i64,
-        pred,
-        text,
-        1,
-    );
-    let truth = "true";
-    draw_text_vertical(
-        &mut img,
-        10,
-        (top + grid.saturating_sub(text_width(truth, 1)) / 2) as i64,
-        truth,
-        text,
-        1,
-    );
+    draw_text_centered(&mut img, left, grid, cap_y, "predicted", INK, 1);
+    draw_text_vertical_centered(&mut img, 10, top, grid, "true", INK, 1);
 
     // Cells.
     for (i, row) in cm.iter().enumerate() {
@@ -257,7 +168,7 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
             let label = c.to_string();
             let lw = text_width(&label, 1);
             if cell >= th + 3 && lw + 2 <= cell {
-                let ink = if v > 0.5 { [255, 255, 255] } else { text };
+                let ink = if v > 0.5 { [255, 255, 255] } else { INK };
                 draw_text(
                     &mut img,
                     x + ((cell - lw) / 2) as i64,
@@ -282,15 +193,15 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
         for (k, name) in names.iter().enumerate() {
             let w = text_width(name, 1) as i64;
             let c = (k * cell + (cell - th) / 2) as i64;
-            draw_text(&mut img, left as i64 - 6 - w, top as i64 + c, name, text, 1);
-            draw_text_vertical(&mut img, left as i64 + c, top as i64 - 6 - w, name, text, 1);
+            draw_text(&mut img, left as i64 - 6 - w, top as i64 + c, name, INK, 1);
+            draw_text_vertical(&mut img, left as i64 + c, top as i64 - 6 - w, name, INK, 1);
         }
     }
 
     // Colour scale.
     let ly = (top + grid + 14) as i64;
     let lx = left as i64;
-    let bar_w = 120usize;
+    let bar_w = SCALE_W;
     for k in 0..bar_w {
         img.fill_rect(
             lx + k as i64,
@@ -305,8 +216,8 @@ pub fn render_confusion(cm: &[Vec<u64>], class_names: &[String], title: &str) ->
         &mut img,
         lx + bar_w as i64 + 8,
         ly + 2,
-        "0..1 of row (numbers: counts)",
-        text,
+        SCALE_CAPTION,
+        INK,
         1,
     );
     Ok(img)
@@ -331,40 +242,16 @@ mod tests {
     }
 
     #[test]
-    fn accuracies() {
-        let cm = vec![vec![8, 2, 0], vec![1, 1, 0], vec![0, 0, 0]];
-        let pc = per_class_accuracy(&cm);
-        assert_eq!(pc, vec![Some(0.8), Some(0.5), None]);
-        assert!((mean_class_accuracy(&cm).unwrap() - 0.65).abs() < 1e-12);
-        assert!((overall_accuracy(&cm).unwrap() - 9.0 / 12.0).abs() < 1e-12);
-        assert_eq!(mean_class_accuracy(&[]), None);
-        assert_eq!(overall_accuracy(&[vec![0]]), None);
-        // Ragged input does not panic.
-        assert_eq!(
-            per_class_accuracy(&[vec![], vec![3]]),
-            vec![None, Some(0.0)]
-        );
-    }
-
-    #[test]
-    fn pairs_and_top_k() {
+    fn pairs_count_into_true_row_predicted_column() {
         let cm = confusion_from_pairs(3, &[(0, 0), (0, 1), (2, 2), (2, 2)]).unwrap();
         assert_eq!(cm, vec![vec![1, 1, 0], vec![0, 0, 0], vec![0, 0, 2]]);
+        // (true 1, predicted 0) lands in row 1, not row 0: the axes are not swapped.
+        assert_eq!(
+            confusion_from_pairs(2, &[(1, 0)]).unwrap(),
+            vec![vec![0, 0], vec![1, 0]]
+        );
         assert!(confusion_from_pairs(2, &[(0, 2)]).is_err());
-
-        let scores = vec![
-            vec![0.1, 0.7, 0.2],
-            vec![0.5, 0.3, 0.2],
-            vec![0.2, 0.3, 0.5],
-            vec![0.4, 0.4, 0.2],
-        ];
-        let labels = [2, 0, 0, 1];
-        assert_eq!(top_k_accuracy(&scores, &labels, 1).unwrap(), 0.5);
-        assert_eq!(top_k_accuracy(&scores, &labels, 2).unwrap(), 0.75);
-        assert_eq!(top_k_accuracy(&scores, &labels, 3).unwrap(), 1.0);
-        assert!(top_k_accuracy(&scores, &labels[..3], 1).is_err());
-        assert!(top_k_accuracy(&scores, &[0, 0, 0, 9], 1).is_err());
-        assert!(top_k_accuracy(&scores, &labels, 0).is_err());
+        assert!(confusion_from_pairs(2, &[(2, 0)]).is_err());
     }
 
     #[test]
@@ -382,19 +269,39 @@ mod tests {
     }
 
     #[test]
-    fn heat_map_sizes() {
+    fn heat_map_cells_follow_the_size_rule() {
         for n in [1, 2, 5, 30, 174, 400] {
+            // A perfect classifier: every diagonal cell is 1 of its row (darkest).
             let cm: Vec<Vec<u64>> = (0..n)
-                .map(|i| {
-                    (0..n)
-                        .map(|j| if i == j { 90 } else { (i + j) as u64 % 3 })
-                        .collect()
-                })
+                .map(|i| (0..n).map(|j| u64::from(i == j) * 7).collect())
                 .collect();
             let img = render_confusion(&cm, &names(n), "test").unwrap();
             assert_eq!(img.data.len(), img.width * img.height * 3);
-            assert!(img.width >= n * 3 && img.height >= n * 3);
+            let cell = (700 / n).clamp(3, 48);
+            assert!(img.width > n * cell && img.height > n * cell);
+            let dark = img
+                .data
+                .chunks_exact(3)
+                .filter(|p| *p == heat_color(1.0))
+                .count();
+            // All diagonal cells, less the white count digits, plus the scale's dark end.
+            let cells = n * cell * cell;
+            assert!(
+                dark >= cells * 6 / 10 && dark <= cells + 60,
+                "{n} classes: {dark} dark pixels for {n} cells of {cell} px"
+            );
         }
         assert!(render_confusion(&[vec![1]], &names(2), "").is_err());
+        assert!(render_confusion(&[vec![1, 0]], &names(1), "").is_err());
+    }
+
+    #[test]
+    fn heat_colour_runs_from_white_to_dark_blue() {
+        assert_eq!(heat_color(0.0), [247, 251, 255]);
+        assert_eq!(heat_color(1.0), [8, 48, 107]);
+        assert_eq!(heat_color(2.0), heat_color(1.0));
+        assert_eq!(heat_color(f64::NAN), heat_color(0.0));
+        let mid = heat_color(0.5);
+        assert_eq!(mid, [128, 150, 181]);
     }
 }

@@ -7,7 +7,10 @@
 use std::path::PathBuf;
 
 /// Errors produced while building or writing a report artefact.
+///
+/// New kinds may be added, so matches need a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     /// A file or directory could not be created, written or read.
     #[error("I/O error on {path}: {source}")]

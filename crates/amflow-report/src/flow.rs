@@ -14,12 +14,15 @@
 //! (block power) iteration on the smaller of the covariance `XᵀX` and the Gram
 //! matrix `XXᵀ`, with a Rayleigh-Ritz step solved by cyclic Jacobi rotations
 //! (Golub & Van Loan, "Matrix Computations", sections 8.2 and 8.5). Start
-//! vectors are a fixed pseudo-random sequence, so results are deterministic.
+//! vectors come from the project's one generator, `amflow_rng::SplitMix64`,
+//! with a fixed seed, so results are deterministic.
 //! Sign convention: each principal direction is flipped so that its entry of
 //! largest magnitude (the first such on ties) is positive.
 
+use amflow_rng::SplitMix64;
+
 use crate::error::{ReportError, Result};
-use crate::font::{draw_text, text_height, text_width, truncate};
+use crate::font::{draw_text_centered, text_height, truncate, INK};
 use crate::image::{resize_nearest, RgbImage};
 
 /// Result of a principal component analysis of `n` vectors of `d` channels.
@@ -41,6 +44,11 @@ pub struct Pca {
 /// of the data (including all of them for constant input) are zero vectors
 /// with zero variance and zero scores.
 pub fn pca(values: &[f32], n: usize, d: usize, k: usize) -> Result<Pca> {
+    pca_seeded(values, n, d, k, START_SEED)
+}
+
+/// [`pca`] with the seed of the subspace iteration's start vectors.
+fn pca_seeded(values: &[f32], n: usize, d: usize, k: usize, seed: u64) -> Result<Pca> {
     if n == 0 || d == 0 {
         return Err(ReportError::invalid(format!(
             "PCA of {n} vectors of {d} channels"
@@ -106,7 +114,7 @@ pub fn pca(values: &[f32], n: usize, d: usize, k: usize) -> Result<Pca> {
         }
     }
     let scale = mat.iter().fold(0f64, |s, v| s.max(v.abs()));
-    let (eigvals, eigvecs) = top_eigen(&mat, m, k.min(m));
+    let (eigvals, eigvecs) = top_eigen(&mat, m, k.min(m), seed);
 
     let mut components = Vec::with_capacity(k);
     let mut variances = Vec::with_capacity(k);
@@ -171,26 +179,22 @@ pub fn pca(values: &[f32], n: usize, d: usize, k: usize) -> Result<Pca> {
     })
 }
 
+/// Seed of the subspace iteration's start vectors (any fixed value works: the
+/// sign convention makes the result independent of it).
+const START_SEED: u64 = 0xA3F1_0005;
+
 /// Largest `k` eigenpairs of the symmetric PSD `m x m` matrix `a` (row-major),
-/// by subspace iteration with Rayleigh-Ritz. Eigenvalues descending.
-fn top_eigen(a: &[f64], m: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+/// by subspace iteration with Rayleigh-Ritz, starting from vectors drawn from
+/// `SplitMix64::new(seed)`. Eigenvalues descending; eigenvector signs arbitrary.
+fn top_eigen(a: &[f64], m: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<Vec<f64>>) {
     if k == 0 {
         return (Vec::new(), Vec::new());
     }
     let p = (k + 3).min(m);
-    // Deterministic start: a linear congruential sequence in [-1, 1).
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    // Deterministic start: the project's generator, mapped to [-1, 1).
+    let mut rng = SplitMix64::new(seed);
     let mut q: Vec<Vec<f64>> = (0..p)
-        .map(|_| {
-            (0..m)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-                })
-                .collect()
-        })
+        .map(|_| (0..m).map(|_| rng.next_f64() * 2.0 - 1.0).collect())
         .collect();
     orthonormalise(&mut q);
     let matvec = |v: &[f64]| -> Vec<f64> {
@@ -485,15 +489,7 @@ pub fn compose_grid_with(
         let oy = cy + (tile - fitted.height) / 2;
         img.blit(&fitted, ox as i64, oy as i64);
         let cap = truncate(caption, max_chars);
-        let cw = text_width(&cap, 1);
-        draw_text(
-            img,
-            (cx + (tile - cw.min(tile)) / 2) as i64,
-            (cy + tile + 4) as i64,
-            &cap,
-            [30, 30, 30],
-            1,
-        );
+        draw_text_centered(img, cx, tile, cy + tile + 4, &cap, INK, 1);
     };
 
     // Frames centred in the top row.
@@ -563,7 +559,7 @@ mod tests {
         for (i, v) in [5.0, 1.0, 3.0, 0.5].iter().enumerate() {
             a[i * m + i] = *v;
         }
-        let (vals, vecs) = top_eigen(&a, m, 3);
+        let (vals, vecs) = top_eigen(&a, m, 3, START_SEED);
         assert!(
             (vals[0] - 5.0).abs() < 1e-9
                 && (vals[1] - 3.0).abs() < 1e-9
@@ -572,5 +568,48 @@ mod tests {
         assert!(vecs[0][0].abs() > 1.0 - 1e-9);
         assert!(vecs[1][2].abs() > 1.0 - 1e-9);
         assert!(vecs[2][1].abs() > 1.0 - 1e-9);
+    }
+
+    #[test]
+    fn result_does_not_depend_on_the_start_vectors() {
+        // Structured data (two strong directions) and plain noise, both paths
+        // (covariance for n > d, Gram matrix for n < d).
+        let mut rng = SplitMix64::new(99);
+        for (n, d) in [(60, 12), (10, 40)] {
+            let values: Vec<f32> = (0..n * d)
+                .map(|i| {
+                    let (t, c) = ((i / d) as f32, (i % d) as f32);
+                    3.0 * (t * 0.3).sin() * (c * 0.7).cos()
+                        + (t * 0.11).cos() * (c * 0.2).sin()
+                        + 0.1 * rng.next_f32()
+                })
+                .collect();
+            let base = pca_seeded(&values, n, d, 3, START_SEED).unwrap();
+            for seed in [1, 2, 0xDEAD_BEEF] {
+                let other = pca_seeded(&values, n, d, 3, seed).unwrap();
+                for (a, b) in base.components.iter().zip(&other.components) {
+                    let diff = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(0.0, f64::max);
+                    assert!(
+                        diff < 1e-8,
+                        "({n}, {d}) seed {seed}: components differ by {diff}"
+                    );
+                }
+                for (a, b) in base.variances.iter().zip(&other.variances) {
+                    assert!((a - b).abs() <= 1e-10 * a.abs().max(1.0));
+                }
+            }
+            // The convention itself: each direction's largest-magnitude entry is positive.
+            for c in &base.components {
+                let big = c
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |m, v| if v.abs() > m.abs() { v } else { m });
+                assert!(big > 0.0);
+            }
+        }
     }
 }

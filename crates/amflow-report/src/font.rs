@@ -159,28 +159,30 @@ pub fn truncate(text: &str, max_chars: usize) -> String {
     s
 }
 
-/// Draws `text` with its top-left corner at (`x`, `y`); pixels falling outside
-/// the image are clipped.
-pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb, scale: usize) {
+/// Default text colour of every figure in this crate (near-black).
+pub const INK: Rgb = [30, 30, 30];
+
+/// Calls `f(u, v)` with the offset from the text's top-left corner of every
+/// `scale x scale` ink block of `text` laid out left to right.
+fn for_each_ink(text: &str, scale: usize, mut f: impl FnMut(i64, i64)) {
     let s = scale.max(1) as i64;
-    let mut cx = x;
-    for c in text.chars() {
-        let rows = glyph(c);
-        for (ry, bits) in rows.iter().enumerate() {
+    for (k, c) in text.chars().enumerate() {
+        let cu = (k * ADVANCE) as i64 * s;
+        for (ry, bits) in glyph(c).iter().enumerate() {
             for rx in 0..GLYPH_W {
                 if bits & (0x10 >> rx) != 0 {
-                    img.fill_rect(
-                        cx + rx as i64 * s,
-                        y + ry as i64 * s,
-                        s as usize,
-                        s as usize,
-                        color,
-                    );
+                    f(cu + rx as i64 * s, ry as i64 * s);
                 }
             }
         }
-        cx += ADVANCE as i64 * s;
     }
+}
+
+/// Draws `text` with its top-left corner at (`x`, `y`); pixels falling outside
+/// the image are clipped.
+pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb, scale: usize) {
+    let s = scale.max(1);
+    for_each_ink(text, scale, |u, v| img.fill_rect(x + u, y + v, s, s, color));
 }
 
 /// Draws `text` rotated 90 degrees counter-clockwise (reading bottom to top),
@@ -194,23 +196,42 @@ pub fn draw_text_vertical(
     color: Rgb,
     scale: usize,
 ) {
-    let s = scale.max(1) as i64;
+    let s = scale.max(1);
     let w = text_width(text, scale) as i64;
-    // A pixel at (u, v) of the horizontal rendering maps to (v, w - 1 - u).
-    let mut cu = 0i64;
-    for c in text.chars() {
-        let rows = glyph(c);
-        for (ry, bits) in rows.iter().enumerate() {
-            for rx in 0..GLYPH_W {
-                if bits & (0x10 >> rx) != 0 {
-                    let u = cu + rx as i64 * s;
-                    let v = ry as i64 * s;
-                    img.fill_rect(x + v, y + w - u - s, s as usize, s as usize, color);
-                }
-            }
-        }
-        cu += ADVANCE as i64 * s;
-    }
+    // A block at (u, v) of the horizontal rendering maps to (v, w - u - s).
+    for_each_ink(text, scale, |u, v| {
+        img.fill_rect(x + v, y + w - u - s as i64, s, s, color)
+    });
+}
+
+/// Draws `text` centred in the `span` pixels that start at `x`, top at `y`;
+/// text wider than the span starts at `x`.
+pub fn draw_text_centered(
+    img: &mut RgbImage,
+    x: usize,
+    span: usize,
+    y: usize,
+    text: &str,
+    color: Rgb,
+    scale: usize,
+) {
+    let left = x + span.saturating_sub(text_width(text, scale)) / 2;
+    draw_text(img, left as i64, y as i64, text, color, scale);
+}
+
+/// Draws `text` vertically (as [`draw_text_vertical`]) with its left edge at
+/// `x`, centred in the `span` pixels that start at `y`.
+pub fn draw_text_vertical_centered(
+    img: &mut RgbImage,
+    x: usize,
+    y: usize,
+    span: usize,
+    text: &str,
+    color: Rgb,
+    scale: usize,
+) {
+    let top = y + span.saturating_sub(text_width(text, scale)) / 2;
+    draw_text_vertical(img, x as i64, top as i64, text, color, scale);
 }
 
 #[cfg(test)]
@@ -245,13 +266,96 @@ mod tests {
         assert_eq!(truncate("run", 6), "run");
     }
 
+    const W: Rgb = [255, 255, 255];
+
     #[test]
-    fn draws_inside_and_clips_outside() {
-        let mut img = RgbImage::new(20, 10);
-        draw_text(&mut img, 1, 1, "I", [255, 255, 255], 1);
-        assert!(img.data.contains(&255));
-        // Entirely off-image text must not panic.
-        draw_text(&mut img, -100, -100, "hello", [255, 0, 0], 2);
-        draw_text_vertical(&mut img, 15, 0, "tall text", [0, 255, 0], 1);
+    fn draws_the_glyph_bits_at_scale() {
+        let mut img = RgbImage::new(14, 18);
+        draw_text(&mut img, 1, 2, "T", W, 2);
+        let g = glyph('T');
+        for y in 0..18 {
+            for x in 0..14 {
+                let (u, v) = ((x as i64 - 1).div_euclid(2), (y as i64 - 2).div_euclid(2));
+                let inside = (0..GLYPH_W as i64).contains(&u) && (0..GLYPH_H as i64).contains(&v);
+                let ink = inside && g[v as usize] & (0x10 >> u) != 0;
+                assert_eq!(img.get(x, y) == Some(W), ink, "pixel ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn second_character_advances_by_one_cell() {
+        let mut pair = RgbImage::new(20, 10);
+        draw_text(&mut pair, 0, 0, "LT", W, 1);
+        let mut t = RgbImage::new(20, 10);
+        draw_text(&mut t, ADVANCE as i64, 0, "T", W, 1);
+        let mut l = RgbImage::new(20, 10);
+        draw_text(&mut l, 0, 0, "L", W, 1);
+        for y in 0..10 {
+            for x in 0..20 {
+                let either = l.get(x, y) == Some(W) || t.get(x, y) == Some(W);
+                assert_eq!(pair.get(x, y) == Some(W), either, "pixel ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn vertical_text_is_horizontal_text_turned_counter_clockwise() {
+        let text = "Ab1?";
+        let (w, h) = (text_width(text, 1), text_height(1));
+        let mut horizontal = RgbImage::new(w, h);
+        draw_text(&mut horizontal, 0, 0, text, W, 1);
+        let mut vertical = RgbImage::new(h, w);
+        draw_text_vertical(&mut vertical, 0, 0, text, W, 1);
+        for v in 0..h {
+            for u in 0..w {
+                // The first character ends up at the bottom.
+                assert_eq!(
+                    horizontal.get(u, v),
+                    vertical.get(v, w - 1 - u),
+                    "({u}, {v})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn clipped_text_keeps_the_visible_part() {
+        let mut full = RgbImage::new(40, 20);
+        draw_text(&mut full, 10, 10, "Hi!", W, 1);
+        // Drawn 3 px left of and 2 px above the image: the visible part is the
+        // full rendering's window starting at (13, 12).
+        let mut off = RgbImage::new(8, 8);
+        draw_text(&mut off, -3, -2, "Hi!", W, 1);
+        for y in 0..8 {
+            for x in 0..8 {
+                assert_eq!(off.get(x, y), full.get(x + 13, y + 12), "({x}, {y})");
+            }
+        }
+        // Entirely off-image text draws nothing and does not panic.
+        let mut none = RgbImage::new(8, 8);
+        draw_text(&mut none, -100, -100, "hello", W, 2);
+        draw_text_vertical(&mut none, 100, 100, "hello", W, 2);
+        assert!(none.data.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn centred_text_is_shifted_by_half_the_free_space() {
+        let mut centred = RgbImage::new(60, 10);
+        draw_text_centered(&mut centred, 10, 40, 1, "ab", W, 1);
+        let mut by_hand = RgbImage::new(60, 10);
+        draw_text(&mut by_hand, 10 + (40 - 11) / 2, 1, "ab", W, 1);
+        assert_eq!(centred, by_hand);
+        // Too wide for the span: starts at the span's start.
+        let mut wide = RgbImage::new(60, 10);
+        draw_text_centered(&mut wide, 5, 4, 0, "abc", W, 1);
+        let mut at_start = RgbImage::new(60, 10);
+        draw_text(&mut at_start, 5, 0, "abc", W, 1);
+        assert_eq!(wide, at_start);
+        let mut v = RgbImage::new(10, 60);
+        draw_text_vertical_centered(&mut v, 1, 10, 40, "ab", W, 1);
+        let mut v_by_hand = RgbImage::new(10, 60);
+        draw_text_vertical(&mut v_by_hand, 1, 10 + (40 - 11) / 2, "ab", W, 1);
+        assert_eq!(v, v_by_hand);
     }
 }

@@ -172,12 +172,7 @@ impl RgbImage {
 
     /// Writes the image as a PNG file at `path` (parent directories are created).
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.encode_png()?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
-        }
-        std::fs::write(path, bytes).map_err(|e| ReportError::io(path, e))
+        crate::write_file(path.as_ref(), &self.encode_png()?)
     }
 
     fn write_png<W: Write>(&self, w: W) -> Result<()> {
@@ -252,17 +247,107 @@ mod tests {
         assert_eq!(up.get(3, 0), Some([4, 5, 6]));
     }
 
+    /// Coordinates of the pixels equal to `c`, row by row.
+    fn lit(img: &RgbImage, c: Rgb) -> Vec<(usize, usize)> {
+        (0..img.height)
+            .flat_map(|y| (0..img.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| img.get(x, y) == Some(c))
+            .collect()
+    }
+
     #[test]
-    fn drawing_clips() {
+    fn rectangles_clip_to_the_image() {
         let mut img = RgbImage::new(10, 10);
         img.fill_rect(-5, -5, 8, 8, [9, 9, 9]);
-        assert_eq!(img.get(2, 2), Some([9, 9, 9]));
-        assert_eq!(img.get(3, 3), Some([0, 0, 0]));
-        img.draw_line(-1e9, 0.0, 1e9, 9.0, [1, 1, 1], 3);
-        img.draw_line(f64::NAN, 0.0, 1.0, 1.0, [1, 1, 1], 1);
-        let small = RgbImage::filled(4, 4, [7, 7, 7]);
-        img.blit(&small, 8, 8);
-        assert_eq!(img.get(9, 9), Some([7, 7, 7]));
+        let expect: Vec<(usize, usize)> =
+            (0..3).flat_map(|y| (0..3).map(move |x| (x, y))).collect();
+        assert_eq!(lit(&img, [9, 9, 9]), expect);
+        let mut img = RgbImage::new(6, 5);
+        img.stroke_rect(1, 1, 4, 3, [1, 2, 3]);
+        let outline = lit(&img, [1, 2, 3]);
+        assert_eq!(outline.len(), 2 * 4 + 2 * 3 - 4);
+        assert!(outline
+            .iter()
+            .all(|&(x, y)| x == 1 || x == 4 || y == 1 || y == 3));
+        assert_eq!(img.get(2, 2), Some([0, 0, 0]));
+    }
+
+    #[test]
+    fn lines_cover_exactly_the_pixels_between_their_ends() {
+        let c = [5, 6, 7];
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(1.0, 5.0, 8.0, 5.0, c, 1);
+        assert_eq!(lit(&img, c), (1..=8).map(|x| (x, 5)).collect::<Vec<_>>());
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(9.0, 9.0, 0.0, 0.0, c, 1);
+        assert_eq!(lit(&img, c), (0..10).map(|i| (i, i)).collect::<Vec<_>>());
+        // Thickness 3 is a band of three rows centred on the line.
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(2.0, 4.0, 7.0, 4.0, c, 3);
+        let band: Vec<(usize, usize)> =
+            (3..=5).flat_map(|y| (1..=8).map(move |x| (x, y))).collect();
+        assert_eq!(lit(&img, c), band);
+        // A steep line visits every row once.
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(2.0, 0.0, 4.0, 9.0, c, 1);
+        let rows: Vec<usize> = lit(&img, c).iter().map(|p| p.1).collect();
+        assert_eq!(rows, (0..10).collect::<Vec<_>>());
+        // Far-away ends are clipped, not looped over; non-finite ends draw nothing.
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(-1e9, 5.0, 1e9, 5.0, c, 1);
+        assert_eq!(lit(&img, c), (0..10).map(|x| (x, 5)).collect::<Vec<_>>());
+        let mut img = RgbImage::new(10, 10);
+        img.draw_line(f64::NAN, 0.0, 1.0, 1.0, c, 1);
+        img.draw_line(0.0, 0.0, f64::INFINITY, 1.0, c, 1);
+        assert!(lit(&img, c).is_empty());
+    }
+
+    #[test]
+    fn blit_copies_and_clips() {
+        let mut src = RgbImage::new(3, 2);
+        src.put(0, 0, [1, 1, 1]);
+        src.put(2, 1, [2, 2, 2]);
+        let mut img = RgbImage::filled(5, 5, [9, 9, 9]);
+        img.blit(&src, 1, 2);
+        assert_eq!(img.get(1, 2), Some([1, 1, 1]));
+        assert_eq!(img.get(3, 3), Some([2, 2, 2]));
+        assert_eq!(img.get(2, 2), Some([0, 0, 0]));
+        assert_eq!(img.get(0, 2), Some([9, 9, 9]));
+        assert_eq!(img.get(4, 2), Some([9, 9, 9]));
+        // Partly outside on every side.
+        let mut img = RgbImage::filled(2, 2, [9, 9, 9]);
+        img.blit(&src, -2, -1);
+        assert_eq!(img.get(0, 0), Some([2, 2, 2]));
+        assert_eq!(lit(&img, [9, 9, 9]).len(), 3);
+    }
+
+    #[test]
+    fn resize_samples_the_nearest_source_pixel() {
+        let img = RgbImage::from_raw(2, 2, vec![1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]).unwrap();
+        let r = resize_nearest(&img, 3, 1);
+        let row: Vec<u8> = r.data.chunks_exact(3).map(|p| p[0]).collect();
+        assert_eq!(row, [1, 1, 2]);
+        let r = resize_nearest(&img, 1, 4);
+        let col: Vec<u8> = r.data.chunks_exact(3).map(|p| p[0]).collect();
+        assert_eq!(col, [1, 1, 3, 3]);
+        assert_eq!(
+            resize_nearest(&RgbImage::new(0, 0), 2, 2),
+            RgbImage::new(2, 2)
+        );
+    }
+
+    #[test]
+    fn png_bytes_decode_to_the_same_pixels() {
+        let mut img = RgbImage::new(3, 2);
+        img.put(2, 1, [10, 20, 30]);
+        let bytes = img.encode_png().unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (3, 2));
+        assert_eq!(&buf[..info.buffer_size()], &img.data[..]);
     }
 
     #[test]

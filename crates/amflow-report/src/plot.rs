@@ -16,7 +16,10 @@
 use std::path::Path;
 
 use crate::error::{ReportError, Result};
-use crate::font::{draw_text, draw_text_vertical, text_height, text_width, truncate};
+use crate::font::{
+    draw_text, draw_text_centered, draw_text_vertical_centered, text_height, text_width, truncate,
+    INK as TEXT,
+};
 use crate::image::{Rgb, RgbImage};
 
 /// Default size of one panel in pixels.
@@ -27,7 +30,10 @@ pub const PANEL_H: usize = 500;
 const WHITE: Rgb = [255, 255, 255];
 const BLACK: Rgb = [0, 0, 0];
 const GRID: Rgb = [225, 225, 225];
-const TEXT: Rgb = [30, 30, 30];
+/// Colour of the "no data" note.
+pub const NO_DATA: Rgb = [150, 150, 150];
+/// Colour of the legend's outline.
+pub const LEGEND_BORDER: Rgb = [160, 160, 160];
 
 /// Category10 palette.
 const PALETTE: [Rgb; 10] = [
@@ -159,6 +165,23 @@ pub fn render_panels(
     Ok(fig)
 }
 
+/// Whether both coordinates of a point are finite (only those are drawn).
+fn finite(p: &(f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+/// Pixel-space segments between consecutive finite points of `points`; a
+/// non-finite point breaks the line.
+fn segments<'a>(
+    points: &'a [(f64, f64)],
+    to_pixel: impl Fn((f64, f64)) -> (f64, f64) + 'a,
+) -> impl Iterator<Item = ((f64, f64), (f64, f64))> + 'a {
+    points
+        .windows(2)
+        .filter(|w| finite(&w[0]) && finite(&w[1]))
+        .map(move |w| (to_pixel(w[0]), to_pixel(w[1])))
+}
+
 /// Renders a single panel into a `width x height` image (at least 160x120).
 pub fn render_panel(panel: &Panel, width: usize, height: usize) -> Result<RgbImage> {
     if width < 160 || height < 120 {
@@ -169,16 +192,16 @@ pub fn render_panel(panel: &Panel, width: usize, height: usize) -> Result<RgbIma
     let mut img = RgbImage::filled(width, height, WHITE);
 
     // Data range over finite points.
-    let finite = || {
+    let finite_points = || {
         panel
             .series
             .iter()
             .flat_map(|s| s.points.iter())
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .filter(|p| finite(p))
     };
-    let has_data = finite().next().is_some();
+    let has_data = finite_points().next().is_some();
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in finite() {
+    for &(x, y) in finite_points() {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
@@ -210,18 +233,10 @@ pub fn render_panel(panel: &Panel, width: usize, height: usize) -> Result<RgbIma
     let (l, t) = (left as f64, top as f64);
     let to_px = |x: f64| l + (x - x0) / (x1 - x0) * (pw as f64 - 1.0);
     let to_py = |y: f64| t + (y1 - y) / (y1 - y0) * (ph as f64 - 1.0);
+    let to_pixel = |(x, y): (f64, f64)| (to_px(x), to_py(y));
 
-    // Title.
     let title = truncate(&panel.title, width / (6 * title_scale));
-    let tw = text_width(&title, title_scale);
-    draw_text(
-        &mut img,
-        (width.saturating_sub(tw) / 2) as i64,
-        12,
-        &title,
-        TEXT,
-        title_scale,
-    );
+    draw_text_centered(&mut img, 0, width, 12, &title, TEXT, title_scale);
 
     // Grid and ticks.
     for (v, label) in xticks.iter().zip(&xlabels) {
@@ -236,88 +251,38 @@ pub fn render_panel(panel: &Panel, width: usize, height: usize) -> Result<RgbIma
         img.fill_rect(left as i64, py, pw, 1, GRID);
         img.fill_rect(left as i64 - 5, py, 5, 1, BLACK);
         let lw = text_width(label, 1) as i64;
-        draw_text(
-            &mut img,
-            left as i64 - 8 - lw,
-            py - th as i64 / 2,
-            label,
-            TEXT,
-            1,
-        );
+        let (lx, ly) = (left as i64 - 8 - lw, py - th as i64 / 2);
+        draw_text(&mut img, lx, ly, label, TEXT, 1);
     }
     img.stroke_rect(left as i64, top as i64, pw, ph, BLACK);
 
     // Axis labels.
-    if !panel.x_label.is_empty() {
-        let s = truncate(&panel.x_label, pw / 6);
-        let w = text_width(&s, 1);
-        let y = top + ph + 8 + th + 8;
-        draw_text(
-            &mut img,
-            (left + pw.saturating_sub(w) / 2) as i64,
-            y as i64,
-            &s,
-            TEXT,
-            1,
-        );
-    }
-    if !panel.y_label.is_empty() {
-        let s = truncate(&panel.y_label, ph / 6);
-        let w = text_width(&s, 1);
-        draw_text_vertical(
-            &mut img,
-            10,
-            (top + ph.saturating_sub(w) / 2) as i64,
-            &s,
-            TEXT,
-            1,
-        );
-    }
+    let x_label = truncate(&panel.x_label, pw / 6);
+    draw_text_centered(&mut img, left, pw, top + ph + 8 + th + 8, &x_label, TEXT, 1);
+    let y_label = truncate(&panel.y_label, ph / 6);
+    draw_text_vertical_centered(&mut img, 10, top, ph, &y_label, TEXT, 1);
 
     if !has_data {
-        let msg = "no data";
-        let w = text_width(msg, 2);
-        draw_text(
-            &mut img,
-            (left + pw.saturating_sub(w) / 2) as i64,
-            (top + ph / 2) as i64 - 7,
-            msg,
-            [150, 150, 150],
-            2,
-        );
+        draw_text_centered(&mut img, left, pw, top + ph / 2 - 7, "no data", NO_DATA, 2);
     }
 
-    // Curves.
+    // Curves; a series without any segment (a single point) gets square markers.
     for (i, s) in panel.series.iter().enumerate() {
         let color = series_color(i);
-        let mut prev: Option<(f64, f64)> = None;
         let mut drawn_segment = false;
-        for &(x, y) in &s.points {
-            if !(x.is_finite() && y.is_finite()) {
-                prev = None;
-                continue;
-            }
-            let p = (to_px(x), to_py(y));
-            if let Some(q) = prev {
-                img.draw_line(q.0, q.1, p.0, p.1, color, 2);
-                drawn_segment = true;
-            }
-            prev = Some(p);
+        for ((ax, ay), (bx, by)) in segments(&s.points, to_pixel) {
+            img.draw_line(ax, ay, bx, by, color, 2);
+            drawn_segment = true;
         }
-        // Isolated points (single-point series) get a marker.
         if !drawn_segment {
-            for &(x, y) in s
-                .points
-                .iter()
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-            {
-                let (px, py) = (to_px(x).round() as i64, to_py(y).round() as i64);
-                img.fill_rect(px - 2, py - 2, 5, 5, color);
+            for &p in s.points.iter().filter(|p| finite(p)) {
+                let (px, py) = to_pixel(p);
+                img.fill_rect(px.round() as i64 - 2, py.round() as i64 - 2, 5, 5, color);
             }
         }
     }
 
-    // Legend.
+    // Legend, in the corner of the plot area that covers the fewest curve samples.
     let entries: Vec<(String, Rgb)> = panel
         .series
         .iter()
@@ -325,70 +290,56 @@ pub fn render_panel(panel: &Panel, width: usize, height: usize) -> Result<RgbIma
         .filter(|(_, s)| !s.name.is_empty())
         .map(|(i, s)| (truncate(&s.name, 32), series_color(i)))
         .collect();
-    if !entries.is_empty() {
-        let row_h = th + 6;
-        let lw = 8
-            + 18
-            + 6
-            + entries
-                .iter()
-                .map(|(n, _)| text_width(n, 1))
-                .max()
-                .unwrap_or(0)
-            + 8;
-        let lh = 6 + entries.len() * row_h;
-        if lw + 16 <= pw && lh + 16 <= ph {
-            let corners = [
-                (left + pw - lw - 8, top + 8),
-                (left + 8, top + 8),
-                (left + pw - lw - 8, top + ph - lh - 8),
-                (left + 8, top + ph - lh - 8),
-            ];
-            // Sample points along every segment so lines crossing a corner count too.
-            let mut samples: Vec<(f64, f64)> = Vec::new();
-            for ser in &panel.series {
-                let pts: Vec<(f64, f64)> = ser
-                    .points
-                    .iter()
-                    .map(|&(x, y)| (to_px(x), to_py(y)))
-                    .collect();
-                for w in pts.windows(2) {
-                    let ((ax, ay), (bx, by)) = (w[0], w[1]);
-                    if !(ax.is_finite() && ay.is_finite() && bx.is_finite() && by.is_finite()) {
-                        continue;
-                    }
-                    for k in 0..=16 {
-                        let f = k as f64 / 16.0;
-                        samples.push((ax + (bx - ax) * f, ay + (by - ay) * f));
-                    }
-                }
-                samples.extend(pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()));
-            }
-            let hidden = |(cx, cy): (usize, usize)| {
-                let (cx, cy) = (cx as f64 - 4.0, cy as f64 - 4.0);
-                samples
-                    .iter()
-                    .filter(|&&(px, py)| {
-                        px >= cx
-                            && px <= cx + (lw + 8) as f64
-                            && py >= cy
-                            && py <= cy + (lh + 8) as f64
-                    })
-                    .count()
-            };
-            let (lx, ly) = corners
-                .iter()
-                .copied()
-                .min_by_key(|c| hidden(*c))
-                .unwrap_or(corners[0]);
-            img.fill_rect(lx as i64, ly as i64, lw, lh, WHITE);
-            img.stroke_rect(lx as i64, ly as i64, lw, lh, [160, 160, 160]);
-            for (k, (name, color)) in entries.iter().enumerate() {
-                let ey = (ly + 6 + k * row_h) as i64;
-                img.fill_rect(lx as i64 + 8, ey + th as i64 / 2 - 1, 18, 3, *color);
-                draw_text(&mut img, lx as i64 + 8 + 18 + 6, ey, name, TEXT, 1);
-            }
+    let row_h = th + 6;
+    let name_w = entries.iter().map(|(n, _)| text_width(n, 1)).max();
+    let (lw, lh) = (
+        8 + 18 + 6 + name_w.unwrap_or(0) + 8,
+        6 + entries.len() * row_h,
+    );
+    if entries.is_empty() || lw + 16 > pw || lh + 16 > ph {
+        return Ok(img);
+    }
+    let corners = [
+        (left + pw - lw - 8, top + 8),
+        (left + 8, top + 8),
+        (left + pw - lw - 8, top + ph - lh - 8),
+        (left + 8, top + ph - lh - 8),
+    ];
+    // Sample points along every segment so lines crossing a corner count too.
+    let mut samples: Vec<(f64, f64)> = Vec::new();
+    for ser in &panel.series {
+        for ((ax, ay), (bx, by)) in segments(&ser.points, to_pixel) {
+            samples.extend((0..=16).map(|k| {
+                let f = k as f64 / 16.0;
+                (ax + (bx - ax) * f, ay + (by - ay) * f)
+            }));
         }
+        samples.extend(
+            ser.points
+                .iter()
+                .filter(|p| finite(p))
+                .map(|&p| to_pixel(p)),
+        );
+    }
+    let hidden = |&(cx, cy): &(usize, usize)| {
+        let (cx, cy) = (cx as f64 - 4.0, cy as f64 - 4.0);
+        let (cw, ch) = ((lw + 8) as f64, (lh + 8) as f64);
+        samples
+            .iter()
+            .filter(|&&(px, py)| px >= cx && px <= cx + cw && py >= cy && py <= cy + ch)
+            .count()
+    };
+    let (lx, ly) = corners
+        .iter()
+        .copied()
+        .min_by_key(hidden)
+        .unwrap_or(corners[0]);
+    img.fill_rect(lx as i64, ly as i64, lw, lh, WHITE);
+    img.stroke_rect(lx as i64, ly as i64, lw, lh, LEGEND_BORDER);
+    for (k, (name, color)) in entries.iter().enumerate() {
+        let ey = (ly + 6 + k * row_h) as i64;
+        img.fill_rect(lx as i64 + 8, ey + th as i64 / 2 - 1, 18, 3, *color);
+        draw_text(&mut img, lx as i64 + 8 + 18 + 6, ey, name, TEXT, 1);
     }
     Ok(img)
 }

@@ -408,7 +408,14 @@ mod tests {
         assert_eq!(v, [0xAC, 0x02]);
         let mut v = Vec::new();
         put_varint(&mut v, (-1i64) as u64);
-        assert_eq!(v.len(), 10);
+        assert_eq!(
+            v,
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]
+        );
+        let mut v = Vec::new();
+        put_varint(&mut v, 127);
+        put_varint(&mut v, 128);
+        assert_eq!(v, [0x7F, 0x80, 0x01]);
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! PCA colouring of token features and the frames-plus-blocks figure.
+//! PCA colouring of token features and the frames-plus-blocks figure: the
+//! principal directions against data built from known ones, the colours
+//! against the projections, and in the figure where each picture, caption and
+//! separator lands.
 
 mod common;
 
-use amflow_report::{compose_grid, pca, pca_rgb, upscale_nearest, RgbImage};
-use common::decode_png;
+use amflow_report::font::{text_width, INK};
+use amflow_report::{compose_grid, fit_image, pca, pca_rgb, upscale_nearest, RgbImage};
+use amflow_rng::SplitMix64;
+use common::{decode_png, find_text, find_text_once};
 
-/// Deterministic noise in [-1, 1).
-fn noise(seed: &mut u64) -> f64 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+/// Deterministic noise in [-1, 1) from the project's one generator.
+fn noise(rng: &mut SplitMix64) -> f64 {
+    rng.next_f64() * 2.0 - 1.0
 }
 
 fn unit(v: Vec<f64>) -> Vec<f64> {
@@ -48,11 +50,11 @@ fn synthetic(h: usize, w: usize, d: usize) -> (Vec<f32>, Vec<f64>, Vec<f64>, Vec
     let ac: Vec<f64> = a_t.iter().map(|a| a - a_mean).collect();
     let k = dot(&b_t, &ac) / dot(&ac, &ac);
     b_t.iter_mut().zip(&ac).for_each(|(b, a)| *b -= k * a);
-    let mut seed = 7;
+    let mut rng = SplitMix64::new(7);
     let mut vals = Vec::with_capacity(n * d);
     for t in 0..n {
         for c in 0..d {
-            let v = 1.5 + a_t[t] * u[c] + b_t[t] * wv[c] + 0.001 * noise(&mut seed);
+            let v = 1.5 + a_t[t] * u[c] + b_t[t] * wv[c] + 0.001 * noise(&mut rng);
             vals.push(v as f32);
         }
     }
@@ -179,9 +181,55 @@ fn grid_of_frames_and_blocks() {
     assert_eq!(img.get(ox, oy), up.get(0, 0));
     assert_eq!(img.get(ox + 153, oy + 153), up.get(153, 153));
 
-    // Custom labels, no frames, odd sizes, empty input.
+    // Frames: centred in the top row (two 160 px cells with a 10 px gap), shrunk
+    // from 224 px by averaging; the yellow square stays yellow inside.
+    let x0 = (img.width - (2 * 160 + 10)) / 2;
+    for (k, shade) in [10u8, 200].into_iter().enumerate() {
+        let fx = x0 + k * 170;
+        assert_eq!(img.get(fx + 2, 12), Some([shade, 100, 50]), "frame {k}");
+        assert_eq!(img.get(fx + 57, 10 + 57), Some([255, 255, 0]), "frame {k}");
+        let caption = format!("frame {}", k + 1);
+        let at = (fx + (160 - text_width(&caption, 1)) / 2, 10 + 164);
+        assert_eq!(find_text_once(&img, &caption, INK, 1), at);
+    }
+    // A grey separator between the frames and the blocks.
+    assert!((10..img.width - 10).all(|x| img.get(x, 195) == Some([200, 200, 200])));
+    // Blocks: rows of six, captioned "block i" under each map.
+    for (b, flow) in flows.iter().enumerate() {
+        let (r, c) = (b / 6, b % 6);
+        let caption = format!("block {}", b + 1);
+        let at = (
+            10 + c * 170 + (160 - text_width(&caption, 1)) / 2,
+            205 + r * 185 + 164,
+        );
+        // ("block 1" also matches the start of "block 10".)
+        assert!(find_text(&img, &caption, INK, 1).contains(&at), "{caption}");
+        let up = upscale_nearest(flow, 11);
+        let (ox, oy) = (10 + c * 170 + 3, 205 + r * 185 + 3);
+        assert_eq!(
+            img.get(ox + 77, oy + 40),
+            up.get(77, 40),
+            "{caption} pixels"
+        );
+    }
+
+    // Custom labels (cut to the cell), defaults after them, no frames row.
     let labels = vec!["layer 1 (very long caption indeed)".to_string()];
-    assert!(compose_grid(&[], &flows[..3], &labels).is_ok());
+    let no_frames = compose_grid(&[], &flows[..3], &labels).unwrap();
+    assert_eq!(
+        (no_frames.width, no_frames.height),
+        (10 + 3 * 170, 10 + 185)
+    );
+    let cut = "layer 1 (very long captio.";
+    assert_eq!(
+        find_text_once(&no_frames, cut, INK, 1),
+        ((160 - 155) / 2 + 10, 174)
+    );
+    find_text_once(&no_frames, "block 2", INK, 1);
+    assert_eq!(
+        no_frames.get(13, 13),
+        upscale_nearest(&flows[0], 11).get(0, 0)
+    );
     assert!(compose_grid(&[RgbImage::new(1000, 10)], &[], &[]).is_ok());
     assert!(compose_grid(&[], &[], &[]).is_err());
     let broken = RgbImage {
@@ -193,11 +241,38 @@ fn grid_of_frames_and_blocks() {
 }
 
 #[test]
+fn fit_image_enlarges_by_whole_factors_and_shrinks_by_averaging() {
+    // Enlarging: the largest integer factor that fits, pixels replicated.
+    let mut small = RgbImage::new(20, 10);
+    small.put(19, 9, [9, 8, 7]);
+    let big = fit_image(&small, 160, 160);
+    assert_eq!((big.width, big.height), (160, 80));
+    assert_eq!(big.get(159, 79), Some([9, 8, 7]));
+    assert_eq!(big.get(151, 71), Some([0, 0, 0]));
+    assert_eq!(big.get(152, 72), Some([9, 8, 7]));
+    // Shrinking: each output pixel is the mean of its source block.
+    let mut halves = RgbImage::new(4, 2);
+    halves.fill_rect(2, 0, 2, 2, [255, 255, 255]);
+    let fitted = fit_image(&halves, 2, 2);
+    assert_eq!((fitted.width, fitted.height), (2, 1));
+    assert_eq!(fitted.get(0, 0), Some([0, 0, 0]));
+    assert_eq!(fitted.get(1, 0), Some([255, 255, 255]));
+    let mut checker = RgbImage::new(2, 2);
+    checker.put(0, 0, [200, 100, 0]);
+    checker.put(1, 1, [200, 100, 0]);
+    assert_eq!(fit_image(&checker, 1, 1).get(0, 0), Some([100, 50, 0]));
+    // In a grid, a non-square picture is centred in its cell.
+    let grid = compose_grid(&[], &[small], &[]).unwrap();
+    assert_eq!(grid.get(10 + 159, 10 + 40 + 79), Some([9, 8, 7]));
+    assert_eq!(grid.get(10 + 80, 10 + 39), Some([255, 255, 255]));
+}
+
+#[test]
 fn unstructured_data_gives_true_eigenvectors() {
     // Random data: close eigenvalues; check C v = lambda v and orthogonality.
     for (n, d) in [(196, 64), (50, 200)] {
-        let mut seed = 42;
-        let vals: Vec<f32> = (0..n * d).map(|_| noise(&mut seed) as f32).collect();
+        let mut rng = SplitMix64::new(42);
+        let vals: Vec<f32> = (0..n * d).map(|_| noise(&mut rng) as f32).collect();
         let p = pca(&vals, n, d, 3).unwrap();
         let x: Vec<f64> = vals
             .chunks_exact(d)

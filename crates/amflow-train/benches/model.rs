@@ -16,10 +16,16 @@
 //! label-smoothed cross-entropy, backward, gradient collection and an AdamW step, as in
 //! `amflow_train::trainer`.
 //!
-//! Like the `amflow` binary, it keeps freed memory mapped (`amflow::allocator`) unless
+//! Like the `amflow` binary, it keeps freed memory mapped (the binary's own `allocator` module,
+//! included below) unless
 //! `AMFLOW_BENCH_DEFAULT_MALLOC=1` is set, which measures glibc's defaults.
 
 use std::time::Instant;
+
+// The process-wide allocator setting is the `amflow` binary's; the bench is a program too.
+#[path = "../../amflow-cli/src/allocator.rs"]
+#[allow(dead_code, unused_imports)] // its tests run with the binary's, not here
+mod allocator;
 
 use amflow::config::BackboneWeights;
 use amflow::info::compute_per_clip;
@@ -39,10 +45,19 @@ enum Case {
     Sgemm,
     /// Inference of the frozen backbone alone (`Vit::forward_plain`), for the profile.
     Backbone,
+    /// The tiny preset's logits on `--device` against the CPU backend, for every AM flow mode
+    /// and TPM (one JSON line each; for a GPU machine, bench/gpu).
+    Parity,
 }
 
 struct Args {
     case: Case,
+    /// The model (`--preset`, default the ViT-S/14 AM/12 one), with random backbone weights.
+    preset: Preset,
+    /// The device (`--device`, as the `amflow` command names them; default `flex`).
+    device: String,
+    /// `--precision bf16`: the frozen backbone's matrix weights and products in bf16.
+    bf16: bool,
     batch: usize,
     reps: usize,
     warmup: usize,
@@ -51,6 +66,9 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         case: Case::Infer,
+        preset: Preset::Dinov2S14Am12Transformer,
+        device: "flex".into(),
+        bf16: false,
         batch: 1,
         reps: 5,
         warmup: 1,
@@ -69,7 +87,19 @@ fn parse_args() -> Result<Args, String> {
                     "train" => Case::Train,
                     "sgemm" => Case::Sgemm,
                     "backbone" => Case::Backbone,
+                    "parity" => Case::Parity,
                     other => return Err(format!("unknown case {other}")),
+                }
+            }
+            "--preset" => {
+                args.preset = Preset::from_name(&value).ok_or(format!("unknown preset {value}"))?
+            }
+            "--device" => args.device = value,
+            "--precision" => {
+                args.bf16 = match value.as_str() {
+                    "f32" => false,
+                    "bf16" => true,
+                    other => return Err(format!("unknown precision {other} (f32 or bf16)")),
                 }
             }
             "--batch" => args.batch = number()?,
@@ -82,8 +112,8 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// The benchmark's model configuration.
-fn config() -> ModelConfig {
-    let mut c = Preset::Dinov2S14Am12Transformer.config();
+fn config(preset: Preset) -> ModelConfig {
+    let mut c = preset.config();
     c.backbone.weights = BackboneWeights::Random { seed: 0 };
     c
 }
@@ -151,9 +181,48 @@ fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// The tiny preset on `device` and on the CPU backend, same weights and clip: the largest
+/// logit difference relative to the largest logit, per AM flow mode and TPM.
+fn parity(device: &str) -> amflow::Result<()> {
+    use amflow::flow::AmFlowMode;
+    use amflow::tpm::{TpmConfig, TpmKind};
+    let device = amflow_train::device::parse(device)
+        .map_err(|e| amflow::AmflowError::Config(e.to_string()))?;
+    let clip = amflow::HostTensor::new(
+        vec![2, 4, 3, 16, 16],
+        (0..2 * 4 * 3 * 16 * 16)
+            .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
+            .collect(),
+    )?;
+    for mode in [AmFlowMode::Vanilla, AmFlowMode::Aligned, AmFlowMode::Off] {
+        for tpm in [TpmKind::Transformer, TpmKind::Tcn, TpmKind::Lstm] {
+            let mut config = Preset::Tiny.config();
+            config.am_flow = config.am_flow.with_mode(mode);
+            config.tpm = TpmConfig::new(tpm);
+            let logits = |device: &Device| -> amflow::Result<amflow::HostTensor> {
+                let (model, _) = AmFlowModel::new(&config, device)?;
+                let out = model.forward(clip.to_tensor::<5>(device)?)?;
+                Ok(amflow::HostTensor::from_tensor(&out))
+            };
+            let (on_device, on_cpu) = (logits(&device)?, logits(&Device::flex())?);
+            let scale = on_cpu.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            println!(
+                "{{\"side\": \"amflow\", \"case\": \"parity\", \"am_flow\": \"{mode:?}\", \
+                 \"tpm\": \"{tpm:?}\", \"relative_error\": {:e}}}",
+                on_device.max_abs_diff(&on_cpu) / scale
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
-    let device = Device::flex();
-    let config = config();
+    let device = amflow_train::device::parse(&args.device)
+        .map_err(|e| amflow::AmflowError::Config(e.to_string()))?;
+    let mut config = config(args.preset);
+    if args.bf16 {
+        config.backbone.precision = amflow::backbone::BackbonePrecision::Bf16;
+    }
     let clip_shape = [
         args.batch,
         config.num_frames,
@@ -162,6 +231,9 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
         config.image_size[1],
     ];
     match args.case {
+        Case::Parity => Err(amflow::AmflowError::Config(
+            "parity runs through `parity`, not `run`".into(),
+        )),
         Case::Sgemm => {
             let x = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
             let y = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
@@ -212,7 +284,8 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
                         return;
                     }
                 };
-                let loss = cross_entropy(logits, &labels, 0.1);
+                let loss = cross_entropy(logits, &labels, 0.1)
+                    .expect("one label per clip, each below num_classes");
                 let g = loss.backward();
                 let mut grads = Gradients::default();
                 grads.accumulate(&model.additions, &g);
@@ -234,7 +307,14 @@ fn main() {
         }
     };
     let tuned_malloc = std::env::var("AMFLOW_BENCH_DEFAULT_MALLOC").as_deref() != Ok("1")
-        && amflow::allocator::keep_freed_memory_mapped();
+        && allocator::keep_freed_memory_mapped();
+    if args.case == Case::Parity {
+        if let Err(e) = parity(&args.device) {
+            eprintln!("model bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     match run(&args) {
         Ok((times, flop)) => {
             let case = match args.case {
@@ -242,17 +322,21 @@ fn main() {
                 Case::Train => "train",
                 Case::Sgemm => "sgemm",
                 Case::Backbone => "backbone",
+                Case::Parity => "parity",
             };
             let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
             println!(
                 "{{\"side\": \"amflow\", \"case\": \"{case}\", \"batch\": {}, \"threads\": {}, \
                  \"median_s\": {:.6}, \"times_s\": [{}], \"flop\": {flop}, \
-                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}}}",
+                 \"peak_rss_bytes\": {}, \"malloc_tuned\": {tuned_malloc}, \"preset\": \"{}\", \"device\": \"{}\", \"precision\": \"{}\"}}",
                 args.batch,
                 threads(),
                 median(&times),
                 list.join(", "),
                 peak_rss().map_or("null".into(), |v| v.to_string()),
+                args.preset.name(),
+                args.device,
+                if args.bf16 { "bf16" } else { "f32" },
             );
         }
         Err(e) => {

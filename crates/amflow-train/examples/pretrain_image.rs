@@ -11,7 +11,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use amflow_train::pretrain::{pretrain_image, PretrainConfig, PretrainEvent};
+use amflow_train::pretrain::{pretrain_image, PretrainConfig};
+use amflow_train::trainer::{EpochRecord, Observer, StepInfo};
 use burn::prelude::*;
 
 fn run() -> Result<(), String> {
@@ -31,37 +32,12 @@ fn run() -> Result<(), String> {
     };
     let device = Device::flex();
     let started = std::time::Instant::now();
-    let mut observer = |event: &PretrainEvent| {
-        match event {
-        PretrainEvent::Step {
-            step,
-            total_steps,
-            loss,
-            lr,
-            ..
-        } if step % 10 == 0 || step == total_steps => {
-            eprintln!(
-                "step {step}/{total_steps}  loss {loss:.4}  lr {lr:.2e}  {:.0} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-        PretrainEvent::Epoch(e) => eprintln!(
-            "epoch {}: train loss {:.4}, train acc {:.3}, val acc {:.3} (mean class {:.3}), {:.1} s",
-            e.epoch,
-            e.train_loss,
-            e.train_accuracy,
-            e.val_accuracy,
-            e.val_mean_class_accuracy,
-            e.seconds
-        ),
-        _ => {}
-    }
-    };
+    let mut observer = Printer { started };
     let outcome =
         pretrain_image(&config, &out, &device, &mut observer).map_err(|e| e.to_string())?;
     println!(
         "validation accuracy {:.4} (mean class {:.4}), {} steps, {:.1} s; written to {}",
-        outcome.val_accuracy,
+        outcome.val_top1,
         outcome.val_mean_class_accuracy,
         outcome.steps,
         outcome.seconds,
@@ -77,5 +53,32 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints every tenth step and each epoch to stderr.
+struct Printer {
+    started: std::time::Instant,
+}
+
+impl Observer for Printer {
+    fn step(&mut self, i: &StepInfo) {
+        if i.step.is_multiple_of(10) || i.step == i.total_steps {
+            eprintln!(
+                "step {}/{}  loss {:.4}  lr {:.2e}  {:.0} s",
+                i.step,
+                i.total_steps,
+                i.loss.unwrap_or(f64::NAN),
+                i.lr,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn epoch_end(&mut self, e: &EpochRecord) {
+        eprintln!(
+            "epoch {}: train loss {:.4}, train top-1 {:.3}, val top-1 {:.3} (mean class {:.3}), {:.1} s",
+            e.epoch, e.train_loss, e.train_top1, e.val_top1, e.val_mean_class_accuracy, e.seconds
+        );
     }
 }

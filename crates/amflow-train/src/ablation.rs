@@ -119,6 +119,9 @@ pub fn standard_variants() -> Vec<Variant> {
         "data.synthetic.train.camera.pan=0.04",
         "data.synthetic.train.camera.jitter=0.01",
     ];
+    // The aligning encoder's width of the synthetic-small model (48 = 12 heads of 4) set with
+    // the mode, because only aligned AM flow has an aligning encoder's settings.
+    const ALIGNED: &str = "model.am_flow={mode=\"aligned\", dim=48}";
     vec![
         variant(
             "am-flow",
@@ -130,11 +133,7 @@ pub fn standard_variants() -> Vec<Variant> {
             "b: adapters + TPMs without AM flow",
             &["model.am_flow.mode=\"off\""],
         ),
-        variant(
-            "aligned",
-            "c: aligned AM flow, static camera",
-            &["model.am_flow.mode=\"aligned\""],
-        ),
+        variant("aligned", "c: aligned AM flow, static camera", &[ALIGNED]),
         variant(
             "camera-vanilla",
             "c: vanilla AM flow, moving camera",
@@ -143,13 +142,17 @@ pub fn standard_variants() -> Vec<Variant> {
         variant(
             "camera-aligned",
             "c: aligned AM flow, moving camera",
-            &[CAMERA[0], CAMERA[1], "model.am_flow.mode=\"aligned\""],
+            &[CAMERA[0], CAMERA[1], ALIGNED],
         ),
-        variant("tcn", "d: TCN temporal units", &["model.tpm.kind=\"tcn\""]),
+        variant(
+            "tcn",
+            "d: TCN temporal units",
+            &["model.tpm={kind=\"tcn\"}"],
+        ),
         variant(
             "lstm",
             "d: LSTM temporal units",
-            &["model.tpm.kind=\"lstm\""],
+            &["model.tpm={kind=\"lstm\"}"],
         ),
         variant(
             "scratch",

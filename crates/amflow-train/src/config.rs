@@ -13,9 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::optim::AdamWConfig;
+use crate::step::GradClip;
 
 /// The model to train: a preset name, a model config file, or an inline `[model]` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// A name is a file when it ends in `.toml` or contains a `/` (`./tiny` names a file called
+/// `tiny`), and a preset otherwise; an unknown preset is an error listing the presets, never a
+/// silent fall-back to a file of that name, and a file never shadows a preset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ModelChoice {
     /// A full model config.
@@ -24,24 +29,84 @@ pub enum ModelChoice {
     Named(String),
 }
 
+impl<'de> Deserialize<'de> for ModelChoice {
+    /// A string is a name, a table a model config whose own errors (an unknown key, a missing
+    /// one) are reported as they are, not as "no variant matched".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct ChoiceVisitor;
+        impl<'de> serde::de::Visitor<'de> for ChoiceVisitor {
+            type Value = ModelChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a preset name, a model config file or a [model] table")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(ModelChoice::Named(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let config =
+                    ModelConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ModelChoice::Inline(Box::new(config)))
+            }
+        }
+        d.deserialize_any(ChoiceVisitor)
+    }
+}
+
+/// What a [`ModelChoice::Named`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelName {
+    /// A preset.
+    Preset(Preset),
+    /// A model config file.
+    File(PathBuf),
+}
+
+impl ModelName {
+    /// Reads a name: a path when it looks like one (`.toml` at the end or a `/` inside),
+    /// otherwise a preset.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a name that is neither a path nor a preset.
+    pub fn parse(name: &str) -> Result<Self> {
+        if name.ends_with(".toml") || name.contains('/') || name.contains(std::path::MAIN_SEPARATOR)
+        {
+            return Ok(Self::File(PathBuf::from(name)));
+        }
+        Preset::from_name(name).map(Self::Preset).ok_or_else(|| {
+            let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+            TrainError::Config(format!(
+                "model `{name}` is not a preset ({}); a config file needs a `.toml` name or a \
+                 path such as `./{name}`",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
 impl ModelChoice {
-    /// The model config (files are resolved against `base`).
+    /// The model config (relative file names are resolved against `base`).
     pub fn resolve(&self, base: Option<&Path>) -> Result<ModelConfig> {
         match self {
             ModelChoice::Inline(c) => {
                 c.validate()?;
                 Ok((**c).clone())
             }
-            ModelChoice::Named(name) => {
-                if let Some(p) = Preset::from_name(name) {
-                    return Ok(p.config());
+            ModelChoice::Named(name) => match ModelName::parse(name)? {
+                ModelName::Preset(p) => Ok(p.config()),
+                ModelName::File(path) => {
+                    let path = match base {
+                        Some(b) if path.is_relative() => b.join(path),
+                        _ => path,
+                    };
+                    Ok(ModelConfig::from_toml_file(&path)?)
                 }
-                let path = match base {
-                    Some(b) if Path::new(name).is_relative() => b.join(name),
-                    _ => PathBuf::from(name),
-                };
-                Ok(ModelConfig::from_toml_file(&path)?)
-            }
+            },
         }
     }
 }
@@ -96,8 +161,8 @@ pub struct OptimConfig {
     pub min_lr: f64,
     /// Warm-up length in epochs (fractions allowed).
     pub warmup_epochs: f64,
-    /// Maximum global gradient L2 norm (none: no clipping).
-    pub clip_grad_norm: Option<f64>,
+    /// Maximum global gradient L2 norm, or `"off"`.
+    pub clip_grad_norm: GradClip,
     /// Label smoothing of the cross-entropy.
     pub label_smoothing: f64,
     /// AdamW's other hyper-parameters.
@@ -113,7 +178,7 @@ impl Default for OptimConfig {
             lr: 1e-3,
             min_lr: 1e-5,
             warmup_epochs: 1.0,
-            clip_grad_norm: Some(1.0),
+            clip_grad_norm: GradClip::MaxNorm(1.0),
             label_smoothing: 0.1,
             adamw: AdamWConfig::default(),
         }
@@ -172,9 +237,19 @@ pub struct TrainConfig {
     /// Save `last` every this many optimizer steps as well as at each epoch's end (0: epochs only).
     #[serde(default)]
     pub checkpoint_every: u64,
+    /// Read the training loss and accuracy back from the device every this many optimizer
+    /// steps (and at each epoch's end and checkpoint); between, they accumulate on the device
+    /// so that a GPU step waits for nothing but the clipping norm. The progress bar and
+    /// TensorBoard's `train/loss` show the mean over each interval.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
     /// Metric for the `best` checkpoint.
     #[serde(default = "default_select")]
     pub select_by: SelectBy,
+}
+
+fn default_log_every() -> u64 {
+    10
 }
 
 fn default_select() -> SelectBy {
@@ -184,9 +259,19 @@ fn default_select() -> SelectBy {
 impl TrainConfig {
     /// Parses TOML text, applying `overrides` (`a.b.c=value`) first.
     pub fn from_toml(text: &str, overrides: &[String]) -> Result<Self> {
+        Self::from_toml_in(text, overrides, None)
+    }
+
+    /// [`TrainConfig::from_toml`] with relative model files resolved against `base`. An
+    /// override of a `model.` key on a model named by a preset or file first expands that
+    /// model into an inline table (`model = "synthetic-small"` with `--set model.num_classes=3`).
+    fn from_toml_in(text: &str, overrides: &[String], base: Option<&Path>) -> Result<Self> {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| TrainError::Config(e.message().replace('\n', " ")))?;
         for o in overrides {
+            if o.trim_start().starts_with("model.") {
+                expand_named_model(&mut value, base)?;
+            }
             apply_override(&mut value, o)?;
         }
         value
@@ -197,10 +282,13 @@ impl TrainConfig {
     /// Reads a TOML file with overrides; relative model paths are resolved against its folder.
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let mut config = Self::from_toml(&text, overrides)?;
+        let mut config = Self::from_toml_in(&text, overrides, path.parent())?;
         if let (ModelChoice::Named(name), Some(base)) = (&config.model, path.parent()) {
-            if Preset::from_name(name).is_none() && Path::new(name).is_relative() {
-                config.model = ModelChoice::Named(base.join(name).to_string_lossy().into_owned());
+            if let ModelName::File(file) = ModelName::parse(name)? {
+                if file.is_relative() {
+                    let joined = base.join(file);
+                    config.model = ModelChoice::Named(joined.to_string_lossy().into_owned());
+                }
             }
         }
         Ok(config)
@@ -245,6 +333,7 @@ impl TrainConfig {
             },
             loader: LoaderSettings::default(),
             checkpoint_every: 0,
+            log_every: default_log_every(),
             select_by: SelectBy::Top1,
         }
     }
@@ -254,11 +343,26 @@ impl TrainConfig {
     pub fn frame_only_baseline(&self) -> Result<Self> {
         let mut model = self.model.resolve(None)?;
         model.temporal_blocks = amflow::config::TemporalBlocks::List(vec![]);
-        model.am_flow.mode = amflow::amflow::AmFlowMode::Off;
+        model.am_flow = amflow::flow::AmFlowConfig::Off {};
         let mut c = self.clone();
         c.model = ModelChoice::Inline(Box::new(model));
         Ok(c)
     }
+}
+
+/// Replaces a `model` given by name (preset or file) with its config as an inline table, so
+/// that `model.` overrides apply to it.
+fn expand_named_model(root: &mut toml::Value, base: Option<&Path>) -> Result<()> {
+    let Some(toml::Value::String(name)) = root.get("model") else {
+        return Ok(());
+    };
+    let config = ModelChoice::Named(name.clone()).resolve(base)?;
+    let table: toml::Value = toml::from_str(&config.to_toml())
+        .map_err(|e| TrainError::Config(format!("model `{name}`: {}", e.message())))?;
+    if let Some(t) = root.as_table_mut() {
+        t.insert("model".into(), table);
+    }
+    Ok(())
 }
 
 /// Sets `a.b.c = value` in a TOML tree; `value` is parsed as TOML, or taken as a string.
@@ -287,4 +391,62 @@ pub fn apply_override(root: &mut toml::Value, assignment: &str) -> Result<()> {
     Err(TrainError::Config(format!(
         "override `{assignment}` has an empty key"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_a_file_only_when_it_looks_like_one() {
+        assert_eq!(
+            ModelName::parse("tiny").unwrap(),
+            ModelName::Preset(Preset::Tiny)
+        );
+        assert_eq!(
+            ModelName::parse("tiny.toml").unwrap(),
+            ModelName::File("tiny.toml".into())
+        );
+        assert_eq!(
+            ModelName::parse("./tiny").unwrap(),
+            ModelName::File("./tiny".into())
+        );
+        let err = ModelName::parse("tinyy").unwrap_err().to_string();
+        assert!(
+            err.contains("not a preset") && err.contains("synthetic-small"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_preset_takes_model_overrides() {
+        let text = "model = \"synthetic-small\"\n[data.synthetic]\n";
+        let c = TrainConfig::from_toml(text, &["model.num_classes=3".into()]).unwrap();
+        let model = c.model.resolve(None).unwrap();
+        let mut want = Preset::SyntheticSmall.config();
+        want.num_classes = 3;
+        assert_eq!(model, want);
+        // Without a model override the name stays a name.
+        let c = TrainConfig::from_toml(text, &["optim.lr=0.1".into()]).unwrap();
+        assert_eq!(c.model, ModelChoice::Named("synthetic-small".into()));
+        // A key the model does not have is still an error naming it.
+        let e = TrainConfig::from_toml(text, &["model.num_clases=3".into()]).unwrap_err();
+        assert!(e.to_string().contains("num_clases"), "{e}");
+    }
+
+    #[test]
+    fn a_file_named_like_a_preset_does_not_shadow_it() {
+        let dir = std::env::temp_dir().join(format!("amflow-model-choice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file called `tiny` holding another model: the name still means the preset.
+        let mut other = Preset::Tiny.config();
+        other.num_classes = 9;
+        std::fs::write(dir.join("tiny"), other.to_toml()).unwrap();
+        let choice = ModelChoice::Named("tiny".into());
+        assert_eq!(choice.resolve(Some(&dir)).unwrap().num_classes, 5);
+        // Written as a path, the file is read.
+        let file = ModelChoice::Named("./tiny".into());
+        assert_eq!(file.resolve(Some(&dir)).unwrap().num_classes, 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -64,6 +64,7 @@ pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
                     model.num_classes
                 )));
             }
+            same_classes(train.class_names(), val.class_names())?;
             Ok(Datasets {
                 train: Arc::new(train),
                 val: Arc::new(val),
@@ -72,8 +73,36 @@ pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
     }
 }
 
-/// A loader over `dataset` with the run's settings.
+/// Checks that the validation manifest names the training manifest's classes in the same
+/// order: each manifest numbers its own classes, so any difference would shift labels.
+///
+/// # Errors
+/// [`TrainError::Config`] naming the first class that differs.
+pub fn same_classes(train: &[String], val: &[String]) -> Result<()> {
+    if let Some((i, (t, v))) = train.iter().zip(val).enumerate().find(|(_, (t, v))| t != v) {
+        return Err(TrainError::Config(format!(
+            "the validation manifest's class {i} is `{v}`, the training manifest's is `{t}`: \
+             both must list the same classes in the same order"
+        )));
+    }
+    if train.len() != val.len() {
+        let (longer, name, extra) = if train.len() > val.len() {
+            ("training", &train[val.len()], val.len())
+        } else {
+            ("validation", &val[train.len()], train.len())
+        };
+        return Err(TrainError::Config(format!(
+            "the {longer} manifest has {} more classes, from class {extra} `{name}` on: both \
+             must list the same classes",
+            train.len().abs_diff(val.len())
+        )));
+    }
+    Ok(())
+}
+
+/// A loader called `name` (in the logs) over `dataset` with the run's settings.
 pub fn loader(
+    name: &str,
     dataset: Arc<dyn VideoDataset>,
     settings: &LoaderSettings,
     batch_size: usize,
@@ -90,7 +119,37 @@ pub fn loader(
             drop_last: false,
             seed,
             bad_input: settings.bad_input,
+            name: name.into(),
             ..LoaderConfig::default()
         },
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_classes;
+
+    #[test]
+    fn class_lists_must_agree_and_the_first_difference_is_named() {
+        let names = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(same_classes(&names("a b c"), &names("a b c")).is_ok());
+        let e = same_classes(&names("a b c"), &names("a c b"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("class 1 is `c`") && e.contains("is `b`"), "{e}");
+        let e = same_classes(&names("a b c"), &names("a b"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("training manifest has 1 more") && e.contains("`c`"),
+            "{e}"
+        );
+        let e = same_classes(&names("a"), &names("a z"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("validation manifest has 1 more") && e.contains("`z`"),
+            "{e}"
+        );
+    }
 }

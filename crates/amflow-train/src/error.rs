@@ -15,6 +15,9 @@ pub enum TrainError {
     /// The data pipeline failed (under the `fail` bad-input policy, or a broken manifest).
     #[error(transparent)]
     Data(#[from] amflow_video::DataError),
+    /// A device cannot be named or started (unknown name, backend not built, driver missing).
+    #[error("{0}")]
+    Device(String),
     /// The training config is invalid.
     #[error("invalid training config: {0}")]
     Config(String),
@@ -39,6 +42,14 @@ pub enum TrainError {
     Interrupted {
         /// The last optimizer step taken.
         step: u64,
+    },
+    /// A label is outside the model's classes (a manifest with more classes than the model).
+    #[error("label {label} is outside the model's {classes} classes")]
+    Label {
+        /// The label.
+        label: usize,
+        /// The number of classes.
+        classes: usize,
     },
     /// The loss became NaN or infinite.
     #[error("the loss is not finite at step {step}")]

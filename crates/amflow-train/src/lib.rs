@@ -4,14 +4,17 @@
 //! - [`optim`]: AdamW over the trainable parameters only, with weight-decay exclusions, global
 //!   gradient-norm clipping and gradient accumulation; its state is saved by parameter name;
 //! - [`schedule`]: linear warm-up then cosine decay, per optimizer step;
+//! - [`step`]: the optimizer step both training loops share (accumulation, clipping, AdamW);
 //! - [`loss`]: cross-entropy with label smoothing on the averaged logits (model spec, section 4);
-//! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix;
+//! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix, multi-view
+//!   averaging (the project's one home for them);
 //! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
 //! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
 
 pub mod ablation;
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod loss;
 pub mod metrics;
@@ -19,6 +22,7 @@ pub mod optim;
 pub mod parallel;
 pub mod pretrain;
 pub mod schedule;
+pub mod step;
 pub mod trainer;
 
 pub use config::TrainConfig;

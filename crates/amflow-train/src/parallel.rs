@@ -17,16 +17,18 @@ use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
 use crate::loss::cross_entropy;
-use crate::metrics::argmax;
 use crate::optim::Gradients;
 
-/// What a pass returns besides the gradients.
-#[derive(Debug, Clone, PartialEq)]
+/// What a pass returns besides the gradients, on the first device: nothing is read back to the
+/// host, so a training step waits for the device only where it must (the clipping norm).
+#[derive(Debug, Clone)]
 pub struct PassOutput {
-    /// Predicted class per clip.
-    pub predictions: Vec<usize>,
-    /// Mean loss over the batch.
-    pub loss: f64,
+    /// Predicted class per clip, `[B]`.
+    pub predictions: Tensor<1, Int>,
+    /// Mean loss over the batch, `[1]`.
+    pub loss: Tensor<1>,
+    /// Clips predicted right, `[1]` (a float count, so that it sums with the loss).
+    pub correct: Tensor<1>,
 }
 
 /// Settings of a pass.
@@ -97,17 +99,20 @@ pub fn forward_backward(
             })
             .collect()
     });
-    let mut output = PassOutput {
-        predictions: Vec::with_capacity(b),
-        loss: 0.0,
-    };
+    let mut predictions = Vec::with_capacity(jobs.len());
+    let (mut loss, mut correct) = (Tensor::zeros([1], main), Tensor::zeros([1], main));
     for r in results {
         let (out, g) = r?;
-        output.predictions.extend(out.predictions);
-        output.loss += out.loss;
+        predictions.push(out.predictions.to_device(main));
+        loss = loss + out.loss.to_device(main);
+        correct = correct + out.correct.to_device(main);
         grads.add(g, main);
     }
-    Ok(output)
+    Ok(PassOutput {
+        predictions: Tensor::cat(predictions, 0),
+        loss,
+        correct,
+    })
 }
 
 /// One shard on one device: its loss weighted by `weight` (its share of the batch), backward,
@@ -123,16 +128,19 @@ fn shard_pass(
 ) -> Result<(PassOutput, Gradients)> {
     let clip = HostTensor::new(shape.to_vec(), data.to_vec())?.to_tensor::<5>(device)?;
     let logits = model.forward(clip)?;
-    let host = HostTensor::from_tensor(&logits.clone().detach());
-    let classes = host.shape[1];
-    let predictions = host.data.chunks(classes).map(argmax).collect();
-    let loss = cross_entropy(logits, labels, settings.label_smoothing);
+    let predictions: Tensor<1, Int> = logits.clone().detach().argmax(1).flatten(0, 1);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&y| y as i64).collect(), [labels.len()]),
+        device,
+    );
+    let correct = predictions.clone().equal(targets).float().sum();
+    let loss = cross_entropy(logits, labels, settings.label_smoothing)?;
     let loss = if weight == 1.0 {
         loss
     } else {
         loss.mul_scalar(weight)
     };
-    let value = loss.clone().detach().into_scalar::<f32>() as f64;
+    let value = loss.clone().detach();
     let backward = loss.backward();
     let mut grads = Gradients::default();
     grads.accumulate(&model.additions, &backward);
@@ -143,6 +151,7 @@ fn shard_pass(
         PassOutput {
             predictions,
             loss: value,
+            correct,
         },
         grads,
     ))

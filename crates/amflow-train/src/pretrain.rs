@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use amflow::backbone::{Vit, VitConfig, HF_WEIGHTS_FILE};
+use amflow::backbone::{AttentionMaps, Vit, VitConfig, HF_WEIGHTS_FILE};
 use amflow::nn::{Linear, RandomSource, TensorSource, VarBuilder};
 use amflow::{HostTensor, Preset};
 use amflow_video::synthetic::{SyntheticAppearanceDataset, SyntheticMotionConfig};
@@ -31,9 +31,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::loss::cross_entropy;
-use crate::metrics::Evaluation;
+use crate::metrics::{argmax, Evaluation};
 use crate::optim::{AdamW, AdamWConfig, Gradients};
 use crate::schedule::WarmupCosine;
+use crate::step::{GradClip, Stepper};
+use crate::trainer::{EpochRecord, EpochTotals, Observer, StepInfo};
 
 /// The file holding the pretraining config inside the output directory.
 pub const PRETRAIN_CONFIG_FILE: &str = "pretrain.toml";
@@ -70,8 +72,8 @@ pub struct PretrainConfig {
     pub weight_decay: f64,
     /// Label smoothing of the cross-entropy.
     pub label_smoothing: f64,
-    /// Global gradient-norm clipping threshold (0: off).
-    pub clip_grad_norm: f64,
+    /// Global gradient-norm clipping: a maximum norm, or `"off"`.
+    pub clip_grad_norm: GradClip,
     /// Loader worker threads (0: one per core).
     pub workers: usize,
     /// The architecture trained (default: the `synthetic-small` preset's backbone).
@@ -96,7 +98,7 @@ impl Default for PretrainConfig {
             warmup_epochs: 0.5,
             weight_decay: 0.05,
             label_smoothing: 0.1,
-            clip_grad_norm: 1.0,
+            clip_grad_norm: GradClip::MaxNorm(1.0),
             workers: 0,
             arch: Preset::SyntheticSmall.config().backbone.arch,
             data: SyntheticMotionConfig {
@@ -158,10 +160,7 @@ impl PretrainConfig {
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return fail("label_smoothing must be in [0, 1)".into());
         }
-        if !finite_pos(self.clip_grad_norm) {
-            return fail("clip_grad_norm must be non-negative (0: off)".into());
-        }
-        Ok(())
+        self.clip_grad_norm.validate("pretrain: clip_grad_norm")
     }
 
     fn dataset(&self, frames: usize, seed: u64, fresh: bool) -> Result<SyntheticAppearanceDataset> {
@@ -228,7 +227,7 @@ impl ImageClassifier {
             .pad_token_rows(self.pos_embed.val())
             .unsqueeze::<3>();
         for block in &self.vit.blocks {
-            x = block.forward(x).0;
+            x = block.forward(x, AttentionMaps::None).0;
         }
         let cls: Tensor<2> = x.slice([0..f, 0..1, 0..d]).reshape([f, d]);
         Ok(self.head.forward(self.vit.final_norm.forward(cls)))
@@ -251,56 +250,15 @@ impl ImageClassifier {
     }
 }
 
-/// One epoch of pretraining.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PretrainEpoch {
-    /// Epoch (0-based).
-    pub epoch: u64,
-    /// Optimizer steps at the end of the epoch.
-    pub step: u64,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training top-1 accuracy.
-    pub train_accuracy: f64,
-    /// Validation top-1 accuracy (shape classes; chance is 1/6).
-    pub val_accuracy: f64,
-    /// Validation mean class accuracy.
-    pub val_mean_class_accuracy: f64,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Wall time of the epoch (training and validation), seconds.
-    pub seconds: f64,
-}
-
-/// Progress reported to the caller.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PretrainEvent {
-    /// One optimizer step was taken.
-    Step {
-        /// Epoch (0-based).
-        epoch: u64,
-        /// Steps taken so far.
-        step: u64,
-        /// Steps in the whole run.
-        total_steps: u64,
-        /// The batch's loss.
-        loss: f64,
-        /// Learning rate used.
-        lr: f64,
-    },
-    /// An epoch ended (after its validation).
-    Epoch(PretrainEpoch),
-}
-
 /// The result of [`pretrain_image`].
 #[derive(Debug, Clone)]
 pub struct PretrainOutcome {
     /// Final validation top-1 accuracy on the shapes.
-    pub val_accuracy: f64,
+    pub val_top1: f64,
     /// Final validation mean class accuracy.
     pub val_mean_class_accuracy: f64,
-    /// Every epoch.
-    pub history: Vec<PretrainEpoch>,
+    /// Every epoch (`val_top1` is the shape accuracy; chance is 1/6).
+    pub history: Vec<EpochRecord>,
     /// Optimizer steps taken.
     pub steps: u64,
     /// Wall time of the whole run, seconds.
@@ -318,12 +276,11 @@ fn frames_of(batch: &Batch, device: &Device) -> Result<Tensor<4>> {
 fn evaluate(model: &ImageClassifier, loader: &Loader, classes: usize) -> Result<Evaluation> {
     let device = model.head.weight.val().device();
     let mut eval = Evaluation::new(classes);
-    let iter = loader.epoch(0);
-    for batch in iter {
+    for batch in loader.epoch(0) {
         let batch = batch?;
         let logits = HostTensor::from_tensor(&model.forward(frames_of(&batch, &device)?)?);
         for (row, &y) in logits.data.chunks(classes).zip(&batch.labels) {
-            eval.add(row, y);
+            eval.add(row, y)?;
         }
     }
     Ok(eval)
@@ -332,7 +289,8 @@ fn evaluate(model: &ImageClassifier, loader: &Loader, classes: usize) -> Result<
 /// Trains a ViT of `config.arch` from scratch on the shape labels of synthetic frames and
 /// writes `out_dir/model.safetensors`, `out_dir/config.json` and `out_dir/pretrain.toml`
 /// (each atomically; `out_dir` is created). `device` is a plain device; an autodiff device is
-/// derived from it. `observer` sees every step and epoch.
+/// derived from it. `observer` sees every step and epoch (it cannot stop this run: there is no
+/// resume).
 ///
 /// # Errors
 /// An invalid config, a data error, a non-finite loss, or a file that cannot be written.
@@ -340,7 +298,7 @@ pub fn pretrain_image(
     config: &PretrainConfig,
     out_dir: &Path,
     device: &Device,
-    observer: &mut dyn FnMut(&PretrainEvent),
+    observer: &mut dyn Observer,
 ) -> Result<PretrainOutcome> {
     config.validate()?;
     // Fails early (before training) when the architecture cannot be exported.
@@ -350,7 +308,7 @@ pub fn pretrain_image(
     let ad = device.clone().autodiff();
     let mut model = ImageClassifier::new(&config.arch, classes, config.seed, &ad)?;
 
-    let loader = |frames: usize, seed: u64, fresh: bool, shuffle: bool| -> Result<Loader> {
+    let loader = |name: &str, frames: usize, seed: u64, fresh: bool, shuffle: bool| {
         let dataset = config.dataset(frames, seed, fresh)?;
         Ok(Loader::new(
             Arc::new(dataset),
@@ -360,17 +318,25 @@ pub fn pretrain_image(
                 shuffle,
                 drop_last: shuffle,
                 seed: config.seed,
+                name: name.into(),
                 ..LoaderConfig::default()
             },
-        )?)
+        )?) as Result<Loader>
     };
     let train_loader = loader(
+        "pretrain",
         config.samples,
         config.data.seed,
         config.data.fresh_each_call,
         true,
     )?;
-    let val_loader = loader(config.val_samples, config.val_seed, false, false)?;
+    let val_loader = loader(
+        "validation",
+        config.val_samples,
+        config.val_seed,
+        false,
+        false,
+    )?;
     let steps_per_epoch = train_loader.num_batches() as u64;
     let schedule = WarmupCosine {
         lr: config.lr,
@@ -378,64 +344,64 @@ pub fn pretrain_image(
         warmup_steps: (config.warmup_epochs * steps_per_epoch as f64).round() as u64,
         total_steps: config.epochs * steps_per_epoch,
     };
-    let mut opt = AdamW::new(AdamWConfig {
+    let opt = AdamW::new(AdamWConfig {
         weight_decay: config.weight_decay,
         ..AdamWConfig::default()
     });
+    let mut stepper = Stepper::new(opt, schedule, config.clip_grad_norm, 1)?;
 
+    let batches = train_loader.num_batches();
     let mut history = Vec::new();
     let mut last_eval = None;
     for epoch in 0..config.epochs {
         let epoch_started = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0u64);
-        let mut iter = train_loader.epoch(epoch);
-        for batch in iter.by_ref() {
+        observer.epoch_start(epoch, batches);
+        let mut totals = EpochTotals::default();
+        for batch in train_loader.epoch(epoch) {
             let batch = batch?;
             let logits = model.forward(frames_of(&batch, &ad)?)?;
             let host = HostTensor::from_tensor(&logits.clone().detach());
-            correct += host
-                .data
-                .chunks(classes)
-                .zip(&batch.labels)
-                .filter(|(row, &y)| crate::metrics::argmax(row) == y)
-                .count() as u64;
-            let loss = cross_entropy(logits, &batch.labels, config.label_smoothing);
-            let loss_value = loss.clone().detach().into_scalar::<f32>() as f64;
+            let predictions: Vec<usize> = host.data.chunks(classes).map(argmax).collect();
+            let loss = cross_entropy(logits, &batch.labels, config.label_smoothing)?;
+            let loss_value = f64::from(loss.clone().detach().into_scalar::<f32>());
             if !loss_value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step: opt.step });
+                return Err(TrainError::NonFiniteLoss {
+                    step: stepper.opt.step,
+                });
             }
             let g = loss.backward();
             let mut grads = Gradients::default();
             grads.accumulate(&model, &g);
-            if config.clip_grad_norm > 0.0 {
-                grads.clip_global_norm(config.clip_grad_norm);
-            }
-            let lr = schedule.at(opt.step);
-            model = opt.step(model, &grads, lr);
-            let n = batch.labels.len() as u64;
-            loss_sum += loss_value * n as f64;
-            seen += n;
-            observer(&PretrainEvent::Step {
+            stepper.add(grads, &ad);
+            totals.add(loss_value, &predictions, &batch.labels, batch.skipped.len());
+            let (stepped, taken) =
+                stepper.step(model, |opt, m, grads, lr| opt.update(m, grads, lr, ""));
+            model = stepped;
+            observer.step(&StepInfo {
                 epoch,
-                step: opt.step,
-                total_steps: schedule.total_steps,
-                loss: loss_value,
-                lr,
+                step: taken.step,
+                total_steps: stepper.schedule().total_steps,
+                batch: batch.position + 1,
+                batches,
+                loss: Some(loss_value),
+                lr: taken.lr,
+                grad_norm: taken.grad_norm,
             });
         }
-        drop(iter);
         let eval = evaluate(&model.valid(), &val_loader, classes)?.summary();
-        let record = PretrainEpoch {
+        let record = EpochRecord {
             epoch,
-            step: opt.step,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            val_accuracy: eval.top1,
+            step: stepper.opt.step,
+            train_loss: totals.mean_loss(),
+            train_top1: totals.accuracy(),
+            val_top1: eval.top1,
+            val_top5: eval.top5,
             val_mean_class_accuracy: eval.mean_class_accuracy,
-            lr: schedule.at(opt.step.saturating_sub(1)),
+            lr: stepper.last_lr(),
+            skipped: totals.skipped,
             seconds: epoch_started.elapsed().as_secs_f64(),
         };
-        observer(&PretrainEvent::Epoch(record.clone()));
+        observer.epoch_end(&record);
         history.push(record);
         last_eval = Some(eval);
     }
@@ -456,7 +422,7 @@ pub fn pretrain_image(
         s = config.arch.native_image_size,
         acc = eval.top1,
         mca = eval.mean_class_accuracy,
-        steps = opt.step,
+        steps = stepper.opt.step,
     );
     crate::trainer::write_text(
         &out_dir.join(PRETRAIN_CONFIG_FILE),
@@ -476,10 +442,10 @@ pub fn pretrain_image(
     file.write_atomic(&out_dir.join(HF_WEIGHTS_FILE))?;
 
     Ok(PretrainOutcome {
-        val_accuracy: eval.top1,
+        val_top1: eval.top1,
         val_mean_class_accuracy: eval.mean_class_accuracy,
         history,
-        steps: opt.step,
+        steps: stepper.opt.step,
         seconds,
         vit,
     })

@@ -10,7 +10,7 @@
 //! an uninterrupted one.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use amflow::checkpoint;
@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{SelectBy, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::metrics::{Evaluation, Summary};
-use crate::optim::{AdamW, Gradients};
+use crate::metrics::{Evaluation, Summary, ViewAverager};
+use crate::optim::AdamW;
 use crate::parallel::{forward_backward, PassSettings};
 use crate::schedule::WarmupCosine;
+use crate::step::Stepper;
 
 /// File names inside a run directory.
 pub mod files {
@@ -48,12 +49,16 @@ pub struct StepInfo {
     pub epoch: u64,
     /// Optimizer steps taken so far (after this one).
     pub step: u64,
+    /// Optimizer steps of the whole run.
+    pub total_steps: u64,
     /// Batches of this epoch done.
     pub batch: usize,
     /// Batches in this epoch.
     pub batches: usize,
-    /// Mean loss of the step's micro-batches.
-    pub loss: f64,
+    /// Mean loss of the micro-batches since the last logged step, at logging steps (every
+    /// `log_every` steps, the epoch's last step and before each checkpoint); `None` between
+    /// them, where the loss stays on the device.
+    pub loss: Option<f64>,
     /// Learning rate used.
     pub lr: f64,
     /// Global gradient norm before clipping.
@@ -85,7 +90,8 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// Receives progress; the CLI draws progress bars and writes TensorBoard files from it.
+/// Receives progress from every training loop of the crate (video training and image
+/// pretraining); the CLI draws progress bars and writes TensorBoard files from it.
 pub trait Observer {
     /// An epoch starts with `batches` batches.
     fn epoch_start(&mut self, _epoch: u64, _batches: usize) {}
@@ -109,12 +115,66 @@ pub trait Observer {
 pub struct Silent;
 impl Observer for Silent {}
 
+/// Running totals of an epoch's training batches.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct EpochTotals {
+    /// Sum over clips of the loss.
+    pub loss_sum: f64,
+    /// Clips predicted right.
+    pub correct: u64,
+    /// Clips trained on.
+    pub clips: u64,
+    /// Clips skipped as unusable.
+    pub skipped: usize,
+}
+
+impl EpochTotals {
+    /// Adds one batch: its mean loss, predictions, labels and skipped samples.
+    pub fn add(&mut self, loss: f64, predictions: &[usize], labels: &[usize], skipped: usize) {
+        let n = labels.len() as u64;
+        self.loss_sum += loss * n as f64;
+        self.correct += predictions
+            .iter()
+            .zip(labels)
+            .filter(|(p, y)| p == y)
+            .count() as u64;
+        self.clips += n;
+        self.skipped += skipped;
+    }
+
+    /// Mean loss per clip (0 without clips).
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.clips.max(1) as f64
+    }
+
+    /// Top-1 accuracy (0 without clips).
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.clips.max(1) as f64
+    }
+}
+
+/// The losses and right-prediction counts of the micro-batches since the last read, still on
+/// the device. They are read in one go and summed on the host in batch order, so the totals are
+/// the same whichever steps the reads fall on (a resumed run's equal an uninterrupted one's).
+#[derive(Default)]
+struct PendingBatches {
+    /// Per micro-batch: `[mean loss, clips right]` and the clips.
+    batches: Vec<(Tensor<1>, usize)>,
+}
+
+impl PendingBatches {
+    fn add(&mut self, pass: &crate::parallel::PassOutput, clips: usize) {
+        let pair = Tensor::cat(vec![pass.loss.clone(), pass.correct.clone()], 0);
+        self.batches.push((pair, clips));
+    }
+}
+
 /// Where a run stands: what a resume restores besides the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct RunState {
     /// The epoch in progress (or next to start).
     epoch: u64,
-    /// Batches of `epoch` already trained.
+    /// Batch positions of `epoch` already trained (the resume continues at this position).
     batch: usize,
     /// Optimizer steps taken.
     step: u64,
@@ -122,8 +182,8 @@ struct RunState {
     best: Option<f64>,
     /// Finished epochs' records.
     history: Vec<EpochRecord>,
-    /// Running sums of the epoch in progress (loss sum, correct, clips, skipped).
-    partial: (f64, u64, u64, usize),
+    /// Totals of the epoch in progress.
+    totals: EpochTotals,
 }
 
 /// The outcome of a run.
@@ -162,189 +222,291 @@ pub fn train_data_parallel(
     devices: &[Device],
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    let config = config.resolved()?;
-    let model_config = config.model.resolve(None)?;
-    let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
-    let ad = replicas
-        .first()
-        .cloned()
-        .ok_or_else(|| TrainError::Config("no training device".into()))?;
-    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
-    let state_path = run_dir.join(files::STATE);
-
-    let (mut model, mut opt, mut state) = if resume {
-        load_state(&state_path, &model_config, &ad)?
-    } else {
-        let (model, report) = AmFlowModel::new(&model_config, &ad)?;
-        if let Some(report) = report {
-            tracing::info!("backbone weights: {report}");
-        }
-        let state = RunState {
-            epoch: 0,
-            batch: 0,
-            step: 0,
-            best: None,
-            history: vec![],
-            partial: (0.0, 0, 0, 0),
-        };
-        (model, AdamW::new(config.optim.adamw.clone()), state)
-    };
-    write_text(&run_dir.join(files::CONFIG), &config.to_toml())?;
-
-    let datasets = crate::data::build(&config.data, &model_config)?;
-    let class_names = datasets.train.class_names().to_vec();
-    let o = &config.optim;
-    if o.batch_size == 0 || o.accumulate == 0 {
-        return Err(TrainError::Config(
-            "batch_size and accumulate must be at least 1".into(),
-        ));
-    }
-    let train_loader = crate::data::loader(
-        datasets.train,
-        &config.loader,
-        o.batch_size,
-        true,
-        config.seed,
-    )?;
-    let val_loader = crate::data::loader(
-        datasets.val,
-        &config.loader,
-        o.batch_size,
-        false,
-        config.seed,
-    )?;
-    let batches = train_loader.num_batches();
-    let steps_per_epoch = batches.div_ceil(o.accumulate) as u64;
-    let schedule = WarmupCosine {
-        lr: o.lr,
-        min_lr: o.min_lr,
-        warmup_steps: (o.warmup_epochs * steps_per_epoch as f64).round() as u64,
-        total_steps: o.epochs * steps_per_epoch,
-    };
-    let classes = model_config.num_classes;
-    let pass_settings = PassSettings {
-        label_smoothing: o.label_smoothing,
-        trains_backbone: model_config.backbone.trainable,
-    };
-
-    while state.epoch < o.epochs {
-        let epoch = state.epoch;
+    let mut run = Run::start(config, run_dir, resume, devices)?;
+    while run.state.epoch < run.config.optim.epochs {
         let started = Instant::now();
+        run.train_epoch(observer)?;
+        run.end_epoch(started, observer)?;
+    }
+    Ok(TrainOutcome {
+        history: run.state.history,
+        model: run.model,
+    })
+}
+
+/// A run in progress: the model, the optimizer, the data and where the run stands.
+struct Run {
+    config: TrainConfig,
+    run_dir: PathBuf,
+    model: AmFlowModel,
+    stepper: Stepper,
+    state: RunState,
+    replicas: Vec<Device>,
+    train_loader: Loader,
+    val_loader: Loader,
+    class_names: Vec<String>,
+    classes: usize,
+    pass_settings: PassSettings,
+    pending: PendingBatches,
+}
+
+impl Run {
+    /// Builds the model (or restores it from the run directory), the loaders and the schedule,
+    /// and records the resolved config.
+    fn start(
+        config: &TrainConfig,
+        run_dir: &Path,
+        resume: bool,
+        devices: &[Device],
+    ) -> Result<Self> {
+        let config = config.resolved()?;
+        let model_config = config.model.resolve(None)?;
+        let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+        let ad = replicas
+            .first()
+            .cloned()
+            .ok_or_else(|| TrainError::Config("no training device".into()))?;
+        let o = &config.optim;
+        if o.batch_size == 0 {
+            return Err(TrainError::Config("batch_size must be at least 1".into()));
+        }
+        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+        let (model, opt, state) = if resume {
+            load_state(&run_dir.join(files::STATE), &model_config, &ad)?
+        } else {
+            let (model, report) = AmFlowModel::new(&model_config, &ad)?;
+            if let Some(report) = report {
+                tracing::info!("backbone weights: {report}");
+            }
+            let state = RunState {
+                epoch: 0,
+                batch: 0,
+                step: 0,
+                best: None,
+                history: vec![],
+                totals: EpochTotals::default(),
+            };
+            (model, AdamW::new(o.adamw.clone()), state)
+        };
+        write_text(&run_dir.join(files::CONFIG), &config.to_toml())?;
+
+        let datasets = crate::data::build(&config.data, &model_config)?;
+        let class_names = datasets.train.class_names().to_vec();
+        let train_loader = crate::data::loader(
+            "train",
+            datasets.train,
+            &config.loader,
+            o.batch_size,
+            true,
+            config.seed,
+        )?;
+        let val_loader = crate::data::loader(
+            "validation",
+            datasets.val,
+            &config.loader,
+            o.batch_size,
+            false,
+            config.seed,
+        )?;
+        let steps_per_epoch = train_loader.num_batches().div_ceil(o.accumulate.max(1)) as u64;
+        let schedule = WarmupCosine {
+            lr: o.lr,
+            min_lr: o.min_lr,
+            warmup_steps: (o.warmup_epochs * steps_per_epoch as f64).round() as u64,
+            total_steps: o.epochs * steps_per_epoch,
+        };
+        let stepper = Stepper::new(opt, schedule, o.clip_grad_norm, o.accumulate)?;
+        let pass_settings = PassSettings {
+            label_smoothing: o.label_smoothing,
+            trains_backbone: model_config.backbone.trainable,
+        };
+        Ok(Self {
+            classes: model_config.num_classes,
+            run_dir: run_dir.to_path_buf(),
+            config,
+            model,
+            stepper,
+            state,
+            replicas,
+            train_loader,
+            val_loader,
+            class_names,
+            pass_settings,
+            pending: PendingBatches::default(),
+        })
+    }
+
+    /// Reads the pending micro-batches' losses and counts into the host totals (one device
+    /// read) and returns their mean loss.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFiniteLoss`] when a loss since the last read is NaN or infinite.
+    fn sync(&mut self) -> Result<Option<f64>> {
+        let pending = std::mem::take(&mut self.pending.batches);
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let clips: Vec<usize> = pending.iter().map(|(_, n)| *n).collect();
+        let values = amflow::read_values(Tensor::cat(
+            pending.into_iter().map(|(pair, _)| pair).collect(),
+            0,
+        ));
+        let mut interval = 0.0;
+        for (pair, n) in values.chunks(2).zip(&clips) {
+            let loss = f64::from(pair[0]);
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: self.state.step,
+                });
+            }
+            interval += loss;
+            self.state.totals.loss_sum += loss * *n as f64;
+            self.state.totals.correct += pair[1].round() as u64;
+        }
+        Ok(Some(interval / clips.len() as f64))
+    }
+
+    /// Trains the rest of the current epoch, from the batch position the state records
+    /// (batches before it are neither decoded nor trained again).
+    fn train_epoch(&mut self, observer: &mut dyn Observer) -> Result<()> {
+        let epoch = self.state.epoch;
+        let batches = self.train_loader.num_batches();
         observer.epoch_start(epoch, batches);
-        let mut iter = train_loader.epoch(epoch);
-        let mut grads = Gradients::default();
-        let (mut micro, mut micro_loss) = (0usize, 0.0f64);
-        let mut index = 0usize;
+        let mut iter = self.train_loader.epoch_from(epoch, self.state.batch);
         for batch in iter.by_ref() {
             let batch = batch?;
-            index += 1;
-            if index <= state.batch {
-                continue; // trained before the resume
-            }
             let pass = forward_backward(
-                &model,
+                &self.model,
                 batch.shape,
                 &batch.data,
                 &batch.labels,
-                &replicas,
-                pass_settings,
-                &mut grads,
+                &self.replicas,
+                self.pass_settings,
+                self.stepper.gradients_mut(),
             )?;
-            let (preds, loss_value) = (pass.predictions, pass.loss);
-            if !loss_value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step: state.step });
-            }
-            micro += 1;
-            micro_loss += loss_value;
-            let n = batch.labels.len() as u64;
-            state.partial.0 += loss_value * n as f64;
-            state.partial.1 += preds
-                .iter()
-                .zip(&batch.labels)
-                .filter(|(p, y)| p == y)
-                .count() as u64;
-            state.partial.2 += n;
-            state.partial.3 += batch.skipped.len();
-            if micro == o.accumulate || index == batches {
-                grads.scale(1.0 / micro as f64);
-                let grad_norm = match o.clip_grad_norm {
-                    Some(max) => grads.clip_global_norm(max),
-                    None => grads.global_norm(),
-                };
-                let lr = schedule.at(state.step);
-                opt.next_step();
-                model.additions = opt.update(model.additions, &grads, lr, "");
-                if pass_settings.trains_backbone {
-                    model.backbone =
-                        opt.update(model.backbone, &grads, lr, checkpoint::BACKBONE_PREFIX);
-                }
-                state.step += 1;
-                state.batch = index;
-                observer.step(&StepInfo {
-                    epoch,
-                    step: state.step,
-                    batch: index,
-                    batches,
-                    loss: micro_loss / micro as f64,
-                    lr,
-                    grad_norm,
+            self.stepper.count_micro_batch();
+            self.pending.add(&pass, batch.labels.len());
+            self.state.totals.clips += batch.labels.len() as u64;
+            self.state.totals.skipped += batch.skipped.len();
+            self.state.batch = batch.position + 1;
+            if self.stepper.is_due(self.state.batch == batches) && self.step(observer, batches)? {
+                return Err(TrainError::Interrupted {
+                    step: self.state.step,
                 });
-                grads = Gradients::default();
-                micro = 0;
-                micro_loss = 0.0;
-                if config.checkpoint_every > 0
-                    && state.step % config.checkpoint_every == 0
-                    && index < batches
-                {
-                    save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
-                }
-                if observer.should_stop() {
-                    save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
-                    return Err(TrainError::Interrupted { step: state.step });
-                }
             }
         }
-        drop(iter);
+        // The epoch's last batches may all have been unusable: their micro-batches still step.
+        if self.stepper.is_due(true) && self.step(observer, batches)? {
+            return Err(TrainError::Interrupted {
+                step: self.state.step,
+            });
+        }
+        Ok(())
+    }
 
-        let eval = evaluate(&model.valid(), &val_loader, classes, observer)?;
-        let summary = eval.summary();
-        let (loss_sum, correct, clips, skipped) = state.partial;
+    /// One optimizer step, with its observer call and step checkpoint; `true` when the observer
+    /// asked to stop (the resume point is saved then).
+    fn step(&mut self, observer: &mut dyn Observer, batches: usize) -> Result<bool> {
+        let trains_backbone = self.pass_settings.trains_backbone;
+        let model = self.model.clone();
+        let (model, taken) = self.stepper.step(model, |opt, mut model, grads, lr| {
+            model.additions = opt.update(model.additions, grads, lr, "");
+            if trains_backbone {
+                model.backbone = opt.update(model.backbone, grads, lr, checkpoint::BACKBONE_PREFIX);
+            }
+            model
+        });
+        self.model = model;
+        self.state.step = taken.step;
+        let every = self.config.checkpoint_every;
+        let checkpoint = every > 0 && taken.step % every == 0 && self.state.batch < batches;
+        let log_every = self.config.log_every.max(1);
+        let loss = if checkpoint || taken.step % log_every == 0 || self.state.batch == batches {
+            self.sync()?
+        } else {
+            None
+        };
+        observer.step(&StepInfo {
+            epoch: self.state.epoch,
+            step: taken.step,
+            total_steps: self.stepper.schedule().total_steps,
+            batch: self.state.batch,
+            batches,
+            loss,
+            lr: taken.lr,
+            grad_norm: taken.grad_norm,
+        });
+        if checkpoint {
+            self.save_resume_point()?;
+        }
+        if observer.should_stop() {
+            self.sync()?;
+            self.save_resume_point()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Validates, records the epoch, and writes the checkpoints and the metrics file.
+    fn end_epoch(&mut self, started: Instant, observer: &mut dyn Observer) -> Result<()> {
+        self.sync()?;
+        let summary = evaluate(
+            &self.model.valid(),
+            &self.val_loader,
+            self.classes,
+            observer,
+        )?
+        .summary();
+        let totals = self.state.totals;
         let record = EpochRecord {
-            epoch,
-            step: state.step,
-            train_loss: loss_sum / clips.max(1) as f64,
-            train_top1: correct as f64 / clips.max(1) as f64,
+            epoch: self.state.epoch,
+            step: self.state.step,
+            train_loss: totals.mean_loss(),
+            train_top1: totals.accuracy(),
             val_top1: summary.top1,
             val_top5: summary.top5,
             val_mean_class_accuracy: summary.mean_class_accuracy,
-            lr: schedule.at(state.step.saturating_sub(1)),
-            skipped,
+            lr: self.stepper.last_lr(),
+            skipped: totals.skipped,
             seconds: started.elapsed().as_secs_f64(),
         };
-        let metric = match config.select_by {
+        let metric = match self.config.select_by {
             SelectBy::Top1 => summary.top1,
             SelectBy::MeanClassAccuracy => summary.mean_class_accuracy,
         };
-        state.history.push(record.clone());
-        state.epoch += 1;
-        state.batch = 0;
-        state.partial = (0.0, 0, 0, 0);
-        if state.best.is_none_or(|b| metric > b) {
-            state.best = Some(metric);
+        self.state.history.push(record.clone());
+        self.state.epoch += 1;
+        self.state.batch = 0;
+        self.state.totals = EpochTotals::default();
+        if self.state.best.is_none_or(|b| metric > b) {
+            self.state.best = Some(metric);
             checkpoint::save(
-                &model,
-                &run_dir.join(files::BEST),
-                &state_meta(&state, &class_names),
+                &self.model,
+                &self.run_dir.join(files::BEST),
+                &state_meta(&self.state, &self.class_names),
             )?;
         }
-        save_resume_point(run_dir, &model, &opt, &state, &class_names)?;
-        write_metrics(&run_dir.join(files::METRICS), &state.history)?;
+        self.save_resume_point()?;
+        write_metrics(&self.run_dir.join(files::METRICS), &self.state.history)?;
         observer.epoch_end(&record);
+        Ok(())
     }
-    Ok(TrainOutcome {
-        history: state.history,
-        model,
-    })
+
+    /// Saves everything a resume needs (`state.safetensors`) and the `last` checkpoint.
+    fn save_resume_point(&self) -> Result<()> {
+        save_state(
+            &self.run_dir.join(files::STATE),
+            &self.model,
+            &self.stepper.opt,
+            &self.state,
+        )?;
+        checkpoint::save(
+            &self.model,
+            &self.run_dir.join(files::LAST),
+            &state_meta(&self.state, &self.class_names),
+        )?;
+        Ok(())
+    }
 }
 
 /// Evaluates `model` on every clip of `loader`; views of the same sample are combined by
@@ -356,33 +518,24 @@ pub fn evaluate(
     observer: &mut dyn Observer,
 ) -> Result<Evaluation> {
     let device = model.additions.final_head.weight.val().device();
-    let mut per_sample: BTreeMap<usize, (Vec<f64>, usize, usize)> = BTreeMap::new();
+    let mut views = ViewAverager::default();
     observer.eval_start(loader.num_batches());
-    let iter = loader.epoch(0);
-    let mut done = 0;
-    for batch in iter {
+    for (done, batch) in loader.epoch(0).enumerate() {
         let batch = batch?;
         let clip = HostTensor::new(batch.shape.to_vec(), batch.data)?.to_tensor::<5>(&device)?;
         let probs =
             HostTensor::from_tensor(&burn::tensor::activation::softmax(model.forward(clip)?, 1));
-        for (i, row) in probs.data.chunks(classes).enumerate() {
-            let entry = per_sample
-                .entry(batch.samples[i])
-                .or_insert_with(|| (vec![0.0; classes], batch.labels[i], 0));
-            for (acc, p) in entry.0.iter_mut().zip(row) {
-                *acc += *p as f64;
-            }
-            entry.2 += 1;
+        for ((row, &sample), &label) in probs
+            .data
+            .chunks(classes)
+            .zip(&batch.samples)
+            .zip(&batch.labels)
+        {
+            views.add(sample, label, row)?;
         }
-        done += 1;
-        observer.eval_batch(done);
+        observer.eval_batch(done + 1);
     }
-    let mut eval = Evaluation::new(classes);
-    for (scores, label, views) in per_sample.values() {
-        let mean: Vec<f32> = scores.iter().map(|s| (s / *views as f64) as f32).collect();
-        eval.add(&mean, *label);
-    }
-    Ok(eval)
+    views.evaluate(classes)
 }
 
 /// The metrics of an evaluation, with the class names (for JSON output).
@@ -411,23 +564,6 @@ pub fn checkpoint_classes(metadata: &BTreeMap<String, String>) -> Option<Vec<Str
     metadata
         .get("classes")
         .and_then(|s| serde_json::from_str(s).ok())
-}
-
-/// Saves everything a resume needs (`state.safetensors`) and the `last` checkpoint.
-fn save_resume_point(
-    run_dir: &Path,
-    model: &AmFlowModel,
-    opt: &AdamW,
-    state: &RunState,
-    class_names: &[String],
-) -> Result<()> {
-    save_state(&run_dir.join(files::STATE), model, opt, state)?;
-    checkpoint::save(
-        model,
-        &run_dir.join(files::LAST),
-        &state_meta(state, class_names),
-    )?;
-    Ok(())
 }
 
 fn save_state(path: &Path, model: &AmFlowModel, opt: &AdamW, state: &RunState) -> Result<()> {
@@ -475,7 +611,7 @@ fn load_state(
         metadata: BTreeMap::new(),
     };
     let (backbone, _, additions) =
-        checkpoint::model_parts_from_file(model_tensors, config, device, path)?;
+        checkpoint::model_parts_from_file(model_tensors, config, device)?;
     let model = AmFlowModel::from_parts(config, backbone, additions)?;
     tracing::info!(
         "resuming at epoch {} batch {} (step {})",

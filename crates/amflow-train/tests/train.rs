@@ -239,8 +239,28 @@ fn data_parallel_pass_matches_one_device_and_trains() {
     assert!(g1.iter().any(|(k, _)| k.starts_with("backbone.")));
     for k in [2, 3] {
         let (out, gk) = pass(k);
-        assert_eq!(out.predictions, one.predictions, "{k} devices");
-        assert!((out.loss - one.loss).abs() < 1e-6, "{k} devices: loss");
+        let ints = |t: &Tensor<1, Int>| {
+            t.clone()
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap()
+        };
+        let value = |t: &Tensor<1>| t.clone().into_scalar::<f32>();
+        assert_eq!(
+            ints(&out.predictions),
+            ints(&one.predictions),
+            "{k} devices"
+        );
+        assert!(
+            (value(&out.loss) - value(&one.loss)).abs() < 1e-6,
+            "{k} devices: loss"
+        );
+        assert_eq!(
+            value(&out.correct),
+            value(&one.correct),
+            "{k} devices: right"
+        );
         assert_eq!(gk.len(), g1.len());
         for ((name, a), (_, b)) in g1.iter().zip(gk.iter()) {
             // (absolute floor: some gradients are zero in exact arithmetic, e.g. key biases)
@@ -266,4 +286,48 @@ fn data_parallel_pass_matches_one_device_and_trains() {
     let first = out.history.first().unwrap().train_loss;
     let last = out.history.last().unwrap().train_loss;
     assert!(last < first, "loss {first} -> {last}");
+}
+
+/// Device reads seen at each step, with whether the step logged its loss.
+#[derive(Default)]
+struct ReadCounter {
+    steps: Vec<(u64, usize, Option<f64>, u64)>,
+}
+
+impl Observer for ReadCounter {
+    fn step(&mut self, info: &StepInfo) {
+        self.steps
+            .push((info.epoch, info.batch, info.loss, amflow::device_reads()));
+    }
+}
+
+/// A training step reads one number back from the device (the clipping norm); the loss and
+/// accuracy stay on the device until a logging step, which reads them once more.
+#[test]
+fn a_training_step_reads_the_device_once_and_a_logging_step_twice() {
+    let mut c = config();
+    c.optim.accumulate = 1; // 6 steps per epoch
+    c.checkpoint_every = 0;
+    c.log_every = 4;
+    let mut seen = ReadCounter::default();
+    train(&c, &dir("reads"), false, &Device::flex(), &mut seen).unwrap();
+    assert_eq!(seen.steps.len(), 12);
+    for pair in seen.steps.windows(2) {
+        let [(epoch_a, _, _, reads_a), (epoch_b, batch_b, loss_b, reads_b)] = pair else {
+            unreachable!()
+        };
+        if epoch_a != epoch_b {
+            continue; // validation runs between the epochs
+        }
+        // Batch 4 is the 4th step of the run's first epoch and batch 6 ends an epoch; in
+        // the second epoch steps 8 and 12 log (and batch 6 ends it).
+        let logs = loss_b.is_some();
+        let step = epoch_b * 6 + *batch_b as u64;
+        assert_eq!(logs, step.is_multiple_of(4) || *batch_b == 6, "step {step}");
+        assert_eq!(
+            reads_b - reads_a,
+            1 + u64::from(logs),
+            "device reads at step {step}"
+        );
+    }
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use amflow_video::{
-    read_clip_frames, ClipReadConfig, DecodeConfig, MediaKind, Resize, SampleMode, Sampler, SeedRng,
+    read_clip_frames, ClipReadConfig, DecodeConfig, MediaKind, Resize, SampleMode, Sampler,
+    SplitMix64,
 };
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..rounds {
         for f in &files {
             let frames =
-                read_clip_frames(f, MediaKind::Video, &config, mode, &mut SeedRng::new(0))?;
+                read_clip_frames(f, MediaKind::Video, &config, mode, &mut SplitMix64::new(0))?;
             checksum += frames
                 .iter()
                 .map(|fr| fr.data[fr.data.len() / 2] as u64)

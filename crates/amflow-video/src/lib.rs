@@ -34,12 +34,12 @@ pub mod error;
 pub mod frame;
 pub mod loader;
 pub mod metrics;
-pub mod rng;
 pub mod sampling;
 pub mod source;
 pub mod synthetic;
 pub mod transform;
 
+pub use amflow_rng::SplitMix64;
 pub use check::{scan_manifest, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport};
 pub use dataset::{
     DatasetConfig, FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry,
@@ -53,7 +53,6 @@ pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use loader::{BadInputPolicy, Batch, Epoch, EpochSummary, Loader, LoaderConfig, SkippedSample};
 pub use metrics::{average_views, mean_class_accuracy, top1_accuracy};
-pub use rng::SeedRng;
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};
 pub use synthetic::{

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::VideoDataset;
 use crate::error::{DataError, Result};
 use crate::frame::Clip;
-use crate::rng::{derive_seed, SeedRng};
+use amflow_rng::{derive_seed, SplitMix64};
 
 /// What the loader does with a sample whose file cannot be used (see
 /// [`DataError::is_bad_input`]). Configuration and programming errors always stop.
@@ -54,6 +54,8 @@ pub struct LoaderConfig {
     pub bad_input: BadInputPolicy,
     /// Replacement samples tried for one broken sample before the batch is left a clip short.
     pub max_replacements: usize,
+    /// What the logs call this loader (`train`, `validation`, ...).
+    pub name: String,
 }
 
 impl Default for LoaderConfig {
@@ -67,6 +69,7 @@ impl Default for LoaderConfig {
             seed: 0,
             bad_input: BadInputPolicy::Skip,
             max_replacements: 4,
+            name: "data".into(),
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct Batch {
     pub indices: Vec<usize>,
     /// Underlying sample per clip (test views of one video share it).
     pub samples: Vec<usize>,
+    /// The batch's position in its epoch (0-based; a batch whose every sample failed is not
+    /// delivered, so positions may jump).
+    pub position: usize,
     /// Samples skipped while building this batch.
     pub skipped: Vec<SkippedSample>,
 }
@@ -126,8 +132,10 @@ impl Batch {
 /// Totals of one epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EpochSummary {
-    /// Epoch number.
-    pub epoch: u64,
+    /// The loader's name ([`LoaderConfig::name`]).
+    pub name: String,
+    /// Epoch number (`None` for an unshuffled loader, whose every pass is the same).
+    pub epoch: Option<u64>,
     /// Batches delivered.
     pub batches: usize,
     /// Clips delivered.
@@ -149,10 +157,13 @@ impl EpochSummary {
 
 impl fmt::Display for EpochSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        if let Some(epoch) = self.epoch {
+            write!(f, " epoch {epoch}")?;
+        }
         write!(
             f,
-            "epoch {}: {} batches, {} clips, {} skipped",
-            self.epoch,
+            ": {} batches, {} clips, {} skipped",
             self.batches,
             self.clips,
             self.skipped.len()
@@ -219,10 +230,17 @@ impl Loader {
     /// Starts epoch `epoch`: the workers begin decoding at once. Iterate the returned
     /// [`Epoch`] for the batches; dropping it stops the workers.
     pub fn epoch(&self, epoch: u64) -> Epoch {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// Epoch `epoch` from the batch at position `first_batch` on: the same batches as
+    /// [`Loader::epoch`] delivers from there (each batch is a function of the seed, the epoch
+    /// and its position), without decoding the ones before it. A resumed run continues here.
+    pub fn epoch_from(&self, epoch: u64, first_batch: usize) -> Epoch {
         let n = self.dataset.len();
         let mut order: Vec<usize> = (0..n).collect();
         if self.config.shuffle {
-            SeedRng::new(derive_seed(self.config.seed, &[epoch, 0x5AFF1E])).shuffle(&mut order);
+            SplitMix64::new(derive_seed(self.config.seed, &[epoch, 0x5AFF1E])).shuffle(&mut order);
         }
         let workers = self.workers().min(self.num_batches()).max(1);
         let prefetch = if self.config.prefetch > 0 {
@@ -236,9 +254,9 @@ impl Loader {
             order,
             epoch,
             n_batches: self.num_batches(),
-            next: AtomicUsize::new(0),
+            next: AtomicUsize::new(first_batch),
             stop: AtomicBool::new(false),
-            consumed: Mutex::new(0),
+            consumed: Mutex::new(first_batch),
             window: Condvar::new(),
             prefetch,
         });
@@ -254,10 +272,11 @@ impl Loader {
             rx,
             handles,
             pending: BTreeMap::new(),
-            next_batch: 0,
+            next_batch: first_batch,
             finished: false,
             summary: EpochSummary {
-                epoch,
+                name: self.config.name.clone(),
+                epoch: self.config.shuffle.then_some(epoch),
                 ..EpochSummary::default()
             },
         }
@@ -360,6 +379,7 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
             appearance_labels: None,
             indices: Vec::new(),
             samples: Vec::new(),
+            position: b,
             skipped,
         }));
     };
@@ -385,6 +405,7 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
         appearance_labels,
         indices: clips.iter().map(|(i, _)| *i).collect(),
         samples: clips.iter().map(|(_, c)| c.sample).collect(),
+        position: b,
         skipped,
     }))
 }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::SeedRng;
+use amflow_rng::SplitMix64;
 
 /// How frames are picked from a video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +103,7 @@ pub fn sample_indices(
     n: usize,
     mode: SampleMode,
     rule: ShortVideoRule,
-    rng: &mut SeedRng,
+    rng: &mut SplitMix64,
 ) -> Result<Vec<usize>, TooShort> {
     let t = sampler.num_frames();
     let span = sampler.span();
@@ -200,21 +200,27 @@ mod tests {
             ShortVideoRule::RepeatLast,
         ] {
             for mode in [SampleMode::Train, SampleMode::Test { view: 1, views: 2 }] {
-                let idx = sample_indices(&huge, 7, mode, rule, &mut SeedRng::new(3)).unwrap();
+                let idx = sample_indices(&huge, 7, mode, rule, &mut SplitMix64::new(3)).unwrap();
                 assert_eq!(idx.len(), 5);
                 assert!(idx.iter().all(|&i| i < 7), "{rule:?} {idx:?}");
             }
         }
         // Loop keeps the exact modular arithmetic: start 3 (the centre view), 2^62 = 4 (mod 7).
-        let looped =
-            sample_indices(&huge, 7, TEST1, ShortVideoRule::Loop, &mut SeedRng::new(0)).unwrap();
+        let looped = sample_indices(
+            &huge,
+            7,
+            TEST1,
+            ShortVideoRule::Loop,
+            &mut SplitMix64::new(0),
+        )
+        .unwrap();
         assert_eq!(looped, [3, 0, 4, 1, 5]);
         let repeated = sample_indices(
             &huge,
             7,
             TEST1,
             ShortVideoRule::RepeatLast,
-            &mut SeedRng::new(0),
+            &mut SplitMix64::new(0),
         )
         .unwrap();
         assert_eq!(repeated, [0, 6, 6, 6, 6]);
@@ -234,7 +240,7 @@ mod tests {
         rule: ShortVideoRule,
         seed: u64,
     ) -> Vec<usize> {
-        sample_indices(s, n, mode, rule, &mut SeedRng::new(seed)).unwrap()
+        sample_indices(s, n, mode, rule, &mut SplitMix64::new(seed)).unwrap()
     }
 
     #[test]
@@ -330,7 +336,7 @@ mod tests {
                 10,
                 TEST1,
                 ShortVideoRule::Reject,
-                &mut SeedRng::new(0)
+                &mut SplitMix64::new(0)
             ),
             Err(TooShort {
                 got: 10,
@@ -342,8 +348,13 @@ mod tests {
             sample(&SEG, 3, TEST1, ShortVideoRule::Stretch, 0),
             vec![0, 0, 0, 1, 1, 2, 2, 2]
         );
-        assert!(
-            sample_indices(&SEG, 0, TEST1, ShortVideoRule::Loop, &mut SeedRng::new(0)).is_err()
-        );
+        assert!(sample_indices(
+            &SEG,
+            0,
+            TEST1,
+            ShortVideoRule::Loop,
+            &mut SplitMix64::new(0)
+        )
+        .is_err());
     }
 }

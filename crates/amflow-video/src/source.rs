@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::decode::{check_file, decode_image, DecodeConfig, VideoReader};
 use crate::error::{DataError, Result};
 use crate::frame::{Resize, RgbFrame};
-use crate::rng::SeedRng;
 use crate::sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule};
+use amflow_rng::SplitMix64;
 
 /// How a sample is stored on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ fn sample(
     config: &ClipReadConfig,
     n: usize,
     mode: SampleMode,
-    rng: &SeedRng,
+    rng: &SplitMix64,
 ) -> Result<Vec<usize>> {
     // Each attempt samples from the same generator state: a re-sample after a header
     // correction is as deterministic as the first one.
@@ -168,7 +168,7 @@ pub fn read_clip_frames(
     kind: MediaKind,
     config: &ClipReadConfig,
     mode: SampleMode,
-    rng: &mut SeedRng,
+    rng: &mut SplitMix64,
 ) -> Result<Vec<RgbFrame>> {
     let start_rng = rng.clone();
     // Advance the caller's generator by a fixed amount whatever happens below.
@@ -201,7 +201,7 @@ fn read_video(
     path: &Path,
     config: &ClipReadConfig,
     mode: SampleMode,
-    rng: &SeedRng,
+    rng: &SplitMix64,
 ) -> Result<Vec<RgbFrame>> {
     check_file(path)?;
     let mut reader = VideoReader::open(path, &config.decode)?;
@@ -330,7 +330,7 @@ mod tests {
         let cfg = ClipReadConfig::default();
         let p = Path::new("/nonexistent/amflow/clip");
         for kind in [MediaKind::Video, MediaKind::FrameFolder] {
-            let e = read_clip_frames(p, kind, &cfg, SampleMode::Train, &mut SeedRng::new(0));
+            let e = read_clip_frames(p, kind, &cfg, SampleMode::Train, &mut SplitMix64::new(0));
             assert!(matches!(e, Err(DataError::Missing { .. })), "{e:?}");
         }
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::frame::{Resize, RgbFrame};
-use crate::rng::SeedRng;
+use amflow_rng::SplitMix64;
 
 /// Per-channel mean/std applied after scaling pixels to `[0, 1]`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -309,7 +309,7 @@ impl TransformConfig {
         mut label: usize,
         flip: &FlipPolicy,
         spatial_view: usize,
-        rng: &mut SeedRng,
+        rng: &mut SplitMix64,
     ) -> Result<(Vec<RgbFrame>, usize)> {
         if frames.is_empty() {
             return Err(DataError::Config("clip has no frames".into()));
@@ -396,7 +396,7 @@ fn random_resized_box(
     h: usize,
     scale: [f32; 2],
     ratio: [f32; 2],
-    rng: &mut SeedRng,
+    rng: &mut SplitMix64,
 ) -> (usize, usize, usize, usize) {
     let area = (w * h) as f32;
     let (lr0, lr1) = (ratio[0].ln(), ratio[1].ln());
@@ -558,7 +558,7 @@ mod tests {
     use super::*;
 
     fn noise_clip(t: usize, w: usize, h: usize, seed: u64) -> Vec<RgbFrame> {
-        let mut r = SeedRng::new(seed);
+        let mut r = SplitMix64::new(seed);
         (0..t)
             .map(|_| RgbFrame {
                 width: w,
@@ -591,10 +591,22 @@ mod tests {
             };
             cfg.validate().unwrap();
             let (a, _) = cfg
-                .apply(clip.clone(), 0, &FlipPolicy::Allow, 1, &mut SeedRng::new(9))
+                .apply(
+                    clip.clone(),
+                    0,
+                    &FlipPolicy::Allow,
+                    1,
+                    &mut SplitMix64::new(9),
+                )
                 .unwrap();
             let (b, _) = cfg
-                .apply(clip.clone(), 0, &FlipPolicy::Allow, 1, &mut SeedRng::new(9))
+                .apply(
+                    clip.clone(),
+                    0,
+                    &FlipPolicy::Allow,
+                    1,
+                    &mut SplitMix64::new(9),
+                )
                 .unwrap();
             assert!(
                 a.iter().all(|f| (f.width, f.height) == (16, 16)),
@@ -617,7 +629,7 @@ mod tests {
             normalization: Normalization::Unit,
         };
         let three = cfg(Stage::ThreeCrop { size: 10 });
-        let mut r = SeedRng::new(0);
+        let mut r = SplitMix64::new(0);
         let left = three
             .apply(vec![f.clone()], 0, &FlipPolicy::Allow, 0, &mut r)
             .unwrap()
@@ -647,12 +659,12 @@ mod tests {
             pairs: vec![[0, 1]],
         };
         let (f, l) = cfg
-            .apply(clip.clone(), 0, &swap, 0, &mut SeedRng::new(0))
+            .apply(clip.clone(), 0, &swap, 0, &mut SplitMix64::new(0))
             .unwrap();
         assert_eq!(l, 1);
         assert_eq!(f[1], clip[1].flip_horizontal());
         assert_eq!(
-            cfg.apply(clip.clone(), 5, &swap, 0, &mut SeedRng::new(0))
+            cfg.apply(clip.clone(), 5, &swap, 0, &mut SplitMix64::new(0))
                 .unwrap()
                 .1,
             5
@@ -663,7 +675,7 @@ mod tests {
                 0,
                 &FlipPolicy::Forbid,
                 0,
-                &mut SeedRng::new(0),
+                &mut SplitMix64::new(0),
             )
             .unwrap();
         assert_eq!((f, l), (clip, 0));
@@ -688,7 +700,7 @@ mod tests {
                     0,
                     &FlipPolicy::Allow,
                     0,
-                    &mut SeedRng::new(seed),
+                    &mut SplitMix64::new(seed),
                 )
                 .unwrap();
             assert_eq!(out[0], out[1]);

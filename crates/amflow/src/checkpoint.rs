@@ -71,7 +71,7 @@ pub const BACKBONE_PREFIX: &str = "backbone.";
 
 /// The model's trained tensors by checkpoint name: the additions, and with a trainable
 /// backbone its parameters under [`BACKBONE_PREFIX`] (module paths, e.g.
-/// `backbone.blocks.0.attention.qkv.weight`).
+/// `backbone.blocks.0.attention.q.weight`).
 pub fn trained_tensors(model: &AmFlowModel) -> BTreeMap<String, HostTensor> {
     let mut tensors = named_tensors(&model.additions);
     if model.config.backbone.trainable {
@@ -84,45 +84,43 @@ pub fn trained_tensors(model: &AmFlowModel) -> BTreeMap<String, HostTensor> {
 
 /// Replaces every float parameter of `module` by the tensor of the same path in `tensors`,
 /// keeping whether it requires a gradient. A missing or mis-shaped tensor is an error naming
-/// it; so is a tensor of `tensors` that `module` does not have.
+/// it ([`AmflowError::MissingTensor`], [`AmflowError::ShapeMismatch`]); so is a tensor of
+/// `tensors` that `module` does not have ([`AmflowError::UnexpectedTensor`]). Errors name the
+/// tensors as the file does: `prefix` + path.
 pub fn assign_params<M: Module>(
     module: M,
     tensors: &BTreeMap<String, HostTensor>,
-    origin: &Path,
+    prefix: &str,
 ) -> Result<M> {
     let mut assigner = PathAssigner {
+        prefix,
         path: PathStack::default(),
         tensors,
         used: 0,
         error: None,
     };
     let module = module.map(&mut assigner);
-    if let Some(reason) = assigner.error {
-        return Err(AmflowError::Checkpoint {
-            path: origin.to_path_buf(),
-            reason,
-        });
+    if let Some(err) = assigner.error {
+        return Err(err);
     }
     if assigner.used != tensors.len() {
         let expected = named_params(&module);
-        let extra = tensors
-            .keys()
-            .find(|k| !expected.contains_key(*k))
-            .cloned()
-            .unwrap_or_default();
-        return Err(AmflowError::Checkpoint {
-            path: origin.to_path_buf(),
-            reason: format!("unexpected tensor `{extra}`"),
-        });
+        if let Some((name, t)) = tensors.iter().find(|(k, _)| !expected.contains_key(*k)) {
+            return Err(AmflowError::UnexpectedTensor {
+                name: format!("{prefix}{name}"),
+                shape: t.shape.clone(),
+            });
+        }
     }
     Ok(module)
 }
 
 struct PathAssigner<'a> {
+    prefix: &'a str,
     path: PathStack,
     tensors: &'a BTreeMap<String, HostTensor>,
     used: usize,
-    error: Option<String>,
+    error: Option<AmflowError>,
 }
 
 impl ModuleMapper for PathAssigner<'_> {
@@ -139,16 +137,20 @@ impl ModuleMapper for PathAssigner<'_> {
             return param;
         }
         let name = self.path.path();
+        let expected = param.val().dims().to_vec();
         let Some(t) = self.tensors.get(&name) else {
-            self.error = Some(format!("missing tensor `{name}`"));
+            self.error = Some(AmflowError::MissingTensor {
+                name: format!("{}{name}", self.prefix),
+                expected,
+            });
             return param;
         };
-        let expected = param.val().dims().to_vec();
         if t.shape != expected {
-            self.error = Some(format!(
-                "tensor `{name}` has shape {:?}, expected {expected:?}",
-                t.shape
-            ));
+            self.error = Some(AmflowError::ShapeMismatch {
+                name: format!("{}{name}", self.prefix),
+                expected,
+                found: t.shape.clone(),
+            });
             return param;
         }
         self.used += 1;
@@ -223,8 +225,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let file = TensorFile::read(path)?;
     let config = read_config(&file, path)?;
     let metadata = file.metadata.clone();
-    let (backbone, backbone_report, additions) =
-        model_parts_from_file(file, &config, device, path)?;
+    let (backbone, backbone_report, additions) = model_parts_from_file(file, &config, device)?;
     Ok(Loaded {
         model: AmFlowModel::from_parts(&config, backbone, additions)?,
         metadata,
@@ -232,14 +233,13 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     })
 }
 
-/// The backbone and additions of `config` from a checkpoint's tensors (`file`, from `origin`):
+/// The backbone and additions of `config` from a checkpoint's tensors (`file`):
 /// the backbone's configured weights, overwritten by the file's [`BACKBONE_PREFIX`] tensors
 /// when the backbone is trainable, and the additions from the rest.
 pub fn model_parts_from_file(
     mut file: TensorFile,
     config: &ModelConfig,
     device: &Device,
-    origin: &Path,
 ) -> Result<(Vit, Option<LoadReport>, Additions)> {
     let (backbone, report) = load_backbone(config, device)?;
     let backbone_tensors: BTreeMap<String, HostTensor> = file
@@ -252,21 +252,17 @@ pub fn model_parts_from_file(
         .collect();
     file.tensors.retain(|k, _| !k.starts_with(BACKBONE_PREFIX));
     let backbone = match (config.backbone.trainable, backbone_tensors.is_empty()) {
-        (true, _) => assign_params(backbone, &backbone_tensors, origin)?,
-        (false, true) => backbone,
-        (false, false) => {
-            return Err(AmflowError::Checkpoint {
-                path: origin.to_path_buf(),
-                reason: format!(
-                    "unexpected tensor `{BACKBONE_PREFIX}{}`: the config's backbone is frozen",
-                    backbone_tensors
-                        .keys()
-                        .next()
-                        .map(String::as_str)
-                        .unwrap_or("")
-                ),
-            })
-        }
+        (true, _) => assign_params(backbone, &backbone_tensors, BACKBONE_PREFIX)?,
+        (false, _) => match backbone_tensors.iter().next() {
+            // A frozen backbone comes from its configured weights, never from a checkpoint.
+            Some((name, t)) => {
+                return Err(AmflowError::UnexpectedTensor {
+                    name: format!("{BACKBONE_PREFIX}{name}"),
+                    shape: t.shape.clone(),
+                })
+            }
+            None => backbone,
+        },
     };
     let additions = additions_from_file(file, config, device)?;
     Ok((backbone, report, additions))

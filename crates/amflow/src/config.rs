@@ -12,9 +12,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::amflow::{AmFlowConfig, AmFlowMode};
 use crate::backbone::{BackboneFamily, BackbonePrecision, PosInterpolation, VitConfig};
 use crate::error::{AmflowError, Result};
+use crate::flow::{AligningEncoderConfig, AmFlowConfig};
 use crate::nn::Activation;
 use crate::tpm::{TpmConfig, TpmKind};
 
@@ -308,16 +308,8 @@ impl ModelConfig {
                 ));
             }
         }
-        let af = &self.am_flow;
-        if af.mode == AmFlowMode::Aligned
-            && (af.align_heads == 0
-                || af.align_dim == 0
-                || !af.align_dim.is_multiple_of(af.align_heads))
-        {
-            return err(format!(
-                "align_dim {} must be a positive multiple of align_heads {}",
-                af.align_dim, af.align_heads
-            ));
+        if let Some(a) = self.am_flow.aligning_encoder() {
+            a.validate()?;
         }
         self.tpm.validate(self.adapter.bottleneck)?;
         if arch.pos_interpolation == PosInterpolation::Forbid
@@ -383,7 +375,7 @@ pub enum Preset {
     /// DINOv2 ViT-B/14, AM/12 aligned, transformer TPMs, 8 x 224², Kinetics-400 (paper, Table 2).
     Dinov2B14Am12Transformer,
     /// DINOv2 ViT-L/14, AM flow on all 24 blocks (aligned), transformer TPMs, 8 x 224².
-    Dinov2L14AmAllTransformer,
+    Dinov2L14Am24Transformer,
     /// DINOv2 ViT-S/14 with registers, AM/12 aligned, transformer TPMs, 8 x 224².
     Dinov2S14RegAm12Transformer,
     /// DINOv2 ViT-B/14, AM/2(1,12) vanilla, TCN TPMs, Toyota Smarthome (paper, Table 3).
@@ -401,7 +393,7 @@ impl Preset {
         Preset::SyntheticSmall,
         Preset::Dinov2S14Am12Transformer,
         Preset::Dinov2B14Am12Transformer,
-        Preset::Dinov2L14AmAllTransformer,
+        Preset::Dinov2L14Am24Transformer,
         Preset::Dinov2S14RegAm12Transformer,
         Preset::Dinov2B14Am2VanillaTcn,
         Preset::ClipB16Am12Tcn,
@@ -415,7 +407,7 @@ impl Preset {
             Preset::SyntheticSmall => "synthetic-small",
             Preset::Dinov2S14Am12Transformer => "dinov2-s14-am12-transformer",
             Preset::Dinov2B14Am12Transformer => "dinov2-b14-am12-transformer",
-            Preset::Dinov2L14AmAllTransformer => "dinov2-l14-am24-transformer",
+            Preset::Dinov2L14Am24Transformer => "dinov2-l14-am24-transformer",
             Preset::Dinov2S14RegAm12Transformer => "dinov2-s14-reg-am12-transformer",
             Preset::Dinov2B14Am2VanillaTcn => "dinov2-b14-am2-vanilla-tcn",
             Preset::ClipB16Am12Tcn => "clip-b16-am12-tcn",
@@ -458,13 +450,10 @@ impl Preset {
                     },
                 },
                 adapter: AdapterConfig { bottleneck: 8 },
-                am_flow: AmFlowConfig {
-                    mode: AmFlowMode::Aligned,
-                    align_dim: 24,
-                    align_layers: 1,
-                    align_heads: 12,
-                    align_mlp_ratio: 4,
-                },
+                am_flow: AmFlowConfig::Aligned(AligningEncoderConfig {
+                    dim: 24,
+                    ..AligningEncoderConfig::default()
+                }),
                 tpm: TpmConfig::new(TpmKind::Transformer),
             },
             Preset::SyntheticSmall => {
@@ -478,8 +467,7 @@ impl Preset {
                 c.backbone.arch.patch_size = 8;
                 c.backbone.arch.native_image_size = 56;
                 c.adapter.bottleneck = 16;
-                c.am_flow.mode = AmFlowMode::Vanilla;
-                c.am_flow.align_dim = 48;
+                c.am_flow = AmFlowConfig::Vanilla {};
                 c.backbone.weights = BackboneWeights::Embedded {
                     name: EmbeddedBackbone::SyntheticVitS8,
                 };
@@ -487,7 +475,7 @@ impl Preset {
             }
             Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "dinov2-small"),
             Preset::Dinov2B14Am12Transformer => dinov2(768, 12, 12, 0, "dinov2-base"),
-            Preset::Dinov2L14AmAllTransformer => dinov2(1024, 24, 16, 0, "dinov2-large"),
+            Preset::Dinov2L14Am24Transformer => dinov2(1024, 24, 16, 0, "dinov2-large"),
             Preset::Dinov2S14RegAm12Transformer => {
                 dinov2(384, 12, 6, 4, "dinov2-with-registers-small")
             }
@@ -495,7 +483,7 @@ impl Preset {
                 let mut c = dinov2(768, 12, 12, 0, "dinov2-base");
                 c.num_classes = 31;
                 c.temporal_blocks = TemporalBlocks::List(vec![1, 12]);
-                c.am_flow.mode = AmFlowMode::Vanilla;
+                c.am_flow = AmFlowConfig::Vanilla {};
                 c.tpm = TpmConfig::new(TpmKind::Tcn);
                 c
             }
@@ -528,10 +516,7 @@ fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
             precision: BackbonePrecision::F32,
         },
         adapter: AdapterConfig { bottleneck },
-        am_flow: AmFlowConfig {
-            mode: AmFlowMode::Aligned,
-            ..AmFlowConfig::default()
-        },
+        am_flow: AmFlowConfig::Aligned(AligningEncoderConfig::default()),
         tpm: TpmConfig::new(TpmKind::Transformer),
     }
 }

@@ -5,6 +5,7 @@
 //! [safetensors](https://github.com/huggingface/safetensors) format (f32, f16, bf16 and f64 are
 //! read; f32 is written), keeping the file's `__metadata__`.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -12,6 +13,32 @@ use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{AmflowError, Result};
+
+thread_local! {
+    static DEVICE_READS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Reads from a device back to the host that this thread made through the project's code
+/// ([`HostTensor::from_tensor`], [`read_values`]): each one waits until the device has
+/// finished everything queued before it, so a GPU training step should make as few as it can.
+/// Tests count them around a step.
+pub fn device_reads() -> u64 {
+    DEVICE_READS.with(Cell::get)
+}
+
+fn count_device_read() {
+    DEVICE_READS.with(|c| c.set(c.get() + 1));
+}
+
+/// The values of a (small) tensor on the host, as f32: one counted device read.
+pub fn read_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    count_device_read();
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("a tensor converted to f32 yields f32 values")
+}
 
 /// A dense row-major f32 array on the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,15 +62,10 @@ impl HostTensor {
         Ok(Self { shape, data })
     }
 
-    /// Copies a burn tensor to the host.
+    /// Copies a burn tensor to the host (one counted device read, [`device_reads`]).
     pub fn from_tensor<const D: usize>(tensor: &Tensor<D>) -> Self {
         let shape = tensor.dims().to_vec();
-        let data = tensor
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("a tensor converted to f32 yields f32 values");
+        let data = read_values(tensor.clone());
         Self { shape, data }
     }
 

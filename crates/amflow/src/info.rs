@@ -7,10 +7,9 @@
 //! "FLOPs"; `flops` is `2 * MACs`. Normalisations, softmax and element-wise operations are not
 //! counted.
 
-use crate::amflow::AmFlowMode;
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::tpm::TpmKind;
+use crate::tpm::TpmConfig;
 
 /// Parameter counts, as split in the paper's Tables 1–2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,30 +99,29 @@ pub fn param_counts(config: &ModelConfig) -> Result<ParamCounts> {
         ..Default::default()
     };
     let adapter = |d_in: usize| linear(d_in, r) + linear(r, d) + 1;
-    let tpm = match config.tpm.kind {
-        TpmKind::Transformer => {
-            let t = &config.tpm;
+    let tpm = match &config.tpm {
+        TpmConfig::Transformer(t) => {
             config.num_frames * r
-                + t.transformer_layers
+                + t.layers
                     * (2 * layer_norm(r)
                         + 4 * linear(r, r)
-                        + linear(r, r * t.transformer_mlp_ratio)
-                        + linear(r * t.transformer_mlp_ratio, r))
+                        + linear(r, r * t.mlp_ratio)
+                        + linear(r * t.mlp_ratio, r))
         }
-        TpmKind::Tcn => config.tpm.tcn_layers * (r * r * config.tpm.tcn_kernel + r),
-        TpmKind::Lstm => 2 * (4 * r * r) + 2 * (4 * r),
+        TpmConfig::Tcn(t) => t.layers * (r * r * t.kernel + r),
+        TpmConfig::Lstm {} => 2 * (4 * r * r) + 2 * (4 * r),
     };
     for &temporal in &mask {
         counts.adapters_and_linear += adapter(if temporal { d + f } else { d }) + adapter(d);
         if temporal {
             counts.adapters_and_linear += 2 * linear(r, c);
             counts.tpms += 2 * tpm;
-            if af.mode == AmFlowMode::Aligned {
-                let w = af.align_dim;
-                let m = w * af.align_mlp_ratio;
+            if let Some(al) = af.aligning_encoder() {
+                let w = al.dim;
+                let m = w * al.mlp_ratio;
                 counts.aligning_encoders += linear(a.num_heads, w)
                     + n * w
-                    + af.align_layers
+                    + al.layers
                         * (2 * layer_norm(w) + 4 * linear(w, w) + linear(w, m) + linear(m, w));
             }
         }
@@ -153,28 +151,25 @@ pub fn compute_per_clip(config: &ModelConfig) -> Result<Compute> {
     let af = &config.am_flow;
     let f = af.channels(a.num_heads) as u64;
     let mut additions = d * c; // final head (one frame)
-    let tpm_per_token = match config.tpm.kind {
-        TpmKind::Transformer => {
-            let tc = &config.tpm;
-            let ratio = tc.transformer_mlp_ratio as u64;
-            tc.transformer_layers as u64 * (4 * t * r * r + 2 * t * t * r + 2 * t * r * r * ratio)
+    let tpm_per_token = match &config.tpm {
+        TpmConfig::Transformer(tc) => {
+            let ratio = tc.mlp_ratio as u64;
+            tc.layers as u64 * (4 * t * r * r + 2 * t * t * r + 2 * t * r * r * ratio)
         }
-        TpmKind::Tcn => config.tpm.tcn_layers as u64 * t * r * r * config.tpm.tcn_kernel as u64,
-        TpmKind::Lstm => t * 8 * r * r,
+        TpmConfig::Tcn(tc) => tc.layers as u64 * t * r * r * tc.kernel as u64,
+        TpmConfig::Lstm {} => t * 8 * r * r,
     };
     for temporal in config.temporal_mask()? {
         let d_in = if temporal { d + f } else { d };
         additions += t * n * (d_in * r + r * d + d * r + r * d);
         if temporal {
             additions += 2 * (n * tpm_per_token + r * c);
-            if af.mode == AmFlowMode::Aligned && t > 1 {
-                let w = af.align_dim as u64;
-                let dh = w / af.align_heads as u64;
-                let layer = 4 * n * w * w
-                    + 2 * n * w * dh
-                    + n * w
-                    + 2 * n * w * w * af.align_mlp_ratio as u64;
-                additions += t * (n * h * w + af.align_layers as u64 * layer);
+            if let Some(al) = af.aligning_encoder().filter(|_| t > 1) {
+                let w = al.dim as u64;
+                let dh = w / al.heads as u64;
+                let layer =
+                    4 * n * w * w + 2 * n * w * dh + n * w + 2 * n * w * w * al.mlp_ratio as u64;
+                additions += t * (n * h * w + al.layers as u64 * layer);
             }
         }
     }
@@ -219,8 +214,8 @@ pub fn summary(config: &ModelConfig) -> Result<String> {
         s,
         "temporal blocks {}  AM flow {:?}  TPM {:?}  bottleneck {}  classes {}",
         config.temporal_blocks,
-        config.am_flow.mode,
-        config.tpm.kind,
+        config.am_flow.mode(),
+        config.tpm.kind(),
         config.adapter.bottleneck,
         config.num_classes
     );

@@ -1,6 +1,7 @@
 //! Deterministic parameter initialisation.
 //!
-//! A small, version-independent random generator (SplitMix64 with Box–Muller normals), so that a
+//! The project's one version-independent random generator (`amflow_rng`, SplitMix64 with
+//! Box–Muller normals) keyed by each parameter's name, so that a
 //! model built from a config and a seed has the same weights on every backend and every burn
 //! version. Initialisers follow PyTorch's defaults where the spec leaves them open:
 //! `nn.Linear` (Kaiming-uniform weight, uniform bias in `±1/sqrt(fan_in)`), truncated normal
@@ -10,51 +11,17 @@ use burn::prelude::*;
 
 use crate::host_tensor::HostTensor;
 
-/// A seeded SplitMix64 generator.
-#[derive(Debug, Clone)]
-pub struct SeededRng {
-    state: u64,
+pub use amflow_rng::SplitMix64;
+
+/// The generator of a named parameter: the same seed and name give the same stream,
+/// independently of the order in which modules are built.
+pub fn param_rng(seed: u64, name: &str) -> SplitMix64 {
+    SplitMix64::from_state(seed ^ amflow_rng::name_hash(name).rotate_left(17) ^ amflow_rng::GOLDEN)
 }
 
-impl SeededRng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x9E37_79B9_7F4A_7C15,
-        }
-    }
-
-    /// A generator for a named sub-stream: the same seed and name give the same stream,
-    /// independently of the order in which modules are built.
-    pub fn derive(seed: u64, name: &str) -> Self {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        Self::new(seed ^ h.rotate_left(17))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal.
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(1e-300);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
+/// The generator for a plain seed (tests and tools that need no per-parameter stream).
+pub fn seed_rng(seed: u64) -> SplitMix64 {
+    SplitMix64::from_state(seed ^ amflow_rng::GOLDEN)
 }
 
 /// How a parameter tensor is initialised.
@@ -77,13 +44,13 @@ impl Init {
     }
 
     /// Samples a host tensor of `shape`.
-    pub fn sample(self, shape: &[usize], rng: &mut SeededRng) -> HostTensor {
+    pub fn sample(self, shape: &[usize], rng: &mut SplitMix64) -> HostTensor {
         let n: usize = shape.iter().product();
         let data = (0..n)
             .map(|_| match self {
                 Init::Zeros => 0.0,
                 Init::Constant(c) => c as f32,
-                Init::Uniform(b) => ((rng.uniform() * 2.0 - 1.0) * b) as f32,
+                Init::Uniform(b) => ((rng.next_f64() * 2.0 - 1.0) * b) as f32,
                 Init::TruncNormal(std) => loop {
                     let v = rng.normal();
                     if v.abs() <= 2.0 {
@@ -102,7 +69,7 @@ impl Init {
     pub fn tensor<const D: usize>(
         self,
         shape: [usize; D],
-        rng: &mut SeededRng,
+        rng: &mut SplitMix64,
         device: &Device,
     ) -> Tensor<D> {
         let host = self.sample(&shape, rng);

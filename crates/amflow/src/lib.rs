@@ -21,12 +21,11 @@
 //! ```
 
 pub mod adapter;
-pub mod allocator;
-pub mod amflow;
 pub mod backbone;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod fs_util;
 pub mod host_tensor;
 pub mod info;
@@ -37,5 +36,5 @@ pub mod tpm;
 
 pub use config::{ModelConfig, Preset};
 pub use error::{AmflowError, Result};
-pub use host_tensor::{HostTensor, TensorFile};
+pub use host_tensor::{device_reads, read_values, HostTensor, TensorFile};
 pub use model::{AmFlowModel, ModelOutput};

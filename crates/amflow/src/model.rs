@@ -14,12 +14,10 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use crate::adapter::ScaledParallelAdapter;
-use crate::amflow::{
-    aligned_am_flow, vanilla_am_flow, AligningEncoder, AligningEncoderDims, AmFlowMode,
-};
-use crate::backbone::Vit;
+use crate::backbone::{AttentionMaps, Vit};
 use crate::config::{BackboneWeights, ModelConfig};
 use crate::error::{AmflowError, Result};
+use crate::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AmFlowMode};
 use crate::init::Init;
 use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
 use crate::tpm::TemporalHead;
@@ -68,7 +66,6 @@ impl Additions {
             .map(|(i, &temporal)| {
                 let vb = vb.pp("blocks").pp(i);
                 let attn_in = if temporal { d + flow_channels } else { d };
-                let aligned = temporal && config.am_flow.mode == AmFlowMode::Aligned;
                 let temporal_head = |name: &str| -> Result<Option<TemporalHead>> {
                     if temporal {
                         Ok(Some(TemporalHead::new(
@@ -90,21 +87,14 @@ impl Additions {
                         d,
                     )?,
                     mlp_adapter: ScaledParallelAdapter::new(&vb.pp("mlp_adapter"), d, r, d)?,
-                    aligning_encoder: if aligned {
-                        let af = &config.am_flow;
-                        Some(AligningEncoder::new(
+                    aligning_encoder: match config.am_flow.aligning_encoder() {
+                        Some(a) if temporal => Some(AligningEncoder::new(
                             &vb.pp("aligning_encoder"),
-                            AligningEncoderDims {
-                                heads_in: arch.num_heads,
-                                tokens: config.tokens_per_frame(),
-                                width: af.align_dim,
-                                layers: af.align_layers,
-                                attn_heads: af.align_heads,
-                                mlp_ratio: af.align_mlp_ratio,
-                            },
-                        )?)
-                    } else {
-                        None
+                            a,
+                            arch.num_heads,
+                            config.tokens_per_frame(),
+                        )?),
+                        _ => None,
                     },
                     attn_temporal: temporal_head("attn_temporal")?,
                     mlp_temporal: temporal_head("mlp_temporal")?,
@@ -177,6 +167,25 @@ pub struct AmFlowModel {
     /// The configuration that built the model.
     #[module(skip)]
     pub config: ModelConfig,
+    /// Per block, the attention maps its AM flow reads (decided from the config when the
+    /// model is built; `forward_detailed` with `collect` asks every block for its logits).
+    #[module(skip)]
+    pub attention_maps: Vec<AttentionMaps>,
+}
+
+/// The attention maps each block of `config` needs: the logits for vanilla AM flow, the
+/// probabilities for aligned AM flow, none for a block without AM flow.
+pub fn attention_maps(config: &ModelConfig) -> Result<Vec<AttentionMaps>> {
+    let needs = match config.am_flow.mode() {
+        AmFlowMode::Vanilla => AttentionMaps::Logits,
+        AmFlowMode::Aligned => AttentionMaps::Probabilities,
+        AmFlowMode::Off => AttentionMaps::None,
+    };
+    Ok(config
+        .temporal_mask()?
+        .into_iter()
+        .map(|temporal| if temporal { needs } else { AttentionMaps::None })
+        .collect())
 }
 
 impl AmFlowModel {
@@ -203,6 +212,7 @@ impl AmFlowModel {
             )));
         }
         Ok(Self {
+            attention_maps: attention_maps(config)?,
             backbone,
             additions,
             config: config.clone(),
@@ -229,21 +239,16 @@ impl AmFlowModel {
             x = x + self.backbone.pad_token_rows(delta.val()).unsqueeze::<3>();
         }
         let [_, n, d] = x.dims();
-        let mode = self.config.am_flow.mode;
+        let mode = self.config.am_flow.mode();
         let mut heads: Vec<Tensor<2>> = Vec::new();
         let mut collected = Vec::new();
-        for (block, add) in self.backbone.blocks.iter().zip(&self.additions.blocks) {
+        let blocks = self.backbone.blocks.iter().zip(&self.additions.blocks);
+        for ((block, add), &maps) in blocks.zip(&self.attention_maps) {
             let temporal = add.attn_temporal.is_some();
             let a = block.pre_attention(x.clone());
-            // The logits only when vanilla AM flow or the caller needs them.
-            let (att_output, logits, probs) =
-                if collect || (temporal && mode == AmFlowMode::Vanilla) {
-                    let att = block.attention(a.clone());
-                    (att.output, Some(att.logits), att.probs)
-                } else {
-                    let (output, probs) = block.attention_probs(a.clone());
-                    (output, None, probs)
-                };
+            let maps = if collect { AttentionMaps::Logits } else { maps };
+            let att = block.attention(a.clone(), maps);
+            let (att_output, logits, probs) = (att.output, att.logits, att.probs);
             let flow = match (temporal, mode) {
                 (false, _) | (true, AmFlowMode::Off) => None,
                 (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(
@@ -260,6 +265,7 @@ impl AmFlowModel {
                             encoder.tokens()
                         )));
                     }
+                    let probs = probs.expect("computed for aligned AM flow");
                     Some(aligned_am_flow(probs, b, encoder))
                 }
             };
@@ -335,5 +341,7 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
     } else {
         vit.with_precision(config.backbone.precision)
     };
-    Ok((vit, report))
+    // The model's input size is fixed: its position embedding is resized once, on the device.
+    let [h, w] = config.image_size;
+    Ok((vit.with_input_size(h, w, device)?, report))
 }

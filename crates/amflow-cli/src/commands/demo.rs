@@ -9,8 +9,8 @@
 
 use std::process::ExitCode;
 
-use amflow::amflow::AmFlowMode;
 use amflow::checkpoint;
+use amflow::flow::AmFlowMode;
 use amflow::{AmFlowModel, HostTensor, ModelConfig, Preset};
 use amflow_video::synthetic::{CameraMotion, SyntheticMotionConfig, SyntheticMotionDataset};
 use amflow_video::VideoDataset;
@@ -35,7 +35,7 @@ fn build_model(args: &DemoArgs, device: &Device) -> Result<AmFlowModel> {
         None => {
             let mut config: ModelConfig = Preset::SyntheticSmall.config();
             if args.camera_motion {
-                config.am_flow.mode = AmFlowMode::Aligned;
+                config.am_flow = config.am_flow.with_mode(AmFlowMode::Aligned);
             }
             Ok(AmFlowModel::new(&config, device)?.0)
         }
@@ -72,8 +72,8 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<ExitCode> {
          (additions untrained: predictions are at chance)",
         config.backbone.arch.num_layers,
         config.temporal_blocks,
-        config.am_flow.mode,
-        config.tpm.kind,
+        config.am_flow.mode(),
+        config.tpm.kind(),
         config.backbone.weights
     );
     let blocks = config.backbone.arch.num_layers;
@@ -105,7 +105,7 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<ExitCode> {
                 None => format!("{:>7}", "-"),
                 Some(f) => {
                     let f = HostTensor::from_tensor(f);
-                    let offset = if config.am_flow.mode == AmFlowMode::Vanilla {
+                    let offset = if config.am_flow.mode() == AmFlowMode::Vanilla {
                         1.0
                     } else {
                         0.0

@@ -39,6 +39,7 @@ pub fn run(args: &EvalArgs, device: &Device) -> Result<ExitCode> {
     let datasets = amflow_train::data::build(&config.data, &model.config)?;
     let classes = datasets.val.class_names().to_vec();
     let loader = amflow_train::data::loader(
+        "eval",
         datasets.val,
         &config.loader,
         config.optim.batch_size,

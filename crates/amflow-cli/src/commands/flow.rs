@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use amflow::amflow::vanilla_am_flow;
+use amflow::flow::vanilla_am_flow;
 use amflow::{checkpoint, AmFlowModel, HostTensor, Preset};
 use amflow_report::{compose_grid, pca_rgb, RgbImage};
 use amflow_video::transform::Normalization;

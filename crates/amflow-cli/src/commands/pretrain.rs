@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use amflow_train::pretrain::{pretrain_image, PretrainConfig, PretrainEvent};
+use amflow_train::pretrain::{pretrain_image, PretrainConfig};
+use amflow_train::trainer::{EpochRecord, Observer, StepInfo};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,33 +30,7 @@ pub fn run(args: &PretrainImageArgs, device: &Device) -> Result<ExitCode> {
         .expect("a valid template"),
     );
     bar.set_prefix("pretrain");
-    let mut observer = |event: &PretrainEvent| match event {
-        PretrainEvent::Step {
-            step,
-            total_steps,
-            loss,
-            ..
-        } => {
-            bar.set_length(*total_steps);
-            bar.set_position(*step);
-            bar.set_message(format!("loss {loss:.4}"));
-        }
-        PretrainEvent::Epoch(e) => {
-            bar.suspend(|| {
-                tracing::info!(
-                    "epoch {}: train loss {:.4} accuracy {:.3} | val accuracy {:.3} (mean class {:.3}) | {:.1}s",
-                    e.epoch + 1,
-                    e.train_loss,
-                    e.train_accuracy,
-                    e.val_accuracy,
-                    e.val_mean_class_accuracy,
-                    e.seconds
-                )
-            });
-        }
-        #[allow(unreachable_patterns)]
-        _ => {}
-    };
+    let mut observer = PretrainProgress { bar: &bar };
     let outcome = pretrain_image(&config, &args.out, device, &mut observer)?;
     bar.finish_and_clear();
     println!("{}", serde_json::to_string(&outcome_json(&outcome))?);
@@ -65,9 +40,38 @@ pub fn run(args: &PretrainImageArgs, device: &Device) -> Result<ExitCode> {
 
 fn outcome_json(o: &amflow_train::pretrain::PretrainOutcome) -> serde_json::Value {
     serde_json::json!({
-        "val_accuracy": o.val_accuracy,
+        "val_top1": o.val_top1,
         "val_mean_class_accuracy": o.val_mean_class_accuracy,
         "steps": o.steps,
         "seconds": o.seconds,
     })
+}
+
+/// The progress bar over the run's steps, and one log line per epoch.
+struct PretrainProgress<'a> {
+    bar: &'a ProgressBar,
+}
+
+impl Observer for PretrainProgress<'_> {
+    fn step(&mut self, info: &StepInfo) {
+        self.bar.set_length(info.total_steps);
+        self.bar.set_position(info.step);
+        if let Some(loss) = info.loss {
+            self.bar.set_message(format!("loss {loss:.4}"));
+        }
+    }
+
+    fn epoch_end(&mut self, e: &EpochRecord) {
+        self.bar.suspend(|| {
+            tracing::info!(
+                "epoch {}: train loss {:.4} top-1 {:.3} | val top-1 {:.3} (mean class {:.3}) | {:.1}s",
+                e.epoch + 1,
+                e.train_loss,
+                e.train_top1,
+                e.val_top1,
+                e.val_mean_class_accuracy,
+                e.seconds
+            )
+        });
+    }
 }

@@ -135,18 +135,21 @@ impl Observer for CliObserver {
     fn step(&mut self, info: &StepInfo) {
         if let Some(bar) = &self.bar {
             bar.set_position(info.batch as u64);
-            bar.set_message(format!("loss {:.4} lr {:.2e}", info.loss, info.lr));
+            if let Some(loss) = info.loss {
+                bar.set_message(format!("loss {loss:.4} lr {:.2e}", info.lr));
+            }
         }
         if let Some(ev) = &mut self.events {
             let step = info.step as i64;
-            let _ = ev.add_scalars(
-                &[
-                    ("train/loss", info.loss as f32),
-                    ("train/lr", info.lr as f32),
-                    ("train/grad_norm", info.grad_norm as f32),
-                ],
-                step,
-            );
+            let mut scalars = vec![
+                ("train/lr", info.lr as f32),
+                ("train/grad_norm", info.grad_norm as f32),
+            ];
+            // The loss is read from the device at logging steps only (`log_every`).
+            if let Some(loss) = info.loss {
+                scalars.push(("train/loss", loss as f32));
+            }
+            let _ = ev.add_scalars(&scalars, step);
         }
     }
 

@@ -60,9 +60,8 @@ pub fn read_clip(path: &Path, config: &ModelConfig, norm: Normalization) -> Resu
             ..FileDatasetConfig::default()
         },
     )?;
-    let clip = dataset
-        .get(0, 0)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // Every file error of amflow-video names the file already.
+    let clip = dataset.get(0, 0)?;
     let [t, c, ch, cw] = clip.shape;
     Ok(HostTensor::new(vec![1, t, c, ch, cw], clip.data)?)
 }

@@ -9,10 +9,10 @@ use super::manifest::Manifest;
 use super::VideoDataset;
 use crate::error::{DataError, Result};
 use crate::frame::Clip;
-use crate::rng::SeedRng;
 use crate::sampling::SampleMode;
 use crate::source::{read_clip_frames, ClipReadConfig};
 use crate::transform::{FlipPolicy, TransformConfig};
+use amflow_rng::SplitMix64;
 
 /// Training (random sampling and augmentation) or test (deterministic views).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -156,7 +156,7 @@ impl VideoDataset for FileVideoDataset {
                 views: self.config.temporal_views,
             },
         };
-        let mut rng = SeedRng::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let frames = read_clip_frames(&entry.path, entry.media, &self.config.read, mode, &mut rng)?;
         let (frames, label) = self.config.transform.apply(
             frames,

@@ -1,14 +1,15 @@
 //! Multi-head self-attention with an explicit path (model spec, section 1):
 //! `L = (a Wq)(a Wk)^T / sqrt(d)` per head, `P = softmax_j(L)`, `att = merge_heads(P (a Wv)) Wo`.
 //!
-//! The pre-softmax logits `L` ("X_A" in the paper) and the probabilities `P` are returned,
-//! because AM flow is computed from them.
+//! The pre-softmax logits `L` ("X_A" in the paper) and the probabilities `P` are returned when
+//! asked for ([`AttentionMaps`]), because AM flow is computed from them; a block that needs
+//! neither runs attention without materialising the map where the backend can.
 
 use burn::prelude::*;
 
+use amflow_kernels::ops;
+
 use crate::error::Result;
-use crate::nn::fused::softmax_last;
-use crate::nn::fused_attention;
 use crate::nn::{Linear, VarBuilder};
 
 /// Names of the four projections in a weight file.
@@ -54,15 +55,28 @@ pub struct SelfAttention {
     pub num_heads: usize,
 }
 
+/// Which attention maps a block's attention call keeps, decided when the model is built
+/// (model spec, section 2: vanilla AM flow reads the logits, aligned AM flow the probabilities,
+/// a block without AM flow reads neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttentionMaps {
+    /// No map: burn's fused attention op on GPU backends, which never writes the map.
+    None,
+    /// The probabilities `P` (without the logits in memory on the CPU backend).
+    Probabilities,
+    /// The logits `L` and the probabilities `P`.
+    Logits,
+}
+
 /// What one attention call computed.
 #[derive(Debug, Clone)]
 pub struct AttentionOutput {
     /// `merge_heads(P V) Wo`, `[batch, tokens, width]`.
     pub output: Tensor<3>,
-    /// Pre-softmax logits `L`, `[batch, heads, tokens, tokens]`.
-    pub logits: Tensor<4>,
-    /// `softmax_j(L)`, `[batch, heads, tokens, tokens]`.
-    pub probs: Tensor<4>,
+    /// Pre-softmax logits `L`, `[batch, heads, tokens, tokens]` ([`AttentionMaps::Logits`]).
+    pub logits: Option<Tensor<4>>,
+    /// `softmax_j(L)`, `[batch, heads, tokens, tokens]` (unless [`AttentionMaps::None`]).
+    pub probs: Option<Tensor<4>>,
 }
 
 impl SelfAttention {
@@ -82,67 +96,28 @@ impl SelfAttention {
         })
     }
 
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [b, n, w] = x.dims();
-        x.reshape([b, n, self.num_heads, w / self.num_heads])
-            .swap_dims(1, 2)
-    }
-
-    /// `1 / sqrt(d)` for this layer's heads on inputs of width `width`.
-    fn scale(&self, width: usize) -> f64 {
-        ((width / self.num_heads) as f64).powf(-0.5)
-    }
-
-    /// The projections `a Wq`, `a Wk`, `a Wv` (heads side by side).
-    fn projections(&self, a: Tensor<3>) -> [Tensor<3>; 3] {
-        [
+    /// Runs attention on `a`, keeping the maps `maps` asks for. Every product goes through the
+    /// op facade ([`amflow_kernels::ops`]), which picks the kernel for the backend.
+    pub fn forward(&self, a: Tensor<3>, maps: AttentionMaps) -> AttentionOutput {
+        let heads = self.num_heads;
+        let scale = ((a.dims()[2] / heads) as f64).powf(-0.5);
+        let (q, k, v) = (
             self.q.forward(a.clone()),
             self.k.forward(a.clone()),
             self.v.forward(a),
-        ]
-    }
-
-    /// Runs attention on `a` and returns the output and the probabilities, not the logits: on
-    /// the CPU backend each map is normalised while it is in the cache, and the logits never
-    /// reach memory.
-    pub fn forward_probs(&self, a: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
-        if !fused_attention::applies(&a) {
-            let att = self.forward(a);
-            return (att.output, att.probs);
-        }
-        let scale = self.scale(a.dims()[2]);
-        let [q, k, v] = self.projections(a);
-        let probs = fused_attention::probs(q, k, self.num_heads, scale);
-        let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
-        (self.o.forward(merged), probs)
-    }
-
-    /// Runs attention on `a` and returns the output, the logits and the probabilities.
-    pub fn forward(&self, a: Tensor<3>) -> AttentionOutput {
-        let [b, n, w] = a.dims();
-        let scale = self.scale(w);
-        if fused_attention::applies(&a) {
-            // The same computation as below, each product one fused op on the heads in place.
-            let [q, k, v] = self.projections(a);
-            let logits = fused_attention::logits(q, k, self.num_heads, scale);
-            let probs = softmax_last(logits.clone());
-            let merged = fused_attention::apply(probs.clone(), v, self.num_heads);
-            return AttentionOutput {
-                output: self.o.forward(merged),
-                logits,
-                probs,
-            };
-        }
-        // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
-        let [q, k, v] = self.projections(a);
-        let (q, k, v) = (
-            self.split_heads(q.mul_scalar(scale)),
-            self.split_heads(k),
-            self.split_heads(v),
         );
-        let logits = q.matmul(k.swap_dims(2, 3));
-        let probs = softmax_last(logits.clone());
-        let merged: Tensor<3> = probs.clone().matmul(v).swap_dims(1, 2).reshape([b, n, w]);
+        let (merged, logits, probs) = match maps {
+            AttentionMaps::None => (ops::attention(q, k, v, heads, scale), None, None),
+            AttentionMaps::Probabilities => {
+                let p = ops::attention_probs(q, k, heads, scale);
+                (ops::attention_apply(p.clone(), v, heads), None, Some(p))
+            }
+            AttentionMaps::Logits => {
+                let l = ops::attention_logits(q, k, heads, scale);
+                let p = ops::softmax_last(l.clone());
+                (ops::attention_apply(p.clone(), v, heads), Some(l), Some(p))
+            }
+        };
         AttentionOutput {
             output: self.o.forward(merged),
             logits,

@@ -5,7 +5,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::attention::{AttentionKeys, AttentionOutput, SelfAttention};
+use super::attention::{AttentionKeys, AttentionMaps, AttentionOutput, SelfAttention};
 use super::config::{BackboneFamily, VitConfig};
 use crate::error::Result;
 use crate::init::Init;
@@ -147,15 +147,9 @@ impl VitBlock {
         self.norm1.forward(x)
     }
 
-    /// Attention on `a` (logits and probabilities included).
-    pub fn attention(&self, a: Tensor<3>) -> AttentionOutput {
-        self.attention.forward(a)
-    }
-
-    /// Attention on `a`: the output and the probabilities (no logits; see
-    /// [`SelfAttention::forward_probs`]).
-    pub fn attention_probs(&self, a: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
-        self.attention.forward_probs(a)
+    /// Attention on `a`, with the maps `maps` asks for.
+    pub fn attention(&self, a: Tensor<3>, maps: AttentionMaps) -> AttentionOutput {
+        self.attention.forward(a, maps)
     }
 
     /// `g1 * att`.
@@ -173,9 +167,10 @@ impl VitBlock {
         scale(self.mlp.forward(b), &self.layer_scale2)
     }
 
-    /// The plain block (no adapters); returns the output and the attention logits.
-    pub fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
-        let att = self.attention(self.pre_attention(x.clone()));
+    /// The plain block (no adapters); returns the output and the attention logits when `maps`
+    /// asks for them.
+    pub fn forward(&self, x: Tensor<3>, maps: AttentionMaps) -> (Tensor<3>, Option<Tensor<4>>) {
+        let att = self.attention(self.pre_attention(x.clone()), maps);
         let x = x + self.scale_attention(att.output);
         let x = x.clone() + self.mlp(self.pre_mlp(x));
         (x, att.logits)

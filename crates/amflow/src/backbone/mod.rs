@@ -8,10 +8,13 @@ mod pos_interp;
 mod precision;
 mod vit;
 
-pub use attention::{attention_keys_qkvo, AttentionKeys, AttentionOutput, SelfAttention};
+pub use amflow_kernels::ops::weight_matmul;
+pub use attention::{
+    attention_keys_qkvo, AttentionKeys, AttentionMaps, AttentionOutput, SelfAttention,
+};
 pub use block::{Mlp, VitBlock};
 pub use config::{BackboneFamily, PosInterpolation, VitConfig};
 pub use export::{HF_CONFIG_FILE, HF_WEIGHTS_FILE};
 pub use pos_interp::resize_grid;
-pub use precision::{weight_matmul, BackbonePrecision};
-pub use vit::Vit;
+pub use precision::BackbonePrecision;
+pub use vit::{PositionCache, Vit};

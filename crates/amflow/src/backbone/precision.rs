@@ -1,7 +1,7 @@
 //! Mixed precision for the frozen backbone: its matrix weights (patch projection, attention
 //! and MLP linear layers) stored in bf16, and every product with them computed in bf16
-//! ([`weight_matmul`]: the activations are cast to bf16 for the product and the result back
-//! to f32). Everything else (layer norms, softmax, the attention products `Q K^T` and `P V`,
+//! (`amflow_kernels::ops::weight_matmul`: the activations are cast to bf16 for the product and
+//! the result back to f32). Everything else (layer norms, softmax, the attention products `Q K^T` and `P V`,
 //! the residual stream, the AM flow and all trainable additions) stays in f32, as autocast does
 //! in PyTorch for a frozen feature extractor. This halves the backbone's weight memory and uses
 //! the bf16 matrix units of GPUs; on the CPU backend it is a correctness path only.
@@ -37,15 +37,6 @@ impl BackbonePrecision {
             BackbonePrecision::Bf16 => DType::BF16,
         }
     }
-}
-
-/// `x W^T` in the precision of `weight` (`x` `[rows, in]` f32, `weight` `[out, in]`), f32 out.
-pub fn weight_matmul(x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
-    let dtype = weight.dtype();
-    if dtype == DType::F32 {
-        return x.matmul(weight.transpose());
-    }
-    x.cast(dtype).matmul(weight.transpose()).cast(DType::F32)
 }
 
 struct ToPrecision {

@@ -13,6 +13,7 @@ use std::path::Path;
 use burn::module::Param;
 use burn::prelude::*;
 
+use super::attention::AttentionMaps;
 use super::block::VitBlock;
 use super::config::{BackboneFamily, PosInterpolation, VitConfig};
 use super::pos_interp::resize_grid;
@@ -49,6 +50,19 @@ pub struct Vit {
     /// it is resized on the host for other input sizes.
     #[module(skip)]
     pub pos_embed: HostTensor,
+    /// The position embedding resized for one input size, on the device
+    /// ([`Vit::with_input_size`]): `embed` at that size uploads nothing.
+    #[module(skip)]
+    pub pos_cache: Option<PositionCache>,
+}
+
+/// A position embedding resized for one input size and kept on the device.
+#[derive(Debug, Clone)]
+pub struct PositionCache {
+    /// Input height and width in pixels.
+    pub size: (usize, usize),
+    /// `[1 + patches, width]`, class first.
+    pub table: Tensor<2>,
 }
 
 /// Names of the tensors outside the blocks, per family.
@@ -131,6 +145,7 @@ impl Vit {
             final_norm: LayerNorm::new(&vb.pp(keys.final_norm), w, config.layer_norm_eps)?,
             config: config.clone(),
             pos_embed: HostTensor::new(vec![1 + g * g, w], pos.data)?,
+            pos_cache: None,
         };
         Ok(vit.no_grad())
     }
@@ -210,6 +225,41 @@ impl Vit {
         HostTensor::new(vec![1 + gh * gw, d], data)
     }
 
+    /// The ViT with its position embedding for `height x width` inputs resized once and kept on
+    /// `device`, so that no forward at that size resizes or uploads it again.
+    ///
+    /// # Errors
+    /// As [`Vit::position_embedding`].
+    pub fn with_input_size(mut self, height: usize, width: usize, device: &Device) -> Result<Self> {
+        let table = self
+            .position_embedding(height, width)?
+            .to_tensor::<2>(device)?;
+        self.pos_cache = Some(PositionCache {
+            size: (height, width),
+            table,
+        });
+        Ok(self)
+    }
+
+    /// The position embedding for `height x width` inputs on `device`: the cached one when it
+    /// was made for that size (moved between devices, never through the host, when a replica
+    /// runs elsewhere), else resized and uploaded now.
+    fn position_table(&self, height: usize, width: usize, device: &Device) -> Result<Tensor<2>> {
+        match &self.pos_cache {
+            Some(c) if c.size == (height, width) => {
+                let table = c.table.clone();
+                Ok(if &table.device() == device {
+                    table
+                } else {
+                    table.to_device(device)
+                })
+            }
+            _ => self
+                .position_embedding(height, width)?
+                .to_tensor::<2>(device),
+        }
+    }
+
     /// Rows for every token from rows for the class token and the patches (`[1 + patches, D]`,
     /// class first): zero rows are inserted for the register tokens, as the position
     /// embedding skips them.
@@ -257,14 +307,14 @@ impl Vit {
             .reshape([f, 3, gh, p, gw, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([f * gh * gw, 3 * p * p]);
-        let mut tokens = super::weight_matmul(patches, self.patch_weight.val());
+        let mut tokens = amflow_kernels::ops::weight_matmul(patches, self.patch_weight.val());
         if let Some(b) = &self.patch_bias {
             tokens = tokens + b.val().unsqueeze::<2>();
         }
         let tokens: Tensor<3> = tokens.reshape([f, gh * gw, d]);
         let device = tokens.device();
         let cls = self.cls_token.val().reshape([1, 1, d]).expand([f, 1, d]);
-        let pos = self.position_embedding(h, w)?.to_tensor::<2>(&device)?;
+        let pos = self.position_table(h, w, &device)?;
         let mut x = Tensor::cat(vec![cls, tokens], 1) + pos.unsqueeze::<3>();
         if let Some(r) = &self.registers {
             let n_reg = c.num_registers;
@@ -292,9 +342,9 @@ impl Vit {
         let mut x = self.embed(pixels)?;
         let mut logits = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
-            let (y, l) = block.forward(x);
+            let (y, l) = block.forward(x, AttentionMaps::Logits);
             x = y;
-            logits.push(l);
+            logits.push(l.expect("asked for the logits"));
         }
         Ok((x, logits))
     }

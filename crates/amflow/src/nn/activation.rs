@@ -25,7 +25,7 @@ impl Activation {
     /// Applies the activation.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Activation::Gelu => super::host_kernels::gelu(x),
+            Activation::Gelu => amflow_kernels::ops::gelu(x),
             Activation::QuickGelu => x.clone() * activation::sigmoid(x.mul_scalar(1.702)),
             Activation::Relu => activation::relu(x),
         }

@@ -32,9 +32,8 @@ impl LayerNorm {
         })
     }
 
-    /// Normalises the last axis: one fused pass on the CPU backend, with its own backward in
-    /// the autodiff graph ([`super::fused::layer_norm`]).
+    /// Normalises the last axis ([`amflow_kernels::ops::layer_norm`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        super::fused::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
+        amflow_kernels::ops::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
     }
 }

@@ -62,21 +62,8 @@ impl Linear {
         let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
         let flat: Tensor<2> = x.reshape([rows, d_in]);
-        let weight = self.weight.val();
-        let y = if super::fused::linear_applies(&flat, &weight) {
-            let bias = match &self.bias {
-                Some(bias) => bias.val(),
-                None => Tensor::zeros([self.d_out()], &weight.device()),
-            };
-            super::fused::linear(flat, weight, bias)
-        } else {
-            // (in the weight's precision: bf16 for a mixed-precision backbone)
-            let y = crate::backbone::weight_matmul(flat, weight);
-            match &self.bias {
-                Some(bias) => y + bias.val().unsqueeze::<2>(),
-                None => y,
-            }
-        };
+        let bias = self.bias.as_ref().map(Param::val);
+        let y = amflow_kernels::ops::linear(flat, self.weight.val(), bias);
         dims[D - 1] = self.d_out();
         y.reshape(dims)
     }

@@ -2,12 +2,6 @@
 //! Hugging Face weights load without transposes and checkpoints read like PyTorch state dicts.
 
 mod activation;
-mod flex_host;
-pub mod fused;
-pub mod fused_attention;
-pub mod fused_linear_attention;
-pub mod gemm;
-pub mod host_kernels;
 mod layer_norm;
 mod linear;
 mod path;

@@ -15,7 +15,7 @@ use burn::prelude::*;
 
 use crate::error::{AmflowError, Result};
 use crate::host_tensor::{HostTensor, TensorFile};
-use crate::init::{Init, SeededRng};
+use crate::init::{param_rng, Init};
 
 /// Where parameter values come from.
 pub trait TensorSource {
@@ -39,7 +39,7 @@ impl RandomSource {
 
 impl TensorSource for RandomSource {
     fn fetch(&mut self, name: &str, shape: &[usize], init: Init) -> Result<HostTensor> {
-        let mut rng = SeededRng::derive(self.seed, name);
+        let mut rng = param_rng(self.seed, name);
         Ok(init.sample(shape, &mut rng))
     }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AmflowError, Result};
 use crate::nn::{Linear, VarBuilder};
 
-/// Which temporal processing module the temporal blocks use.
+/// Which temporal processing module the temporal blocks use (the tag of [`TpmConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TpmKind {
@@ -30,69 +30,91 @@ pub enum TpmKind {
     Lstm,
 }
 
-/// Settings of the temporal processing modules.
+/// Settings of the temporal processing modules: `kind` decides which other keys exist (TOML
+/// `[tpm]`, `kind = "transformer" | "tcn" | "lstm"`; a `kernel` on a transformer is an error).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TpmConfig {
-    /// The module kind.
-    pub kind: TpmKind,
-    /// Transformer: encoder layers.
-    #[serde(default = "one")]
-    pub transformer_layers: usize,
-    /// Transformer: attention heads (must divide `r`).
-    #[serde(default = "four")]
-    pub transformer_heads: usize,
-    /// Transformer: MLP ratio.
-    #[serde(default = "four")]
-    pub transformer_mlp_ratio: usize,
-    /// TCN: layers (dilations 1, 2, 4, ...).
-    #[serde(default = "two")]
-    pub tcn_layers: usize,
-    /// TCN: kernel size (odd).
-    #[serde(default = "three")]
-    pub tcn_kernel: usize,
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TpmConfig {
+    /// Pre-norm transformer encoder over the frames.
+    Transformer(TransformerTpmConfig),
+    /// Residual dilated temporal convolutions.
+    Tcn(TcnConfig),
+    /// One LSTM layer with hidden size `r` (no settings).
+    Lstm {},
 }
 
-fn one() -> usize {
-    1
+/// The transformer TPM's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerTpmConfig {
+    /// Encoder layers (spec default 1).
+    pub layers: usize,
+    /// Attention heads (must divide `r`; spec default 4).
+    pub heads: usize,
+    /// MLP ratio (spec default 4).
+    pub mlp_ratio: usize,
 }
-fn two() -> usize {
-    2
+
+impl Default for TransformerTpmConfig {
+    fn default() -> Self {
+        Self {
+            layers: 1,
+            heads: 4,
+            mlp_ratio: 4,
+        }
+    }
 }
-fn three() -> usize {
-    3
+
+/// The TCN TPM's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcnConfig {
+    /// Layers, with dilations 1, 2, 4, ... (spec default 2).
+    pub layers: usize,
+    /// Kernel size, odd (spec default 3).
+    pub kernel: usize,
 }
-fn four() -> usize {
-    4
+
+impl Default for TcnConfig {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            kernel: 3,
+        }
+    }
 }
 
 impl TpmConfig {
     /// Defaults of the spec for `kind`.
     pub fn new(kind: TpmKind) -> Self {
-        Self {
-            kind,
-            transformer_layers: 1,
-            transformer_heads: 4,
-            transformer_mlp_ratio: 4,
-            tcn_layers: 2,
-            tcn_kernel: 3,
+        match kind {
+            TpmKind::Transformer => Self::Transformer(TransformerTpmConfig::default()),
+            TpmKind::Tcn => Self::Tcn(TcnConfig::default()),
+            TpmKind::Lstm => Self::Lstm {},
+        }
+    }
+
+    /// The kind alone.
+    pub fn kind(&self) -> TpmKind {
+        match self {
+            Self::Transformer(_) => TpmKind::Transformer,
+            Self::Tcn(_) => TpmKind::Tcn,
+            Self::Lstm {} => TpmKind::Lstm,
         }
     }
 
     /// Checks the settings against the bottleneck width `r`.
     pub fn validate(&self, width: usize) -> Result<()> {
-        match self.kind {
-            TpmKind::Transformer
-                if self.transformer_heads == 0 || !width.is_multiple_of(self.transformer_heads) =>
-            {
+        match self {
+            Self::Transformer(t) if t.heads == 0 || !width.is_multiple_of(t.heads) => {
                 Err(AmflowError::Config(format!(
                     "transformer TPM heads {} must divide the adapter bottleneck {width}",
-                    self.transformer_heads
+                    t.heads
                 )))
             }
-            TpmKind::Tcn if self.tcn_kernel.is_multiple_of(2) => Err(AmflowError::Config(format!(
+            Self::Tcn(t) if t.kernel.is_multiple_of(2) => Err(AmflowError::Config(format!(
                 "TCN kernel {} must be odd (same padding)",
-                self.tcn_kernel
+                t.kernel
             ))),
             _ => Ok(()),
         }
@@ -115,7 +137,7 @@ pub enum TemporalUnit {
 }
 
 impl TemporalUnit {
-    /// Builds the unit of `config.kind` under `vb` for width `r` and at most `max_frames` frames.
+    /// Builds the unit of `config`'s kind under `vb` for width `r` and at most `max_frames` frames.
     pub fn new(
         vb: &VarBuilder<'_>,
         config: &TpmConfig,
@@ -123,12 +145,12 @@ impl TemporalUnit {
         max_frames: usize,
     ) -> Result<Self> {
         config.validate(width)?;
-        Ok(match config.kind {
-            TpmKind::Transformer => {
-                Self::Transformer(TemporalTransformer::new(vb, config, width, max_frames)?)
+        Ok(match config {
+            TpmConfig::Transformer(t) => {
+                Self::Transformer(TemporalTransformer::new(vb, t, width, max_frames)?)
             }
-            TpmKind::Tcn => Self::Tcn(TemporalConv::new(vb, config, width)?),
-            TpmKind::Lstm => Self::Lstm(TemporalLstm::new(vb, width)?),
+            TpmConfig::Tcn(t) => Self::Tcn(TemporalConv::new(vb, t, width)?),
+            TpmConfig::Lstm {} => Self::Lstm(TemporalLstm::new(vb, width)?),
         })
     }
 

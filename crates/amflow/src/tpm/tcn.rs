@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 
-use super::TpmConfig;
+use super::TcnConfig;
 use crate::error::Result;
 use crate::init::Init;
 use crate::nn::VarBuilder;
@@ -38,10 +38,10 @@ pub struct TemporalConv {
 
 impl TemporalConv {
     /// Builds the layers under `vb`.
-    pub fn new(vb: &VarBuilder<'_>, config: &TpmConfig, width: usize) -> Result<Self> {
-        let k = config.tcn_kernel;
+    pub fn new(vb: &VarBuilder<'_>, config: &TcnConfig, width: usize) -> Result<Self> {
+        let k = config.kernel;
         let init = Init::torch_default(width * k);
-        let layers = (0..config.tcn_layers)
+        let layers = (0..config.layers)
             .map(|j| {
                 let vb = vb.pp("layers").pp(j);
                 Ok(TemporalConvLayer {

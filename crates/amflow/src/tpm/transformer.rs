@@ -6,8 +6,8 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::TpmConfig;
-use crate::backbone::{Mlp, SelfAttention};
+use super::TransformerTpmConfig;
+use crate::backbone::{AttentionMaps, Mlp, SelfAttention};
 use crate::error::{AmflowError, Result};
 use crate::init::Init;
 use crate::nn::{Activation, LayerNorm, VarBuilder};
@@ -44,27 +44,22 @@ impl TemporalTransformer {
     /// Builds the module under `vb`.
     pub fn new(
         vb: &VarBuilder<'_>,
-        config: &TpmConfig,
+        config: &TransformerTpmConfig,
         width: usize,
         max_frames: usize,
     ) -> Result<Self> {
         let keys = crate::backbone::attention_keys_qkvo();
-        let layers = (0..config.transformer_layers)
+        let layers = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp("layers").pp(i);
                 Ok(TemporalTransformerLayer {
                     norm1: LayerNorm::new(&vb.pp("norm1"), width, TPM_LN_EPS)?,
-                    attn: SelfAttention::new(
-                        &vb.pp("attn"),
-                        keys,
-                        width,
-                        config.transformer_heads,
-                    )?,
+                    attn: SelfAttention::new(&vb.pp("attn"), keys, width, config.heads)?,
                     norm2: LayerNorm::new(&vb.pp("norm2"), width, TPM_LN_EPS)?,
                     mlp: Mlp::new(
                         &vb.pp("mlp"),
                         width,
-                        width * config.transformer_mlp_ratio,
+                        width * config.mlp_ratio,
                         Activation::Gelu,
                     )?,
                 })
@@ -87,7 +82,10 @@ impl TemporalTransformer {
         }
         let mut x = x + self.pos_embed.val().narrow(0, 0, t).unsqueeze::<3>();
         for layer in &self.layers {
-            x = x.clone() + layer.attn.forward(layer.norm1.forward(x)).output;
+            let att = layer
+                .attn
+                .forward(layer.norm1.forward(x.clone()), AttentionMaps::None);
+            x = x + att.output;
             x = x.clone() + layer.mlp.forward(layer.norm2.forward(x));
         }
         Ok(x)

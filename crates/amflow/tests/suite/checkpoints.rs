@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use amflow::checkpoint::{self, named_tensors};
+use amflow::tpm::TpmConfig;
 use amflow::{AmFlowModel, AmflowError, HostTensor, Preset, TensorFile};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -18,8 +19,10 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 fn trained_tiny(mode: &str, tpm: &str) -> AmFlowModel {
     let mut config = Preset::Tiny.config();
-    config.am_flow.mode = serde_json::from_value(serde_json::json!(mode)).unwrap();
-    config.tpm.kind = serde_json::from_value(serde_json::json!(tpm)).unwrap();
+    config.am_flow = config
+        .am_flow
+        .with_mode(serde_json::from_value(serde_json::json!(mode)).unwrap());
+    config.tpm = TpmConfig::new(serde_json::from_value(serde_json::json!(tpm)).unwrap());
     config.seed = 42;
     let (mut model, _) = AmFlowModel::new(&config, &device()).unwrap();
     // Make Up non-zero so that a mix-up of tensors would change the logits.
@@ -163,8 +166,9 @@ fn misshaped_tensor_is_named() {
 #[test]
 fn config_that_disagrees_with_the_tensors_is_an_error() {
     let err = load_err("4", |f| {
-        let text = f.metadata["config"].replace("kind = \"transformer\"", "kind = \"lstm\"");
-        f.metadata.insert("config".into(), text);
+        let mut config = amflow::ModelConfig::from_toml_str(&f.metadata["config"], None).unwrap();
+        config.tpm = TpmConfig::Lstm {};
+        f.metadata.insert("config".into(), config.to_toml());
     });
     assert!(matches!(err, AmflowError::MissingTensor { .. }), "{err}");
 }

@@ -1,6 +1,8 @@
 //! Model configuration: TOML round trip, presets, `temporal_blocks` syntax, validation.
 
 use amflow::config::TemporalBlocks;
+use amflow::flow::{AligningEncoderConfig, AmFlowConfig, AmFlowMode};
+use amflow::tpm::{TcnConfig, TpmConfig};
 use amflow::{AmflowError, ModelConfig, Preset};
 
 #[test]
@@ -65,7 +67,10 @@ fn inconsistent_sizes_are_rejected() {
     c.adapter.bottleneck = 6; // not divisible by the 4 transformer heads
     assert!(c.validate().is_err());
     let mut c = Preset::Tiny.config();
-    c.am_flow.align_dim = 20; // not divisible by 12 heads
+    c.am_flow = AmFlowConfig::Aligned(AligningEncoderConfig {
+        dim: 20, // not divisible by 12 heads
+        ..AligningEncoderConfig::default()
+    });
     assert!(c.validate().is_err());
     let mut c = Preset::Tiny.config();
     c.temporal_blocks = TemporalBlocks::List(vec![3]);
@@ -76,4 +81,82 @@ fn inconsistent_sizes_are_rejected() {
 #[ignore = "prints the tiny preset's TOML"]
 fn print_tiny() {
     println!("{}", Preset::Tiny.config().to_toml());
+}
+
+/// The tiny preset's TOML with its `[am_flow]` and `[tpm]` tables replaced.
+fn tiny_with(am_flow: &str, tpm: &str) -> Result<ModelConfig, AmflowError> {
+    let text = Preset::Tiny.config().to_toml();
+    let head = &text[..text.find("[am_flow]").expect("an [am_flow] table")];
+    ModelConfig::from_toml_str(&format!("{head}[am_flow]\n{am_flow}\n[tpm]\n{tpm}\n"), None)
+}
+
+#[test]
+fn the_variant_decides_which_keys_exist() {
+    // Each mode and kind with its own keys parses to that variant.
+    let c = tiny_with(
+        "mode = \"aligned\"\ndim = 36\nheads = 6",
+        "kind = \"tcn\"\nkernel = 5",
+    )
+    .unwrap();
+    assert_eq!(
+        c.am_flow,
+        AmFlowConfig::Aligned(AligningEncoderConfig {
+            dim: 36,
+            heads: 6,
+            ..AligningEncoderConfig::default()
+        })
+    );
+    assert_eq!(
+        c.tpm,
+        TpmConfig::Tcn(TcnConfig {
+            layers: 2,
+            kernel: 5
+        })
+    );
+    let c = tiny_with("mode = \"vanilla\"", "kind = \"lstm\"").unwrap();
+    assert_eq!(
+        (c.am_flow.mode(), c.tpm),
+        (AmFlowMode::Vanilla, TpmConfig::Lstm {})
+    );
+
+    // A key of another variant is an error naming it.
+    for (am_flow, tpm, key) in [
+        ("mode = \"vanilla\"\ndim = 24", "kind = \"lstm\"", "dim"),
+        ("mode = \"off\"\nheads = 12", "kind = \"lstm\"", "heads"),
+        (
+            "mode = \"vanilla\"",
+            "kind = \"transformer\"\nkernel = 3",
+            "kernel",
+        ),
+        (
+            "mode = \"vanilla\"",
+            "kind = \"lstm\"\nlayers = 2",
+            "layers",
+        ),
+        ("mode = \"vanilla\"", "kind = \"tcn\"\nheads = 2", "heads"),
+    ] {
+        let err = tiny_with(am_flow, tpm).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("`{key}`")),
+            "{am_flow} / {tpm}: {err}"
+        );
+    }
+    assert!(tiny_with("mode = \"sideways\"", "kind = \"lstm\"").is_err());
+}
+
+#[test]
+fn switching_mode_keeps_aligned_settings_only_when_staying_aligned() {
+    let aligned = Preset::Tiny.config().am_flow;
+    assert_eq!(aligned.with_mode(AmFlowMode::Aligned), aligned);
+    assert_eq!(
+        aligned.with_mode(AmFlowMode::Vanilla),
+        AmFlowConfig::Vanilla {}
+    );
+    assert_eq!(
+        AmFlowConfig::Off {}.with_mode(AmFlowMode::Aligned),
+        AmFlowConfig::Aligned(AligningEncoderConfig::default())
+    );
+    assert_eq!(aligned.channels(4), 24);
+    assert_eq!(AmFlowConfig::Vanilla {}.channels(4), 4);
+    assert_eq!(AmFlowConfig::Off {}.channels(4), 0);
 }

@@ -6,12 +6,12 @@
 
 use std::cell::RefCell;
 
-use amflow::amflow::{
-    aligned_am_flow, attention_column_sums, vanilla_am_flow, AligningEncoder, AligningEncoderDims,
-    LinearAttention,
+use amflow::flow::{
+    aligned_am_flow, attention_column_sums, vanilla_am_flow, AligningEncoder,
+    AligningEncoderConfig, LinearAttention,
 };
 use amflow::nn::{RandomSource, TensorSource, VarBuilder};
-use amflow::tpm::{TemporalConv, TemporalLstm, TemporalUnit, TpmConfig, TpmKind};
+use amflow::tpm::{TcnConfig, TemporalConv, TemporalLstm, TemporalUnit, TpmConfig, TpmKind};
 use amflow::{AmFlowModel, HostTensor, Preset};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -103,14 +103,14 @@ fn one_frame_clips_have_zero_am_flow() {
     let encoder = with_vb(1, |vb| {
         AligningEncoder::new(
             vb,
-            AligningEncoderDims {
-                heads_in: 2,
-                tokens: 5,
-                width: 12,
+            &AligningEncoderConfig {
+                dim: 12,
                 layers: 1,
-                attn_heads: 12,
+                heads: 12,
                 mlp_ratio: 4,
             },
+            2,
+            5,
         )
         .unwrap()
     });
@@ -140,14 +140,14 @@ fn column_sums_and_aligned_am_flow_match_loops() {
     let encoder = with_vb(2, |vb| {
         AligningEncoder::new(
             vb,
-            AligningEncoderDims {
-                heads_in: h,
-                tokens: n,
-                width: w,
+            &AligningEncoderConfig {
+                dim: w,
                 layers: 1,
-                attn_heads: 12,
+                heads: 12,
                 mlp_ratio: 4,
             },
+            h,
+            n,
         )
         .unwrap()
     });
@@ -293,7 +293,7 @@ fn lstm_matches_the_gate_equations() {
 #[test]
 fn tcn_matches_dilated_convolution_loops() {
     let (bn, t, r) = (2, 5, 3);
-    let cfg = TpmConfig::new(TpmKind::Tcn);
+    let cfg = TcnConfig::default();
     let tcn = with_vb(5, |vb| TemporalConv::new(vb, &cfg, r).unwrap());
     let x = random([bn, t, r]);
     let mut cur: Vec<f64> = host(&x).data.iter().map(|&v| v as f64).collect(); // [bn, t, r]

@@ -7,8 +7,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use amflow::adapter::ScaledParallelAdapter;
-use amflow::amflow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AligningEncoderDims};
+use amflow::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AligningEncoderConfig};
 use amflow::nn::{RandomSource, TensorSource, VarBuilder};
+use amflow::tpm::TpmConfig;
 use amflow::{AmFlowModel, HostTensor, Preset};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
@@ -71,8 +72,10 @@ fn backbone_is_frozen_and_every_trainable_parameter_learns() {
     ] {
         let mut config = Preset::Tiny.config();
         config.backbone.precision = serde_json::from_value(serde_json::json!(precision)).unwrap();
-        config.am_flow.mode = serde_json::from_value(serde_json::json!(mode)).unwrap();
-        config.tpm.kind = serde_json::from_value(serde_json::json!(tpm)).unwrap();
+        config.am_flow = config
+            .am_flow
+            .with_mode(serde_json::from_value(serde_json::json!(mode)).unwrap());
+        config.tpm = TpmConfig::new(serde_json::from_value(serde_json::json!(tpm)).unwrap());
         config.temporal_blocks = "AM/1(2)".parse().unwrap(); // block 1 plain, block 2 temporal
         let (mut model, _) = AmFlowModel::new(&config, &device).unwrap();
         let clip = Tensor::<5>::random([2, 4, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
@@ -157,7 +160,7 @@ fn check_fd(what: &str, x: HostTensor, f: impl Fn(Tensor<4>) -> Tensor<1>) {
 }
 
 fn random_host(shape: Vec<usize>, seed: u64) -> HostTensor {
-    let mut rng = amflow::init::SeededRng::new(seed);
+    let mut rng = amflow::init::seed_rng(seed);
     let n = shape.iter().product();
     HostTensor::new(shape, (0..n).map(|_| rng.normal() as f32).collect()).unwrap()
 }
@@ -185,14 +188,14 @@ fn finite_differences_agree_for_aligned_am_flow() {
         let vb = VarBuilder::new(&source as &RefCell<dyn TensorSource>, device);
         AligningEncoder::new(
             &vb,
-            AligningEncoderDims {
-                heads_in: h,
-                tokens: n,
-                width: d,
+            &AligningEncoderConfig {
+                dim: d,
                 layers: 1,
-                attn_heads: 12,
+                heads: 12,
                 mlp_ratio: 4,
             },
+            h,
+            n,
         )
         .unwrap()
     };

@@ -3,6 +3,7 @@
 
 use amflow::checkpoint::named_tensors;
 use amflow::info::{compute_per_clip, param_counts, summary};
+use amflow::tpm::TpmConfig;
 use amflow::{AmFlowModel, Preset};
 use burn::module::Module;
 
@@ -17,8 +18,10 @@ fn parameter_counts_match_the_built_model() {
         ("off", "transformer", "none"),
     ] {
         let mut config = Preset::Tiny.config();
-        config.am_flow.mode = serde_json::from_value(serde_json::json!(mode)).unwrap();
-        config.tpm.kind = serde_json::from_value(serde_json::json!(tpm)).unwrap();
+        config.am_flow = config
+            .am_flow
+            .with_mode(serde_json::from_value(serde_json::json!(mode)).unwrap());
+        config.tpm = TpmConfig::new(serde_json::from_value(serde_json::json!(tpm)).unwrap());
         config.temporal_blocks = blocks.parse().unwrap();
         let (model, _) = AmFlowModel::new(&config, &device()).unwrap();
         let counts = param_counts(&config).unwrap();

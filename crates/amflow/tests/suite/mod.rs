@@ -3,6 +3,7 @@ mod checkpoints;
 mod config;
 mod equations;
 mod export;
+mod fixture_provenance;
 mod gradients;
 mod info;
 mod model_parity;

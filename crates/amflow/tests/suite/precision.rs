@@ -10,7 +10,7 @@ use half::bf16;
 use super::util::device;
 
 fn host(shape: Vec<usize>, seed: u64) -> HostTensor {
-    let mut rng = amflow::init::SeededRng::new(seed);
+    let mut rng = amflow::init::seed_rng(seed);
     let n = shape.iter().product();
     HostTensor::new(shape, (0..n).map(|_| rng.normal() as f32).collect()).unwrap()
 }

@@ -16,7 +16,7 @@
 //!   `rstd = 1 / sqrt(var + eps)` (biased variance, PyTorch's `nn.LayerNorm`): keeps `xhat` and
 //!   `rstd`; backward `dx = rstd (g' - mean(g') - xhat mean(xhat g'))` with `g' = gamma g`,
 //!   `dgamma = sum_rows g xhat`, `dbeta = sum_rows g` (Ba et al. 2016);
-//! - exact GELU `x Phi(x)`: keeps `gelu'(x)` (from [`super::host_kernels`]); backward `dx = g
+//! - exact GELU `x Phi(x)`: keeps `gelu'(x)` (from [`crate::host_kernels`]); backward `dx = g
 //!   gelu'(x)`;
 //! - the linear layer `y = x W^T + b`: one `gemm` call whose output starts as the bias rows
 //!   (burn adds the bias in a pass of its own, and its CPU backend zero-fills each product's
@@ -36,11 +36,11 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
-use burn::tensor::{activation, DType};
+use burn::tensor::activation;
 
 use super::flex_host::{contiguous, map_in_place, on_cpu_f32, tensor_of, values, with_backward};
 use super::gemm::{self, MatMut, MatRef};
-use super::host_kernels;
+use crate::host_kernels;
 
 /// The fused ops (see the module docs). Shapes: `x` is `[..., d]`, `gamma` and `beta` `[d]`.
 #[backend_extension(Flex, Autodiff)]
@@ -339,7 +339,7 @@ fn tracked_on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
 
 /// Softmax over the last axis: the fused op for `f32` CPU tensors (with its own backward when
 /// tracked), burn's op otherwise.
-pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if on_cpu_f32(&x) {
         Tensor::from_dispatch(<Dispatch as FusedOps>::fused_softmax(x.into_dispatch()))
     } else {
@@ -349,7 +349,7 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// Layer norm over the last axis (`gamma`, `beta`: `[d]`): the fused op when any input is a
 /// tracked CPU tensor, burn's op otherwise.
-pub fn layer_norm<const D: usize>(
+pub(crate) fn layer_norm<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
@@ -377,16 +377,10 @@ pub(crate) fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     }
 }
 
-/// Whether [`linear`] takes the fused op for `x` and `weight`: both `f32` on the CPU backend
-/// (a `bf16` backbone weight takes burn's mixed-precision product).
-pub fn linear_applies(x: &Tensor<2>, weight: &Tensor<2>) -> bool {
-    weight.dtype() == DType::F32 && on_cpu_f32(x)
-}
-
 /// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`) as one product that starts from
 /// the bias, with its own backward (`dx = g W`, `dW = g^T x`, `db = sum_rows g`). Callers check
-/// [`linear_applies`] first.
-pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+/// the dtypes and the backend first ([`crate::ops::linear`]).
+pub(crate) fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
     let (keep_input, keep_weight) = (weight.is_tracked(), x.is_tracked());
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_linear(
         x.into_dispatch(),
@@ -400,10 +394,11 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flex_host::testing::{host, relative_error};
+    use crate::flex_host::testing::{host, relative_error};
+    use burn::tensor::DType;
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-        crate::nn::flex_host::testing::random(shape, 1.5, device)
+        crate::flex_host::testing::random(shape, 1.5, device)
     }
 
     #[test]
@@ -547,7 +542,7 @@ mod tests {
                 let w = w0.clone().detach().require_grad();
                 let b = b0.clone().detach().require_grad();
                 let y = if fused {
-                    assert!(linear_applies(&x, &w));
+                    assert!(w.dtype() == DType::F32 && on_cpu_f32(&x));
                     linear(x.clone(), w.clone(), b.clone())
                 } else {
                     x.clone().matmul(w.clone().transpose()) + b.clone().unsqueeze::<2>()

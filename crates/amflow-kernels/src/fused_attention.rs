@@ -23,9 +23,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 
-use super::flex_host::{contiguous, on_cpu_f32, tensor_of, values, with_backward};
+use super::flex_host::{contiguous, tensor_of, values, with_backward};
 use super::gemm::{matmul, MatMut, MatRef};
-use super::host_kernels::{self, rows_per_part, run_parts, Plain};
+use crate::host_kernels::{self, rows_per_part, run_parts, Plain};
 
 /// The attention products (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -441,14 +441,9 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
     }
 }
 
-/// Whether the fused products serve a projection like `x`: `f32` on the CPU backend.
-pub fn applies(x: &Tensor<3>) -> bool {
-    on_cpu_f32(x)
-}
-
 /// `scale q_h k_h^T` per frame and head for `q`, `k` `[frames, tokens, width]` (heads side by
-/// side): `[frames, heads, tokens, tokens]`. Callers check [`applies`].
-pub fn logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+/// side): `[frames, heads, tokens, tokens]`.
+pub(crate) fn logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_logits(
         q.into_dispatch(),
         k.into_dispatch(),
@@ -459,8 +454,8 @@ pub fn logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4>
 
 /// `softmax(scale q_h k_h^T)` per frame and head for `q`, `k` `[frames, tokens, width]`:
 /// `[frames, heads, tokens, tokens]`, the same as [`logits`] followed by a softmax over the
-/// last axis without the logits in memory. Callers check [`applies`].
-pub fn probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+/// last axis without the logits in memory.
+pub(crate) fn probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_probs(
         q.into_dispatch(),
         k.into_dispatch(),
@@ -470,9 +465,8 @@ pub fn probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> 
 }
 
 /// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]` and `v`
-/// `[frames, tokens, width]`, heads merged: `[frames, tokens, width]`. Callers check
-/// [`applies`].
-pub fn apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+/// `[frames, tokens, width]`, heads merged: `[frames, tokens, width]`.
+pub(crate) fn apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_apply(
         p.into_dispatch(),
         v.into_dispatch(),
@@ -483,11 +477,12 @@ pub fn apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flex_host::testing::{host, relative_error};
+    use crate::flex_host::on_cpu_f32;
+    use crate::flex_host::testing::{host, relative_error};
     use burn::tensor::activation;
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-        crate::nn::flex_host::testing::random(shape, 1.0, device)
+        crate::flex_host::testing::random(shape, 1.0, device)
     }
 
     #[test]
@@ -504,7 +499,7 @@ mod tests {
             let run = |fused: bool| {
                 let [q, k, v] = [0, 1, 2].map(|i| inputs[i].clone().detach().require_grad());
                 let (l, o) = if fused {
-                    assert!(applies(&q));
+                    assert!(on_cpu_f32(&q));
                     let l = logits(q.clone(), k.clone(), heads, scale);
                     let p = activation::softmax(l.clone(), 3);
                     (l, apply(p, v.clone(), heads))

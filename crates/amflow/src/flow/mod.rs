@@ -14,15 +14,15 @@
 mod aligning_encoder;
 mod linear_attention;
 
-pub use aligning_encoder::{AligningEncoder, AligningEncoderDims, AligningLayer, ALIGN_LN_EPS};
+pub use aligning_encoder::{AligningEncoder, AligningEncoderConfig, AligningLayer, ALIGN_LN_EPS};
 pub use linear_attention::{LinearAttention, LINEAR_ATTENTION_EPS};
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::nn::fused::softmax_last;
+use amflow_kernels::ops::softmax_last;
 
-/// Which AM flow the temporal blocks compute.
+/// Which AM flow the temporal blocks compute (the tag of [`AmFlowConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AmFlowMode {
@@ -34,58 +34,61 @@ pub enum AmFlowMode {
     Off,
 }
 
-/// The AM flow's settings.
+/// The AM flow's settings: `mode` decides which other keys exist (TOML `[am_flow]`,
+/// `mode = "vanilla" | "aligned" | "off"`; only `aligned` takes the aligning encoder's keys,
+/// so a `dim` under `vanilla` is an error, not silently ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmFlowConfig {
-    /// Vanilla, aligned or off.
-    pub mode: AmFlowMode,
-    /// `d_align`, width of the aligning encoder (divisible by `align_heads`).
-    #[serde(default = "default_align_dim")]
-    pub align_dim: usize,
-    /// `n_align`, layers of the aligning encoder.
-    #[serde(default = "default_align_layers")]
-    pub align_layers: usize,
-    /// Linear-attention heads of the aligning encoder (12 in the paper).
-    #[serde(default = "default_align_heads")]
-    pub align_heads: usize,
-    /// MLP ratio of the aligning encoder.
-    #[serde(default = "default_mlp_ratio")]
-    pub align_mlp_ratio: usize,
-}
-
-fn default_align_dim() -> usize {
-    192
-}
-fn default_align_layers() -> usize {
-    1
-}
-fn default_align_heads() -> usize {
-    12
-}
-fn default_mlp_ratio() -> usize {
-    4
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AmFlowConfig {
+    /// Vanilla AM flow (fixed cameras), `f = h`.
+    Vanilla {},
+    /// Aligned AM flow with an aligning encoder (moving cameras), `f = d_align`.
+    Aligned(AligningEncoderConfig),
+    /// No AM flow (ablation: adapters and temporal units only).
+    Off {},
 }
 
 impl Default for AmFlowConfig {
     fn default() -> Self {
-        Self {
-            mode: AmFlowMode::Vanilla,
-            align_dim: default_align_dim(),
-            align_layers: default_align_layers(),
-            align_heads: default_align_heads(),
-            align_mlp_ratio: default_mlp_ratio(),
-        }
+        Self::Vanilla {}
     }
 }
 
 impl AmFlowConfig {
+    /// The mode alone.
+    pub fn mode(&self) -> AmFlowMode {
+        match self {
+            Self::Vanilla {} => AmFlowMode::Vanilla,
+            Self::Aligned(_) => AmFlowMode::Aligned,
+            Self::Off {} => AmFlowMode::Off,
+        }
+    }
+
+    /// The aligning encoder's settings (aligned mode only).
+    pub fn aligning_encoder(&self) -> Option<&AligningEncoderConfig> {
+        match self {
+            Self::Aligned(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// This config in another mode: an aligned config stays as it is when `mode` is aligned;
+    /// otherwise aligned mode gets the default aligning encoder.
+    pub fn with_mode(&self, mode: AmFlowMode) -> Self {
+        match (mode, self) {
+            (AmFlowMode::Vanilla, _) => Self::Vanilla {},
+            (AmFlowMode::Off, _) => Self::Off {},
+            (AmFlowMode::Aligned, Self::Aligned(a)) => Self::Aligned(a.clone()),
+            (AmFlowMode::Aligned, _) => Self::Aligned(AligningEncoderConfig::default()),
+        }
+    }
+
     /// Channels `f` that AM flow adds to the attention adapter's input.
     pub fn channels(&self, backbone_heads: usize) -> usize {
-        match self.mode {
-            AmFlowMode::Vanilla => backbone_heads,
-            AmFlowMode::Aligned => self.align_dim,
-            AmFlowMode::Off => 0,
+        match self {
+            Self::Vanilla {} => backbone_heads,
+            Self::Aligned(a) => a.dim,
+            Self::Off {} => 0,
         }
     }
 }

@@ -26,8 +26,8 @@ use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::flex_host::{contiguous, on_cpu_f32, values, with_backward};
-use super::host_kernels::{rows_per_part, run_parts, Plain};
+use super::flex_host::{contiguous, values, with_backward};
+use crate::host_kernels::{rows_per_part, run_parts, Plain};
 
 /// The fused linear attention (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -338,14 +338,9 @@ impl<C: CheckpointStrategy> LinearAttentionOps for Autodiff<Flex, C> {
     }
 }
 
-/// Whether [`linear_attention`] serves a projection like `x`: `f32` on the CPU backend.
-pub fn applies(x: &Tensor<3>) -> bool {
-    on_cpu_f32(x)
-}
-
 /// `phi(q) A / (phi(q) . z + eps)` per frame and head for `q`, `k`, `v`
-/// `[frames, tokens, width]` (heads side by side), heads merged. Callers check [`applies`].
-pub fn linear_attention(
+/// `[frames, tokens, width]` (heads side by side), heads merged.
+pub(crate) fn linear_attention(
     q: Tensor<3>,
     k: Tensor<3>,
     v: Tensor<3>,
@@ -364,7 +359,8 @@ pub fn linear_attention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flex_host::testing::{host, relative_error};
+    use crate::flex_host::on_cpu_f32;
+    use crate::flex_host::testing::{host, relative_error};
     use burn::tensor::Distribution;
 
     /// The same with burn's ops: `elu + 1`, per-head products, the division.
@@ -400,7 +396,7 @@ mod tests {
             let run = |fused: bool| {
                 let [q, k, v] = [0, 1, 2].map(|i| inputs[i].clone().detach().require_grad());
                 let y = if fused {
-                    assert!(applies(&q));
+                    assert!(on_cpu_f32(&q));
                     linear_attention(q.clone(), k.clone(), v.clone(), heads, 1e-6)
                 } else {
                     explicit(q.clone(), k.clone(), v.clone(), heads, 1e-6)

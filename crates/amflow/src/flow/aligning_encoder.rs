@@ -8,7 +8,9 @@ use burn::prelude::*;
 
 use super::linear_attention::LinearAttention;
 use crate::backbone::Mlp;
-use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AmflowError, Result};
 use crate::init::Init;
 use crate::nn::{Activation, LayerNorm, Linear, VarBuilder};
 
@@ -43,41 +45,69 @@ pub struct AligningEncoder {
     pub layers: Vec<AligningLayer>,
 }
 
-/// Sizes of an aligning encoder.
-#[derive(Debug, Clone, Copy)]
-pub struct AligningEncoderDims {
-    /// Backbone heads `h` (input width).
-    pub heads_in: usize,
-    /// Tokens `N`.
-    pub tokens: usize,
-    /// Width `d_align`.
-    pub width: usize,
-    /// Encoder layers `n_align`.
+/// The aligning encoder's settings (TOML keys under `[am_flow]` with `mode = "aligned"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AligningEncoderConfig {
+    /// Width `d_align` (divisible by `heads`; spec default 192).
+    pub dim: usize,
+    /// Encoder layers `n_align` (spec default 1).
     pub layers: usize,
-    /// Linear-attention heads.
-    pub attn_heads: usize,
-    /// MLP ratio.
+    /// Linear-attention heads (12 in the paper).
+    pub heads: usize,
+    /// MLP ratio (spec default 4).
     pub mlp_ratio: usize,
 }
 
+impl Default for AligningEncoderConfig {
+    fn default() -> Self {
+        Self {
+            dim: 192,
+            layers: 1,
+            heads: 12,
+            mlp_ratio: 4,
+        }
+    }
+}
+
+impl AligningEncoderConfig {
+    /// Checks that the width splits into the heads.
+    pub fn validate(&self) -> Result<()> {
+        if self.heads == 0 || self.dim == 0 || !self.dim.is_multiple_of(self.heads) {
+            return Err(AmflowError::Config(format!(
+                "am_flow.dim {} must be a positive multiple of am_flow.heads {}",
+                self.dim, self.heads
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl AligningEncoder {
-    /// Builds the encoder under `vb`.
-    pub fn new(vb: &VarBuilder<'_>, dims: AligningEncoderDims) -> Result<Self> {
-        let w = dims.width;
-        let layers = (0..dims.layers)
+    /// Builds the encoder under `vb` for a backbone of `heads_in` heads and `tokens` tokens
+    /// per frame.
+    pub fn new(
+        vb: &VarBuilder<'_>,
+        config: &AligningEncoderConfig,
+        heads_in: usize,
+        tokens: usize,
+    ) -> Result<Self> {
+        config.validate()?;
+        let w = config.dim;
+        let layers = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp("layers").pp(i);
                 Ok(AligningLayer {
                     norm1: LayerNorm::new(&vb.pp("norm1"), w, ALIGN_LN_EPS)?,
-                    attn: LinearAttention::new(&vb.pp("attn"), w, dims.attn_heads)?,
+                    attn: LinearAttention::new(&vb.pp("attn"), w, config.heads)?,
                     norm2: LayerNorm::new(&vb.pp("norm2"), w, ALIGN_LN_EPS)?,
-                    mlp: Mlp::new(&vb.pp("mlp"), w, w * dims.mlp_ratio, Activation::Gelu)?,
+                    mlp: Mlp::new(&vb.pp("mlp"), w, w * config.mlp_ratio, Activation::Gelu)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            proj: Linear::new(&vb.pp("proj"), dims.heads_in, w, true)?,
-            pos_embed: vb.param::<2>("pos_embed", [dims.tokens, w], Init::TruncNormal(0.02))?,
+            proj: Linear::new(&vb.pp("proj"), heads_in, w, true)?,
+            pos_embed: vb.param::<2>("pos_embed", [tokens, w], Init::TruncNormal(0.02))?,
             layers,
         })
     }

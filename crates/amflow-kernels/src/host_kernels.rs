@@ -1,6 +1,6 @@
 //! Kernels computed on the host's `f32` slices: for tensors outside the autodiff graph
 //! (inference, and the frozen work before the first trainable layer), and the forward and
-//! backward passes of the fused ops in [`super::fused`].
+//! backward passes of the fused ops in `crate::fused`.
 //!
 //! burn's CPU backend (flex) hands a contiguous tensor it owns alone to `into_data` and takes
 //! it back from `from_data` without copying, so such a kernel costs one pass over memory.
@@ -15,7 +15,7 @@
 //!   which took 8% of an inference; this loop vectorises. Tracked tensors go to the fused GELU,
 //!   which also computes `gelu'(x) = Phi(x) + x phi(x)` for its backward.
 //! - softmax backward and layer norm forward and backward, row by row (formulas in
-//!   [`super::fused`]).
+//!   `crate::fused`).
 
 use burn::prelude::*;
 use burn::tensor::activation;
@@ -24,9 +24,9 @@ use burn::tensor::activation;
 const PARALLEL_MIN: usize = 1 << 16;
 
 /// Exact GELU (see the module docs); the same as `burn::tensor::activation::gelu` to 4e-7.
-pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.is_tracked() {
-        return super::fused::gelu_tracked(x);
+        return crate::fused::gelu_tracked(x);
     }
     map_untracked(x, Gelu, activation::gelu)
 }

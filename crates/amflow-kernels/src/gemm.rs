@@ -4,7 +4,7 @@
 //! `gemm::gemm` takes raw pointers and strides. [`MatRef`] and [`MatMut`] hold a slice with its
 //! shape and strides and check at construction that every element the strides reach lies inside
 //! the slice, so [`matmul`] can hand their pointers over soundly. This is one of the
-//! workspace's two `unsafe` blocks (the other is [`crate::allocator`]).
+//! workspace's two `unsafe` blocks (the other is the `amflow` binary's allocator setting).
 
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
 /// the same threshold).
@@ -112,7 +112,13 @@ impl<'a> MatMut<'a> {
 ///
 /// # Panics
 /// When the shapes do not chain.
-pub fn matmul(dst: MatMut<'_>, accumulate: bool, lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) {
+pub(crate) fn matmul(
+    dst: MatMut<'_>,
+    accumulate: bool,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    scale: f32,
+) {
     assert!(
         lhs.cols == rhs.rows && dst.rows == lhs.rows && dst.cols == rhs.cols,
         "matmul of {}x{} by {}x{} into {}x{}",

@@ -1,9 +1,17 @@
-//! Parsing `--device` into a burn device. GPU backends exist only when the binary was built
-//! with the cargo feature of the same name; asking for one that was not built is an error
-//! that says which feature to enable.
+//! Naming a device (`--device` of the `amflow` command and of the benchmarks): `flex`, `cuda[:N]`,
+//! `vulkan`, `wgpu`, `wgpu-gl`. GPU backends exist only when the crate was built with the cargo
+//! feature of the same name (`amflow-cli`'s features enable them); asking for one that was not
+//! built is an error that says which feature to enable.
 
-use anyhow::{bail, Context, Result};
 use burn::prelude::*;
+
+use crate::error::{Result, TrainError};
+
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err(TrainError::Device(format!($($arg)*)))
+    };
+}
 
 /// The devices of a comma-separated list (`cuda:0,cuda:1`): data-parallel training.
 /// `flex,flex` runs two CPU replicas in one process (for testing the data-parallel path; it is
@@ -20,14 +28,16 @@ pub fn parse(spec: &str) -> Result<Device> {
     parse_one(spec)
 }
 
-/// The device named by `spec`: `flex`, `cuda`, `cuda:N`, `vulkan`, `wgpu`.
+/// The device named by `spec`: `flex`, `cuda`, `cuda:N`, `vulkan`, `wgpu` (wgpu's choice of
+/// graphics API), `wgpu-gl` (wgpu pinned to OpenGL: runs on Mesa's llvmpipe where Vulkan's
+/// lavapipe crashes, docs/performance.md).
 fn parse_one(spec: &str) -> Result<Device> {
     let (kind, index) = match spec.split_once(':') {
         Some((k, i)) => (
             k,
             Some(
                 i.parse::<usize>()
-                    .with_context(|| format!("device index in `{spec}`"))?,
+                    .map_err(|e| TrainError::Device(format!("device index in `{spec}`: {e}")))?,
             ),
         ),
         None => (spec, None),
@@ -36,8 +46,11 @@ fn parse_one(spec: &str) -> Result<Device> {
         "flex" | "cpu" => Ok(Device::flex()),
         "cuda" => cuda(index.unwrap_or(0)),
         "vulkan" => vulkan(),
-        "wgpu" => wgpu(),
-        other => bail!("unknown device `{other}` (expected flex, cuda[:N], vulkan or wgpu)"),
+        "wgpu" => wgpu(false),
+        "wgpu-gl" => wgpu(true),
+        other => {
+            bail!("unknown device `{other}` (expected flex, cuda[:N], vulkan, wgpu or wgpu-gl)")
+        }
     }
 }
 
@@ -62,11 +75,22 @@ fn vulkan() -> Result<Device> {
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu() -> Result<Device> {
-    Ok(Device::wgpu(Default::default()))
+fn wgpu(gl: bool) -> Result<Device> {
+    if !gl {
+        return Ok(Device::wgpu(Default::default()));
+    }
+    // cubecl ignores WGPU_BACKEND: the graphics API is chosen here.
+    Device::wgpu_options()
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::Gl)
+        .init()
+        .map_err(|e| {
+            TrainError::Device(format!(
+                "wgpu over OpenGL: {e:?} (Mesa's EGL and GL drivers installed?)"
+            ))
+        })
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu() -> Result<Device> {
+fn wgpu(_gl: bool) -> Result<Device> {
     bail!("this amflow was built without wgpu; rebuild with `--features wgpu`")
 }

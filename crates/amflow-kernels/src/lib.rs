@@ -1,0 +1,26 @@
+//! # amflow-kernels
+//!
+//! The op facade of amflow's model. Every layer of the model crate computes through the
+//! functions of [`ops`] (the linear layer, layer norm, softmax, GELU, the attention scores and
+//! products, burn's fused attention where no map is needed, and linear attention), and each of
+//! them picks the kernel for the tensor's backend: on the CPU backend (`Flex`, `f32`) a fused
+//! op with its own backward pass in the autodiff graph (burn backend extensions, implemented for
+//! `Flex` and `Autodiff<Flex>`; docs/performance.md records what each saved), on every other
+//! backend and dtype burn's own ops, which the GPU backends compile into their kernels. The
+//! layers therefore have one body, and no layer branches on the backend.
+//!
+//! The CPU kernels live in private modules: `fused` (softmax, layer norm, GELU, linear),
+//! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V`, heads in place),
+//! `fused_linear_attention` (the aligning encoder's linear attention), `host_kernels`
+//! (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`), `gemm` (a
+//! bounds-checked front for the `gemm` crate) and `flex_host` (the `FlexTensor` <-> slice
+//! helpers). Tests compare every fused op with burn's ops on the same inputs, values and
+//! gradients.
+
+mod flex_host;
+mod fused;
+mod fused_attention;
+mod fused_linear_attention;
+mod gemm;
+mod host_kernels;
+pub mod ops;

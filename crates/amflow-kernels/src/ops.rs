@@ -1,0 +1,241 @@
+//! The ops the model computes with, each choosing its kernel for the tensor's backend (crate
+//! docs): the fused CPU op for `f32` tensors on the `Flex` backend, burn's ops elsewhere. The
+//! two paths compute the same function; tests in this crate and the model's parity tests
+//! compare them.
+//!
+//! Shapes follow the model's conventions: projections `[frames, tokens, width]` with the heads
+//! side by side (`width = heads * d`), attention maps `[frames, heads, tokens, tokens]`.
+
+use burn::prelude::*;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::DType;
+
+use crate::flex_host::on_cpu_f32;
+use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
+
+/// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`). On the CPU backend with an
+/// `f32` weight one product that starts from the bias, with its own backward; otherwise burn's
+/// product in the weight's precision ([`weight_matmul`]: bf16 for a mixed-precision backbone).
+pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    if weight.dtype() == DType::F32 && on_cpu_f32(&x) {
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+        return fused::linear(x, weight, bias);
+    }
+    let y = weight_matmul(x, weight);
+    match bias {
+        Some(b) => y + b.unsqueeze::<2>(),
+        None => y,
+    }
+}
+
+/// `x W^T` in the precision of `weight` (`x` `[rows, in]` f32, `weight` `[out, in]`), f32 out:
+/// the activations are cast to the weight's dtype for the product and the result back.
+pub fn weight_matmul(x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    let dtype = weight.dtype();
+    if dtype == DType::F32 {
+        return x.matmul(weight.transpose());
+    }
+    x.cast(dtype).matmul(weight.transpose()).cast(DType::F32)
+}
+
+/// Layer norm over the last axis (`gamma`, `beta` `[d]`, biased variance, PyTorch's
+/// `nn.LayerNorm`): the fused op when any input is a tracked CPU tensor, burn's op otherwise
+/// (burn's is itself one pass outside the autodiff graph).
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
+    fused::layer_norm(x, gamma, beta, eps)
+}
+
+/// Softmax over the last axis.
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    fused::softmax_last(x)
+}
+
+/// Exact (erf) GELU: a vectorised host kernel on the CPU backend (fused, with its exact
+/// derivative, when tracked), burn's op elsewhere.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    host_kernels::gelu(x)
+}
+
+/// `[frames, tokens, heads * d]` -> `[frames, heads, tokens, d]`.
+fn split_heads(x: Tensor<3>, heads: usize) -> Tensor<4> {
+    let [f, n, w] = x.dims();
+    x.reshape([f, n, heads, w / heads]).swap_dims(1, 2)
+}
+
+/// `[frames, heads, tokens, d]` -> `[frames, tokens, heads * d]`.
+fn merge_heads(x: Tensor<4>) -> Tensor<3> {
+    let [f, h, n, d] = x.dims();
+    x.swap_dims(1, 2).reshape([f, n, h * d])
+}
+
+/// The attention logits `scale q_h k_h^T` per frame and head: `[frames, heads, tokens, tokens]`.
+pub fn attention_logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+    if on_cpu_f32(&q) {
+        return fused_attention::logits(q, k, heads, scale);
+    }
+    // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
+    let q = split_heads(q.mul_scalar(scale), heads);
+    q.matmul(split_heads(k, heads).swap_dims(2, 3))
+}
+
+/// The attention probabilities `softmax(scale q_h k_h^T)` per frame and head, without the
+/// logits in memory on the CPU backend (each map normalised while it is in the cache).
+pub fn attention_probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+    if on_cpu_f32(&q) {
+        return fused_attention::probs(q, k, heads, scale);
+    }
+    softmax_last(attention_logits(q, k, heads, scale))
+}
+
+/// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]`, heads merged:
+/// `[frames, tokens, width]`.
+pub fn attention_apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+    if on_cpu_f32(&v) {
+        return fused_attention::apply(p, v, heads);
+    }
+    merge_heads(p.matmul(split_heads(v, heads)))
+}
+
+/// Attention whose map nobody reads: `merge_heads(softmax(scale q_h k_h^T) v_h)`. Other
+/// backends run burn's `attention` op, which the GPU backends compute as one fused kernel that
+/// never writes the map to memory (under autodiff burn decomposes it); on the CPU backend the
+/// fused probabilities and product.
+pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
+    if on_cpu_f32(&q) {
+        let p = fused_attention::probs(q, k, heads, scale);
+        return fused_attention::apply(p, v, heads);
+    }
+    let options = AttentionModuleOptions {
+        scale: Some(scale),
+        softcap: None,
+        is_causal: false,
+    };
+    merge_heads(burn::tensor::module::attention(
+        split_heads(q, heads),
+        split_heads(k, heads),
+        split_heads(v, heads),
+        None,
+        None,
+        options,
+    ))
+}
+
+/// `phi(x) = elu(x) + 1`, written as `exp(min(x, 0)) + max(x, 0)`: four element-wise passes
+/// instead of burn's `elu` (a mask, `exp`, two scalar ops and a masked select) and the `+ 1`.
+fn phi(x: Tensor<3>) -> Tensor<3> {
+    x.clone().clamp_max(0.0).exp() + x.clamp_min(0.0)
+}
+
+/// Non-causal linear attention (Katharopoulos et al. 2020) per frame and head, heads merged:
+/// `out_i = phi(q_i) (sum_j phi(k_j)^T v_j) / (phi(q_i) . sum_j phi(k_j) + eps)`, no `1/sqrt(d)`.
+pub fn linear_attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    heads: usize,
+    eps: f64,
+) -> Tensor<3> {
+    if on_cpu_f32(&q) {
+        return fused_linear_attention::linear_attention(q, k, v, heads, eps);
+    }
+    // phi before the head split: element-wise passes over contiguous memory.
+    let q = split_heads(phi(q), heads);
+    let k = split_heads(phi(k), heads);
+    let v = split_heads(v, heads);
+    // sum_j phi(k_j)^T v_j: [f, h, d, d]; sum_j phi(k_j): [f, h, 1, d].
+    let kv = k.clone().swap_dims(2, 3).matmul(v);
+    let k_sum = k.sum_dim(2);
+    let numerator = q.clone().matmul(kv);
+    // q . k_sum per token as a matrix product: [f, h, n, d] x [f, h, d, 1].
+    let denominator = q.matmul(k_sum.swap_dims(2, 3)).add_scalar(eps);
+    merge_heads(numerator / denominator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flex_host::testing::{host, random, relative_error};
+
+    /// The same numbers through the fused path (f32 on Flex) and burn's path (f64 on Flex,
+    /// which no fused op takes), as f32.
+    fn both<const D: usize>(
+        f: impl Fn(Vec<Tensor<3>>) -> Tensor<D>,
+        shapes: &[[usize; 3]],
+    ) -> (Vec<f32>, Vec<f32>) {
+        let device = Device::flex();
+        let inputs: Vec<Tensor<3>> = shapes.iter().map(|&s| random(s, 1.0, &device)).collect();
+        let fused = host(f(inputs.clone()));
+        let wide = inputs.into_iter().map(|t| t.cast(DType::F64)).collect();
+        let plain = host(f(wide).cast(DType::F32));
+        (fused, plain)
+    }
+
+    #[test]
+    fn fused_and_burn_paths_agree() {
+        let s = [[2, 7, 12]; 3];
+        let (a, b) = both(
+            |x| attention_logits(x[0].clone(), x[1].clone(), 3, 0.5),
+            &s[..2],
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "logits");
+        let (a, b) = both(
+            |x| attention_probs(x[0].clone(), x[1].clone(), 3, 0.5),
+            &s[..2],
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "probs");
+        let (a, b) = both(
+            |x| attention(x[0].clone(), x[1].clone(), x[2].clone(), 3, 0.5),
+            &s,
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "attention");
+        let (a, b) = both(
+            |x| {
+                let p = attention_probs(x[0].clone(), x[1].clone(), 3, 0.5);
+                attention_apply(p, x[2].clone(), 3)
+            },
+            &s,
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "probs then apply");
+        let (a, b) = both(
+            |x| linear_attention(x[0].clone(), x[1].clone(), x[2].clone(), 3, 1e-6),
+            &s,
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "linear attention");
+    }
+
+    #[test]
+    fn burns_attention_op_equals_the_explicit_path() {
+        // The no-map op off the CPU path (f64 on Flex) against probabilities then product.
+        let device = Device::flex();
+        let [q, k, v] = [0, 1, 2].map(|_| random([3, 5, 8], 1.0, &device).cast(DType::F64));
+        let fused = attention(q.clone(), k.clone(), v.clone(), 2, 0.3);
+        let explicit = attention_apply(attention_probs(q, k, 2, 0.3), v, 2);
+        let (a, b) = (
+            host(fused.cast(DType::F32)),
+            host(explicit.cast(DType::F32)),
+        );
+        assert!(relative_error(&a, &b) < 1e-6);
+    }
+
+    #[test]
+    fn linear_takes_the_bias_and_the_weights_precision() {
+        let device = Device::flex();
+        let x: Tensor<2> = random([4, 6], 1.0, &device);
+        let w: Tensor<2> = random([3, 6], 1.0, &device);
+        let b: Tensor<1> = random([3], 1.0, &device);
+        let want = host(x.clone().matmul(w.clone().transpose()) + b.clone().unsqueeze::<2>());
+        let got = host(linear(x.clone(), w.clone(), Some(b)));
+        assert!(relative_error(&got, &want) < 1e-6);
+        let no_bias = host(linear(x.clone(), w.clone(), None));
+        assert!(relative_error(&no_bias, &host(x.clone().matmul(w.clone().transpose()))) < 1e-6);
+        // A bf16 weight: the product in bf16, about 3 significant digits.
+        let half = host(linear(x, w.cast(DType::BF16), None));
+        let e = relative_error(&half, &no_bias);
+        assert!(e > 0.0 && e < 2e-2, "{e}");
+    }
+}
