@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
             "tensor data does not fill its shape"
         );
     }
-    let _ = read_config(&file, Path::new("/nonexistent/amflow-fuzz/last.safetensors"));
+    let _ = read_config(
+        &file,
+        Path::new("/nonexistent/amflow-fuzz/last.safetensors"),
+    );
     // Writing what was read gives a file that reads back to the same tensors.
     if let Ok(bytes) = file.to_bytes() {
         let back = TensorFile::from_bytes(&bytes).expect("written tensors read back");

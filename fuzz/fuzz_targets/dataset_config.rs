@@ -56,7 +56,11 @@ fuzz_target!(|data: &[u8]| {
             let read = dataset.read.clone();
             let temporal_views = dataset.temporal_views;
             if let Ok(ds) = FileVideoDataset::new(manifest, dataset) {
-                let _ = (ds.len(), ds.views(), ds.describe(ds.len().saturating_sub(1)));
+                let _ = (
+                    ds.len(),
+                    ds.views(),
+                    ds.describe(ds.len().saturating_sub(1)),
+                );
                 // A config the dataset accepted samples every video length without panicking
                 // (the frame indices of a clip are drawn before any file is decoded).
                 let mut rng = SplitMix64::new(0);

@@ -21,5 +21,9 @@ fuzz_target!(|data: &[u8]| {
     // The order is a function of the names, not of the order the folder lists them in.
     let mut reversed = files;
     reversed.reverse();
-    assert_eq!(frame_order(reversed), ordered, "order depends on listing order");
+    assert_eq!(
+        frame_order(reversed),
+        ordered,
+        "order depends on listing order"
+    );
 });
