@@ -57,6 +57,6 @@ pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};
 pub use synthetic::{
     CameraMotion, MotionClass, ShapeKind, SyntheticAppearanceDataset, SyntheticMotionConfig,
-    SyntheticMotionDataset,
+    SyntheticMotionDataset, MAX_SYNTHETIC_CLIP_VALUES,
 };
 pub use transform::{FlipPolicy, Normalization, RandOp, Stage, TransformConfig};

@@ -37,13 +37,15 @@ impl Sampler {
         }
     }
 
-    /// Frames of video one clip spans when the video is long enough.
+    /// Frames of video one clip spans when the video is long enough (`usize::MAX` when
+    /// that does not fit in a `usize`).
     pub fn span(&self) -> usize {
         match *self {
             Sampler::Segment { num_segments } => num_segments,
-            Sampler::Dense { num_frames, stride } => {
-                num_frames.saturating_sub(1) * stride.max(1) + 1
-            }
+            Sampler::Dense { num_frames, stride } => num_frames
+                .saturating_sub(1)
+                .saturating_mul(stride.max(1))
+                .saturating_add(1),
         }
     }
 }
@@ -125,17 +127,13 @@ pub fn sample_indices(
                     Sampler::Dense { stride, .. } => stride.max(1),
                 };
                 let start = (offset_fraction() * n as f64) as usize;
+                // In u128 / saturating: a config's stride may be near `usize::MAX`.
                 (0..t)
                     .map(|i| {
-                        let k = if rule == ShortVideoRule::Loop {
-                            start + i * step
-                        } else {
-                            i * step
-                        };
                         if rule == ShortVideoRule::Loop {
-                            k % n
+                            ((start as u128 + i as u128 * step as u128) % n as u128) as usize
                         } else {
-                            k.min(n - 1)
+                            i.saturating_mul(step).min(n - 1)
                         }
                     })
                     .collect()
@@ -165,7 +163,12 @@ pub fn sample_indices(
                 }
             };
             (0..num_frames)
-                .map(|i| (start.min(slack) + i * stride.max(1)).min(n - 1))
+                .map(|i| {
+                    start
+                        .min(slack)
+                        .saturating_add(i.saturating_mul(stride.max(1)))
+                        .min(n - 1)
+                })
                 .collect()
         }
     })
@@ -181,6 +184,47 @@ fn stretch(t: usize, n: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzz-harness crash (dataset_config): a dense sampler's `(num_frames - 1) * stride`
+    /// overflowed in `span`, and `start + i * stride` in the loop / repeat-last rules.
+    #[test]
+    fn huge_strides_do_not_overflow() {
+        let huge = Sampler::Dense {
+            num_frames: 5,
+            stride: 1 << 62,
+        };
+        assert_eq!(huge.span(), usize::MAX);
+        for rule in [
+            ShortVideoRule::Stretch,
+            ShortVideoRule::Loop,
+            ShortVideoRule::RepeatLast,
+        ] {
+            for mode in [SampleMode::Train, SampleMode::Test { view: 1, views: 2 }] {
+                let idx = sample_indices(&huge, 7, mode, rule, &mut SplitMix64::new(3)).unwrap();
+                assert_eq!(idx.len(), 5);
+                assert!(idx.iter().all(|&i| i < 7), "{rule:?} {idx:?}");
+            }
+        }
+        // Loop keeps the exact modular arithmetic: start 3 (the centre view), 2^62 = 4 (mod 7).
+        let looped = sample_indices(
+            &huge,
+            7,
+            TEST1,
+            ShortVideoRule::Loop,
+            &mut SplitMix64::new(0),
+        )
+        .unwrap();
+        assert_eq!(looped, [3, 0, 4, 1, 5]);
+        let repeated = sample_indices(
+            &huge,
+            7,
+            TEST1,
+            ShortVideoRule::RepeatLast,
+            &mut SplitMix64::new(0),
+        )
+        .unwrap();
+        assert_eq!(repeated, [0, 6, 6, 6, 6]);
+    }
 
     const SEG: Sampler = Sampler::Segment { num_segments: 8 };
     const DENSE: Sampler = Sampler::Dense {

@@ -70,20 +70,33 @@ pub fn list_frame_folder(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let p = entry.map_err(io)?.path();
-        let is_image = p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_image && p.is_file() {
+        if p.is_file() {
             files.push(p);
         }
     }
-    files.sort_by_cached_key(|p| natural_key(p));
-    Ok(files)
+    Ok(frame_order(files))
 }
 
-/// Sort key: (the last run of digits in the file stem as a number, the name).
-fn natural_key(p: &Path) -> (u64, String) {
+/// The frame files among `files` in frame order: those with an image extension, sorted by
+/// the last number in their stem, then by name (what [`list_frame_folder`] returns for a
+/// folder's files). Exposed for the fuzz targets.
+#[doc(hidden)]
+pub fn frame_order(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort_by_cached_key(|p| natural_key(p));
+    files
+}
+
+/// Sort key: (the last run of digits in the file stem as a number, the stem, the file name:
+/// `img_3.jpg` and `img_3.png` have the same stem).
+fn natural_key(p: &Path) -> (u64, String, std::ffi::OsString) {
     let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let digits: String = name
         .chars()
@@ -94,7 +107,11 @@ fn natural_key(p: &Path) -> (u64, String) {
         .into_iter()
         .rev()
         .collect();
-    (digits.parse().unwrap_or(u64::MAX), name.to_string())
+    (
+        digits.parse().unwrap_or(u64::MAX),
+        name.to_string(),
+        p.file_name().unwrap_or_default().to_os_string(),
+    )
 }
 
 /// Counts the frames of a sample by decoding it fully (video) or listing it (folder).
@@ -282,6 +299,29 @@ mod tests {
         assert_eq!(
             names,
             ["img_1.jpg", "img_2.jpg", "img_00003.jpg", "img_10.jpg"]
+        );
+    }
+
+    /// Fuzz crash (frame_names): names with the same stem (`img_3.JPG`, `img_3.png`) had
+    /// equal sort keys, so the frame order followed the order the folder was listed in.
+    #[test]
+    fn frame_order_does_not_depend_on_listing_order() {
+        let names = [
+            "img_3.png",
+            "img_3.JPG",
+            "img_00001.jpg",
+            "notes.txt",
+            "img_3.jpeg",
+        ];
+        let files: Vec<PathBuf> = names.iter().map(|n| Path::new("/f").join(n)).collect();
+        let mut reversed = files.clone();
+        reversed.reverse();
+        let ordered = frame_order(files);
+        assert_eq!(frame_order(reversed), ordered);
+        let names: Vec<_> = ordered.iter().map(|p| p.file_name().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["img_00001.jpg", "img_3.JPG", "img_3.jpeg", "img_3.png"]
         );
     }
 

@@ -147,6 +147,9 @@ impl fmt::Display for TemporalBlocks {
     }
 }
 
+/// The largest `n` of a `temporal_blocks = "AM/n"` string (no backbone has more blocks).
+pub const MAX_TEMPORAL_BLOCKS: usize = 4096;
+
 impl FromStr for TemporalBlocks {
     type Err = AmflowError;
 
@@ -173,6 +176,12 @@ impl FromStr for TemporalBlocks {
             return match rest.split_once('(') {
                 None => {
                     let n: usize = rest.parse().map_err(|_| bad())?;
+                    // `n` sizes the list: bound it before the backbone can check it.
+                    if n > MAX_TEMPORAL_BLOCKS {
+                        return Err(AmflowError::Config(format!(
+                            "`{s}`: at most {MAX_TEMPORAL_BLOCKS} blocks"
+                        )));
+                    }
                     Ok(Self::List((1..=n).collect()))
                 }
                 Some((n, body)) => {

@@ -53,6 +53,10 @@ impl Default for FileDatasetConfig {
     }
 }
 
+/// At most this many frames per clip: the sampler's frame count sizes the index list and
+/// the clip buffers, so a config's number must not (a 224x224 clip this long is 38 GB).
+pub const MAX_CLIP_FRAMES: usize = 1 << 16;
+
 /// Clips read from the files of a [`Manifest`].
 #[derive(Debug, Clone)]
 pub struct FileVideoDataset {
@@ -64,17 +68,36 @@ impl FileVideoDataset {
     /// A dataset over `manifest`.
     ///
     /// # Errors
-    /// [`DataError::Config`] for an invalid transform, zero frames per clip, zero test
-    /// views, or a label outside the class list.
+    /// [`DataError::Config`] for an invalid transform, zero or more than
+    /// [`MAX_CLIP_FRAMES`] frames per clip, zero test views or more clips than a `usize`
+    /// counts, or a label outside the class list.
     pub fn new(manifest: Manifest, config: FileDatasetConfig) -> Result<Self> {
         config.transform.validate()?;
         if config.read.sampler.num_frames() == 0 {
             return Err(DataError::Config("sampler takes zero frames".into()));
         }
+        if config.read.sampler.num_frames() > MAX_CLIP_FRAMES {
+            return Err(DataError::Config(format!(
+                "sampler takes {} frames per clip, more than {MAX_CLIP_FRAMES}",
+                config.read.sampler.num_frames()
+            )));
+        }
         if config.split == Split::Test && config.temporal_views == 0 {
             return Err(DataError::Config(
                 "temporal_views must be at least 1".into(),
             ));
+        }
+        let clips = config
+            .temporal_views
+            .checked_mul(config.transform.spatial_views())
+            .and_then(|views| views.checked_mul(manifest.entries.len()));
+        if config.split == Split::Test && clips.is_none() {
+            return Err(DataError::Config(format!(
+                "temporal_views {} x {} spatial views x {} samples is too many clips",
+                config.temporal_views,
+                config.transform.spatial_views(),
+                manifest.entries.len()
+            )));
         }
         if let Some(e) = manifest
             .entries
@@ -160,5 +183,51 @@ impl VideoDataset for FileVideoDataset {
             .get(index / self.views().max(1))
             .map(|e| e.path.display().to_string())
             .unwrap_or_else(|| format!("<index {index} out of range>"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::ManifestEntry;
+    use crate::sampling::Sampler;
+    use crate::source::MediaKind;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            entries: vec![
+                ManifestEntry {
+                    path: "a.mp4".into(),
+                    label: 0,
+                    media: MediaKind::Video,
+                };
+                3
+            ],
+            class_names: vec!["a".into()],
+        }
+    }
+
+    /// Fuzz-harness crashes (dataset_config): `temporal_views = 2^63 - 1` in the test split
+    /// overflowed `samples x views` in `len()`; `num_segments = 10^8` allocated the index
+    /// list of a clip (800 MB) from the config's number.
+    #[test]
+    fn config_numbers_that_cannot_be_clips_are_errors() {
+        let views: FileDatasetConfig =
+            toml::from_str("split = \"test\"\ntemporal_views = 9223372036854775807").unwrap();
+        let e = FileVideoDataset::new(manifest(), views).unwrap_err();
+        assert!(e.to_string().contains("too many clips"), "{e}");
+        let mut long = FileDatasetConfig::default();
+        long.read.sampler = Sampler::Segment {
+            num_segments: 100_000_000,
+        };
+        let e = FileVideoDataset::new(manifest(), long.clone()).unwrap_err();
+        assert!(e.to_string().contains("frames per clip"), "{e}");
+        long.read.sampler = Sampler::Segment {
+            num_segments: MAX_CLIP_FRAMES,
+        };
+        long.split = Split::Test;
+        long.temporal_views = 5;
+        let ds = FileVideoDataset::new(manifest(), long).unwrap();
+        assert_eq!(ds.len(), 15);
     }
 }

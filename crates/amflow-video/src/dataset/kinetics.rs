@@ -82,6 +82,37 @@ pub(crate) fn load(
     class_names: Option<&Path>,
 ) -> Result<Manifest> {
     let text = read_text(csv)?;
+    let class_names = class_names.map(read_class_names).transpose()?;
+    Manifest::parse_kinetics_csv(&text, csv, root, layout, class_names)
+}
+
+impl Manifest {
+    /// Parses the text of a Kinetics-400 CSV (see [`ManifestSpec::Kinetics400Csv`]
+    /// (super::ManifestSpec::Kinetics400Csv)); `csv` names the file in errors, clips are
+    /// looked for under `root` in `layout`. Without `class_names` the classes are the
+    /// CSV's labels, sorted.
+    ///
+    /// # Errors
+    /// [`DataError::Manifest`](crate::DataError::Manifest) naming the line of a missing
+    /// column, short row, bad time, empty id or unknown label.
+    pub fn parse_kinetics_csv(
+        text: &str,
+        csv: &Path,
+        root: &Path,
+        layout: KineticsLayout,
+        class_names: Option<Vec<String>>,
+    ) -> Result<Manifest> {
+        parse_csv(text, csv, root, layout, class_names)
+    }
+}
+
+fn parse_csv(
+    text: &str,
+    csv: &Path,
+    root: &Path,
+    layout: KineticsLayout,
+    class_names: Option<Vec<String>>,
+) -> Result<Manifest> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -130,7 +161,7 @@ pub(crate) fn load(
         rows.push((i + 1, label, id, time(c_start)?, time(c_end)?));
     }
     let class_names = match class_names {
-        Some(p) => read_class_names(p)?,
+        Some(names) => names,
         None => {
             let mut names: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
             names.sort();

@@ -204,6 +204,16 @@ impl ManifestSpec {
 }
 
 impl Manifest {
+    /// The class names of a class-names file: one per non-empty line, trimmed, line `i`
+    /// naming label `i`.
+    pub fn parse_class_names(text: &str) -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Number of samples per class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut c = vec![0; self.class_names.len()];
@@ -226,12 +236,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 
 /// One class name per non-empty line.
 pub(crate) fn read_class_names(path: &Path) -> Result<Vec<String>> {
-    Ok(read_text(path)?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(Manifest::parse_class_names(&read_text(path)?))
 }
 
 /// A [`DataError::Manifest`] for `path:line`.

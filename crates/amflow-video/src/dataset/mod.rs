@@ -12,7 +12,7 @@ mod smarthome;
 mod ssv2;
 
 pub use config::DatasetConfig;
-pub use files::{FileDatasetConfig, FileVideoDataset, Split};
+pub use files::{FileDatasetConfig, FileVideoDataset, Split, MAX_CLIP_FRAMES};
 pub use kinetics::KineticsLayout;
 pub use manifest::{Manifest, ManifestEntry, ManifestSpec};
 pub use smarthome::{

@@ -6,7 +6,7 @@
 //! (CV2)). Their metric is mean per-class accuracy
 //! ([`mean_class_accuracy`](crate::mean_class_accuracy)).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -169,7 +169,6 @@ pub(crate) fn parse_name(stem: &str) -> Option<SmarthomeName<'_>> {
 }
 
 pub(crate) fn load(root: &Path, split: SmarthomeSplit) -> Result<Manifest> {
-    let classes = split.classes();
     let io = |source| DataError::Io {
         path: root.to_path_buf(),
         source,
@@ -181,35 +180,52 @@ pub(crate) fn load(root: &Path, split: SmarthomeSplit) -> Result<Manifest> {
             files.push(p);
         }
     }
-    files.sort();
-    let mut entries = Vec::new();
-    for p in files {
-        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let name = parse_name(stem)
-            .ok_or_else(|| bad(&p, 0, "name is not <Activity>_p<subject>_r.._v.._c.."))?;
-        // Clips of activities outside the protocol's classes are not part of it.
-        let Some(label) = classes.iter().position(|c| *c == name.activity) else {
-            continue;
-        };
-        let member = split.contains(name.subject, name.camera).ok_or_else(|| {
-            bad(
-                &p,
-                0,
-                "name has no camera (..._c<camera>) for a cross-view split",
-            )
-        })?;
-        if member {
-            entries.push(ManifestEntry {
-                path: p.clone(),
-                label,
-                media: MediaKind::Video,
-            });
+    Manifest::from_smarthome_files(files, split)
+}
+
+impl Manifest {
+    /// The manifest of a Smarthome split from the paths of the clip files (`.mp4`, any
+    /// order): each file name is parsed as `<Activity>_p<subject>_r.._v.._c..`; clips of
+    /// activities outside the split's classes or of other subjects / cameras are left out.
+    ///
+    /// # Errors
+    /// [`DataError::Manifest`](crate::DataError::Manifest) naming a file whose name does not
+    /// parse, or has no camera for a cross-view split.
+    pub fn from_smarthome_files(
+        mut files: Vec<PathBuf>,
+        split: SmarthomeSplit,
+    ) -> Result<Manifest> {
+        let classes = split.classes();
+        files.sort();
+        let mut entries = Vec::new();
+        for p in files {
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let name = parse_name(stem)
+                .ok_or_else(|| bad(&p, 0, "name is not <Activity>_p<subject>_r.._v.._c.."))?;
+            // Clips of activities outside the protocol's classes are not part of it.
+            let Some(label) = classes.iter().position(|c| *c == name.activity) else {
+                continue;
+            };
+            let member = split.contains(name.subject, name.camera).ok_or_else(|| {
+                bad(
+                    &p,
+                    0,
+                    "name has no camera (..._c<camera>) for a cross-view split",
+                )
+            })?;
+            if member {
+                entries.push(ManifestEntry {
+                    path: p.clone(),
+                    label,
+                    media: MediaKind::Video,
+                });
+            }
         }
+        Ok(Manifest {
+            entries,
+            class_names: classes.iter().map(|s| s.to_string()).collect(),
+        })
     }
-    Ok(Manifest {
-        entries,
-        class_names: classes.iter().map(|s| s.to_string()).collect(),
-    })
 }
 
 #[cfg(test)]

@@ -24,14 +24,47 @@ pub(crate) fn template_to_label(template: &str) -> String {
 }
 
 pub(crate) fn load(labels: &Path, annotations: &Path, root: &Path) -> Result<Manifest> {
-    let map: HashMap<String, serde_json::Value> = serde_json::from_str(&read_text(labels)?)
-        .map_err(|e| {
-            bad(
-                labels,
-                e.line(),
-                format!("expected {{template: index}}: {e}"),
-            )
-        })?;
+    let (class_names, index) = parse_labels(&read_text(labels)?, labels)?;
+    parse_records(
+        &read_text(annotations)?,
+        annotations,
+        root,
+        class_names,
+        &index,
+    )
+}
+
+impl Manifest {
+    /// Parses Something-Something v2 annotations (see
+    /// [`ManifestSpec::SomethingSomethingV2`](super::ManifestSpec::SomethingSomethingV2)):
+    /// `labels_json` the labels file's text, `annotations_json` the train or validation
+    /// list's; `labels` and `annotations` name the files in errors, videos are
+    /// `<root>/<id>.webm`.
+    ///
+    /// # Errors
+    /// [`DataError::Manifest`](crate::DataError::Manifest) for malformed JSON, a bad or
+    /// repeated class index, a record without id or template, or an unknown template.
+    pub fn parse_ssv2(
+        labels_json: &str,
+        labels: &Path,
+        annotations_json: &str,
+        annotations: &Path,
+        root: &Path,
+    ) -> Result<Manifest> {
+        let (class_names, index) = parse_labels(labels_json, labels)?;
+        parse_records(annotations_json, annotations, root, class_names, &index)
+    }
+}
+
+/// The class names of a labels file and the index of each.
+fn parse_labels(text: &str, labels: &Path) -> Result<(Vec<String>, HashMap<String, usize>)> {
+    let map: HashMap<String, serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        bad(
+            labels,
+            e.line(),
+            format!("expected {{template: index}}: {e}"),
+        )
+    })?;
     let mut class_names = vec![String::new(); map.len()];
     let mut index = HashMap::with_capacity(map.len());
     for (name, v) in &map {
@@ -48,7 +81,17 @@ pub(crate) fn load(labels: &Path, annotations: &Path, root: &Path) -> Result<Man
         class_names[i] = name.clone();
         index.insert(name.clone(), i);
     }
-    let records: Vec<Record> = serde_json::from_str(&read_text(annotations)?).map_err(|e| {
+    Ok((class_names, index))
+}
+
+fn parse_records(
+    text: &str,
+    annotations: &Path,
+    root: &Path,
+    class_names: Vec<String>,
+    index: &HashMap<String, usize>,
+) -> Result<Manifest> {
+    let records: Vec<Record> = serde_json::from_str(text).map_err(|e| {
         bad(
             annotations,
             e.line(),

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Result};
 use crate::transform::Normalization;
 
+/// At most this many values (`num_frames x size x size x 3`, 1 GiB of f32) in a synthetic
+/// clip.
+pub const MAX_SYNTHETIC_CLIP_VALUES: usize = 1 << 28;
+
 /// The motion classes. Directions are in image coordinates of the scene (x right,
 /// y down), relative to the background, so camera motion does not change the class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -227,6 +231,23 @@ impl SyntheticMotionConfig {
         }
         if self.size < 8 {
             return fail("size must be at least 8 pixels");
+        }
+        // The config's numbers size every clip buffer (and the appearance dataset's length).
+        let values = self
+            .num_frames
+            .checked_mul(self.size)
+            .and_then(|v| v.checked_mul(self.size))
+            .and_then(|v| v.checked_mul(3));
+        if values.is_none_or(|v| v > MAX_SYNTHETIC_CLIP_VALUES) {
+            return fail(&format!(
+                "num_frames x size x size x 3 must be at most {MAX_SYNTHETIC_CLIP_VALUES} values \
+                 (got {} frames of {s}x{s})",
+                self.num_frames,
+                s = self.size
+            ));
+        }
+        if self.num_samples.checked_mul(self.num_frames).is_none() {
+            return fail("num_samples x num_frames does not fit in a usize");
         }
         if self.classes.is_empty() {
             return fail("classes is empty");

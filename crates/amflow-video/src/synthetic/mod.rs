@@ -16,7 +16,9 @@ mod dataset;
 mod render;
 mod scene;
 
-pub use config::{CameraMotion, MotionClass, ShapeKind, SyntheticMotionConfig};
+pub use config::{
+    CameraMotion, MotionClass, ShapeKind, SyntheticMotionConfig, MAX_SYNTHETIC_CLIP_VALUES,
+};
 pub use dataset::{SyntheticAppearanceDataset, SyntheticMotionDataset};
 
 #[cfg(test)]
@@ -27,6 +29,43 @@ mod tests {
     use super::*;
     use crate::dataset::VideoDataset;
     use crate::transform::FlipPolicy;
+
+    /// Fuzz-harness finding (dataset_config): `size` and `num_frames` were unbounded, so a
+    /// config's numbers sized each rendered clip (`size = 10^9`: 3 x 10^18 values) and
+    /// `num_samples x num_frames` overflowed the appearance dataset's `len()`.
+    #[test]
+    fn clip_sizes_past_the_limit_are_config_errors() {
+        let base = SyntheticMotionConfig::default();
+        for c in [
+            SyntheticMotionConfig {
+                size: 1_000_000_000,
+                ..base.clone()
+            },
+            SyntheticMotionConfig {
+                num_frames: usize::MAX / 2,
+                ..base.clone()
+            },
+            SyntheticMotionConfig {
+                num_samples: usize::MAX,
+                ..base.clone()
+            },
+        ] {
+            let e = SyntheticMotionDataset::new(c).unwrap_err();
+            assert!(matches!(e, crate::DataError::Config(_)), "{e:?}");
+        }
+        // 5 x 4096 x 4096 x 3 is just under 2^28 values, 6 frames are over.
+        let edge = SyntheticMotionConfig {
+            num_frames: 5,
+            size: 4096,
+            ..base
+        };
+        assert!(SyntheticMotionDataset::new(edge.clone()).is_ok());
+        let over = SyntheticMotionConfig {
+            num_frames: 6,
+            ..edge
+        };
+        assert!(SyntheticMotionDataset::new(over).is_err());
+    }
 
     fn small(classes: Vec<MotionClass>) -> SyntheticMotionDataset {
         SyntheticMotionDataset::new(SyntheticMotionConfig {

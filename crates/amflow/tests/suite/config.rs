@@ -160,3 +160,29 @@ fn switching_mode_keeps_aligned_settings_only_when_staying_aligned() {
     assert_eq!(AmFlowConfig::Vanilla {}.channels(4), 4);
     assert_eq!(AmFlowConfig::Off {}.channels(4), 0);
 }
+
+/// Fuzz crash (model_config): `temporal_blocks = "AM/1844674730470955161"` collected
+/// `1..=n` into a list before any backbone could reject `n` (an allocation of 10^19 block
+/// numbers; 46 crash files, all this one cause, some in `Display` of a 60M-entry list).
+#[test]
+fn temporal_blocks_am_n_is_bounded_before_it_is_listed() {
+    use amflow::config::MAX_TEMPORAL_BLOCKS;
+    for s in ["AM/1844674730470955161", "AM/92233720368", "AM/4097"] {
+        let e = s.parse::<TemporalBlocks>().unwrap_err();
+        assert!(e.to_string().contains("at most"), "{s}: {e}");
+    }
+    let all = format!("AM/{MAX_TEMPORAL_BLOCKS}")
+        .parse::<TemporalBlocks>()
+        .unwrap();
+    assert_eq!(
+        all,
+        TemporalBlocks::List((1..=MAX_TEMPORAL_BLOCKS).collect())
+    );
+    let mut text = Preset::Tiny.config().to_toml();
+    text = text.replace(
+        "temporal_blocks = \"all\"",
+        "temporal_blocks = \"AM/6666666665\"",
+    );
+    assert!(text.contains("AM/6666666665"));
+    assert!(ModelConfig::from_toml_str(&text, None).is_err());
+}
