@@ -138,7 +138,13 @@ fn one_optimizer_step_moves_the_weights_as_on_the_cpu() {
         let mut grads = Gradients::default();
         grads.accumulate(&model.additions, &backward);
         grads.clip_global_norm(1.0);
-        let mut opt = AdamW::new(AdamWConfig::default());
+        // eps 1e-3: AdamW's first step is `lr * g / (|g| + eps)`, a sign for |g| >> eps, so
+        // with the default 1e-8 a gradient within float rounding of zero may step either way
+        // (2 lr apart); a larger eps makes the step a smooth function of the gradient.
+        let mut opt = AdamW::new(AdamWConfig {
+            eps: 1e-3,
+            ..AdamWConfig::default()
+        });
         let additions = opt.step(model.additions, &grads, 1e-3);
         amflow::checkpoint::named_tensors(&additions)
     };
@@ -149,12 +155,21 @@ fn one_optimizer_step_moves_the_weights_as_on_the_cpu() {
     }
 }
 
+/// The bf16 backbone where the device has bf16 tensors; elsewhere (cubecl's WGSL compiler, as
+/// over OpenGL, has none: its kernels failed on the device thread and returned garbage, 0.32
+/// relative error) building the model is an error naming the setting.
 #[test]
-fn the_bf16_backbone_runs_and_stays_close_to_f32() {
+fn the_bf16_backbone_is_close_to_f32_or_refused() {
+    use burn::tensor::DType;
     let gpu = gl();
     let config = tiny(AmFlowMode::Vanilla, TpmKind::Transformer);
     let mut half = config.clone();
     half.backbone.precision = BackbonePrecision::Bf16;
+    if !gpu.supports_dtype(DType::BF16) {
+        let err = AmFlowModel::new(&half, &gpu).unwrap_err().to_string();
+        assert!(err.contains("bf16"), "{err}");
+        return;
+    }
     let logits = |config: &ModelConfig, device: &Device| {
         let (model, _) = AmFlowModel::new(config, device).unwrap();
         HostTensor::from_tensor(
@@ -163,8 +178,7 @@ fn the_bf16_backbone_runs_and_stays_close_to_f32() {
                 .unwrap(),
         )
     };
-    let full = logits(&config, &Device::flex());
-    let e = relative(&logits(&half, &gpu), &full);
+    let e = relative(&logits(&half, &gpu), &logits(&config, &Device::flex()));
     // bf16 keeps 8 significant bits: about 3e-3 per product, a few of them in sequence.
     assert!(e > 0.0 && e < 3e-2, "bf16 logits differ from f32 by {e:e}");
 }

@@ -339,7 +339,16 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
     let vit = if config.backbone.trainable {
         vit.unfreeze()
     } else {
-        vit.with_precision(config.backbone.precision)
+        let precision = config.backbone.precision;
+        if !precision.is_f32() && !device.supports_dtype(burn::tensor::DType::BF16) {
+            // (cubecl's WGSL compiler has no bf16: its kernels would fail on the device thread
+            // and return garbage, not an error)
+            return Err(AmflowError::Config(format!(
+                "backbone.precision = \"bf16\" needs a device with bf16 tensors; {device:?} has \
+                 none (use \"f32\")"
+            )));
+        }
+        vit.with_precision(precision)
     };
     // The model's input size is fixed: its position embedding is resized once, on the device.
     let [h, w] = config.image_size;
