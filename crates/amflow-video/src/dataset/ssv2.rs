@@ -66,6 +66,8 @@ fn parse_labels(text: &str, labels: &Path) -> Result<(Vec<String>, HashMap<Strin
         )
     })?;
     let mut class_names = vec![String::new(); map.len()];
+    // Whether each index is taken: an empty template is a name too.
+    let mut taken = vec![false; map.len()];
     let mut index = HashMap::with_capacity(map.len());
     for (name, v) in &map {
         let i = match v {
@@ -75,7 +77,7 @@ fn parse_labels(text: &str, labels: &Path) -> Result<(Vec<String>, HashMap<Strin
         }
         .filter(|&i| i < class_names.len())
         .ok_or_else(|| bad(labels, 0, format!("class `{name}` has bad index {v}")))?;
-        if !class_names[i].is_empty() {
+        if std::mem::replace(&mut taken[i], true) {
             return Err(bad(labels, 0, format!("index {i} used twice")));
         }
         class_names[i] = name.clone();
@@ -130,4 +132,38 @@ fn parse_records(
         entries,
         class_names,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found reading the manifest_ssv2 target's paths: with an empty template, `{"": 0,
+    /// "a": 0}` was accepted or rejected depending on the map's iteration order (an empty
+    /// name did not mark its index as taken), leaving index 1 without a class.
+    #[test]
+    fn an_index_used_twice_is_an_error_even_for_an_empty_template() {
+        for labels in [r#"{"": "0", "a": "0"}"#, r#"{"a": 0, "": 0}"#] {
+            let e = Manifest::parse_ssv2(
+                labels,
+                Path::new("labels.json"),
+                "[]",
+                Path::new("train.json"),
+                Path::new("/v"),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("used twice"), "{e}");
+        }
+        let m = Manifest::parse_ssv2(
+            r#"{"": 1, "Putting something": 0}"#,
+            Path::new("labels.json"),
+            r#"[{"id": 7, "template": "Putting [something]"}, {"id": "8", "template": ""}]"#,
+            Path::new("train.json"),
+            Path::new("/v"),
+        )
+        .unwrap();
+        assert_eq!(m.class_names, ["Putting something", ""]);
+        assert_eq!(m.entries[1].label, 1);
+        assert_eq!(m.entries[0].path, Path::new("/v/7.webm"));
+    }
 }
