@@ -1,0 +1,119 @@
+//! [`HubError`]: every way fetching a file by name can fail, each one line that says what to do.
+
+use std::path::PathBuf;
+
+/// A failed Hub lookup or download.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// `HF_HUB_OFFLINE` is set and the file is not in the cache.
+    #[error(
+        "{repo}@{revision}: `{file}` is not in the cache {cache} and HF_HUB_OFFLINE is set \
+         (download it once online, or unset HF_HUB_OFFLINE)"
+    )]
+    NotCached {
+        /// Repository id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// File name in the repository.
+        file: String,
+        /// The cache folder searched.
+        cache: PathBuf,
+    },
+    /// The Hub answered 404.
+    #[error(
+        "{repo}@{revision}: `{file}` not found at {endpoint} (404): no such repository, revision \
+         or file"
+    )]
+    NotFound {
+        /// Repository id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// File name in the repository.
+        file: String,
+        /// The Hub asked.
+        endpoint: String,
+    },
+    /// The Hub answered 401 or 403.
+    #[error(
+        "{repo}: access refused ({status}){hint}", hint = if *.has_token {
+            ": the token (HF_TOKEN or the token file) has no access to this repository; \
+             accept its conditions on the Hub"
+        } else {
+            ": the repository is gated or private; set HF_TOKEN to a token with access"
+        }
+    )]
+    Unauthorized {
+        /// Repository id.
+        repo: String,
+        /// 401 or 403.
+        status: u16,
+        /// Whether a token was sent.
+        has_token: bool,
+    },
+    /// The Hub could not be reached and the file is not cached.
+    #[error(
+        "{repo}@{revision}: cannot reach {endpoint} ({reason}) and `{file}` is not in the \
+         cache {cache}"
+    )]
+    Unreachable {
+        /// Repository id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// File name in the repository.
+        file: String,
+        /// The Hub asked.
+        endpoint: String,
+        /// What failed.
+        reason: String,
+        /// The cache folder searched.
+        cache: PathBuf,
+    },
+    /// A downloaded file does not hash to the checksum the Hub announced; it was removed.
+    #[error(
+        "{repo}@{revision}: `{file}` downloaded corrupt ({algorithm} {found}, the Hub announced \
+         {expected}); the file was removed, run again to download it anew"
+    )]
+    Checksum {
+        /// Repository id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// File name in the repository.
+        file: String,
+        /// `sha256` (LFS files) or `git-sha1` (small files).
+        algorithm: &'static str,
+        /// The announced checksum.
+        expected: String,
+        /// The computed one.
+        found: String,
+    },
+    /// Any other failure of the Hub protocol (an HTTP error, an unexpected answer).
+    #[error("{repo}@{revision}: `{file}`: {reason}")]
+    Protocol {
+        /// Repository id.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// File name in the repository.
+        file: String,
+        /// What happened.
+        reason: String,
+    },
+    /// A file of the cache could not be read or removed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A repository id or revision that cannot name anything.
+    #[error("`{0}` is not a Hub repository id (expected `org/name` or `name`)")]
+    BadRepoId(String),
+}
+
+/// Results of this crate.
+pub type Result<T, E = HubError> = std::result::Result<T, E>;
