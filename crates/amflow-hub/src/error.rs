@@ -7,31 +7,23 @@ use std::path::PathBuf;
 pub enum HubError {
     /// `HF_HUB_OFFLINE` is set and the file is not in the cache.
     #[error(
-        "{repo}@{revision}: `{file}` is not in the cache {cache} and HF_HUB_OFFLINE is set \
+        "{at} is not in the cache {cache} and HF_HUB_OFFLINE is set \
          (download it once online, or unset HF_HUB_OFFLINE)"
     )]
     NotCached {
-        /// Repository id.
-        repo: String,
-        /// Revision asked for.
-        revision: String,
-        /// File name in the repository.
-        file: String,
+        /// The file asked for.
+        at: Box<FileAt>,
         /// The cache folder searched.
         cache: PathBuf,
     },
     /// The Hub answered 404.
     #[error(
-        "{repo}@{revision}: `{file}` not found at {endpoint} (404): no such repository, revision \
+        "{at} not found at {endpoint} (404): no such repository, revision \
          or file"
     )]
     NotFound {
-        /// Repository id.
-        repo: String,
-        /// Revision asked for.
-        revision: String,
-        /// File name in the repository.
-        file: String,
+        /// The file asked for.
+        at: Box<FileAt>,
         /// The Hub asked.
         endpoint: String,
     },
@@ -54,16 +46,12 @@ pub enum HubError {
     },
     /// The Hub could not be reached and the file is not cached.
     #[error(
-        "{repo}@{revision}: cannot reach {endpoint} ({reason}) and `{file}` is not in the \
-         cache {cache}"
+        "{at}: cannot reach {endpoint} ({reason}) and the file is not in the cache \
+         {cache}"
     )]
     Unreachable {
-        /// Repository id.
-        repo: String,
-        /// Revision asked for.
-        revision: String,
-        /// File name in the repository.
-        file: String,
+        /// The file asked for.
+        at: Box<FileAt>,
         /// The Hub asked.
         endpoint: String,
         /// What failed.
@@ -73,16 +61,12 @@ pub enum HubError {
     },
     /// A downloaded file does not hash to the checksum the Hub announced; it was removed.
     #[error(
-        "{repo}@{revision}: `{file}` downloaded corrupt ({algorithm} {found}, the Hub announced \
+        "{at} downloaded corrupt ({algorithm} {found}, the Hub announced \
          {expected}); the file was removed, run again to download it anew"
     )]
     Checksum {
-        /// Repository id.
-        repo: String,
-        /// Revision asked for.
-        revision: String,
-        /// File name in the repository.
-        file: String,
+        /// The file asked for.
+        at: Box<FileAt>,
         /// `sha256` (LFS files) or `git-sha1` (small files).
         algorithm: &'static str,
         /// The announced checksum.
@@ -91,14 +75,10 @@ pub enum HubError {
         found: String,
     },
     /// Any other failure of the Hub protocol (an HTTP error, an unexpected answer).
-    #[error("{repo}@{revision}: `{file}`: {reason}")]
+    #[error("{at}: {reason}")]
     Protocol {
-        /// Repository id.
-        repo: String,
-        /// Revision asked for.
-        revision: String,
-        /// File name in the repository.
-        file: String,
+        /// The file asked for.
+        at: Box<FileAt>,
         /// What happened.
         reason: String,
     },
@@ -110,9 +90,40 @@ pub enum HubError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The HTTP client could not be set up.
+    #[error("cannot start the Hub client: {0}")]
+    Client(String),
     /// A repository id or revision that cannot name anything.
     #[error("`{0}` is not a Hub repository id (expected `org/name` or `name`)")]
     BadRepoId(String),
+}
+
+/// A file of a repository at a revision, as errors name it: `org/name@revision: `file``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileAt {
+    /// Repository id.
+    pub repo: String,
+    /// Revision asked for.
+    pub revision: String,
+    /// File name in the repository.
+    pub file: String,
+}
+
+impl FileAt {
+    /// `file` of `repo` at `revision`, boxed for an error.
+    pub fn boxed(repo: &str, revision: &str, file: &str) -> Box<Self> {
+        Box::new(Self {
+            repo: repo.into(),
+            revision: revision.into(),
+            file: file.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for FileAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}: `{}`", self.repo, self.revision, self.file)
+    }
 }
 
 /// Results of this crate.

@@ -29,7 +29,7 @@ use hf_hub::{Repo, RepoType};
 
 pub use cache::RepoCache;
 pub use checksum::Checksum;
-pub use error::{HubError, Result};
+pub use error::{FileAt, HubError, Result};
 pub use settings::{HubSettings, DEFAULT_ENDPOINT};
 
 /// The default revision.
@@ -71,12 +71,7 @@ impl Hub {
             .with_progress(settings.progress)
             .with_user_agent("amflow", env!("CARGO_PKG_VERSION"))
             .build()
-            .map_err(|e| HubError::Protocol {
-                repo: String::new(),
-                revision: String::new(),
-                file: String::new(),
-                reason: format!("cannot start the Hub client: {e}"),
-            })?;
+            .map_err(|e| HubError::Client(e.to_string()))?;
         Ok(Self { settings, api })
     }
 
@@ -104,9 +99,7 @@ impl Hub {
                 .lookup(revision, file)
                 .map(|(p, c)| cached(p, c))
                 .ok_or_else(|| HubError::NotCached {
-                    repo: repo.into(),
-                    revision: revision.into(),
-                    file: file.into(),
+                    at: FileAt::boxed(repo, revision, file),
                     cache: self.settings.cache_dir.clone(),
                 });
         }
@@ -136,9 +129,7 @@ impl Hub {
                             Ok(cached(p, c))
                         }
                         None => Err(HubError::Unreachable {
-                            repo: repo.into(),
-                            revision: revision.into(),
-                            file: file.into(),
+                            at: FileAt::boxed(repo, revision, file),
                             endpoint: self.settings.endpoint.clone(),
                             reason,
                             cache: self.settings.cache_dir.clone(),
@@ -164,9 +155,7 @@ impl Hub {
                 .map_err(|e| match self.classify(e, repo, revision, file) {
                     Failure::Final(e) => e,
                     Failure::Unreachable(reason) => HubError::Protocol {
-                        repo: repo.into(),
-                        revision: revision.into(),
-                        file: file.into(),
+                        at: FileAt::boxed(repo, revision, file),
                         reason: format!(
                         "download interrupted ({reason}); the partial file is kept in the cache \
                          and the next run resumes it"
@@ -189,9 +178,7 @@ impl Hub {
                 if found != sum.expected() {
                     cache.remove(&commit, file)?;
                     return Err(HubError::Checksum {
-                        repo: repo.into(),
-                        revision: revision.into(),
-                        file: file.into(),
+                        at: FileAt::boxed(repo, revision, file),
                         algorithm: sum.algorithm(),
                         expected: sum.expected().into(),
                         found,
@@ -213,9 +200,7 @@ impl Hub {
     fn classify(&self, e: ApiError, repo: &str, revision: &str, file: &str) -> Failure {
         let protocol = |reason: String| {
             Failure::Final(HubError::Protocol {
-                repo: repo.into(),
-                revision: revision.into(),
-                file: file.into(),
+                at: FileAt::boxed(repo, revision, file),
                 reason,
             })
         };
@@ -229,9 +214,7 @@ impl Hub {
                     })
                 }
                 ureq::Error::StatusCode(404) => Failure::Final(HubError::NotFound {
-                    repo: repo.into(),
-                    revision: revision.into(),
-                    file: file.into(),
+                    at: FileAt::boxed(repo, revision, file),
                     endpoint: self.settings.endpoint.clone(),
                 }),
                 ureq::Error::StatusCode(s) => protocol(format!("the Hub answered HTTP {s}")),
