@@ -130,6 +130,10 @@ pub struct EvalArgs {
     /// Output folder for summary.json, per_class.csv, confusion.csv and confusion.png.
     #[arg(long)]
     pub out: PathBuf,
+    /// Read validation clips as the config's `data.val_clips` says, not as the checkpoint's
+    /// input contract (the validation pipeline it was trained with) says.
+    #[arg(long)]
+    pub config_clips: bool,
 }
 
 /// `amflow predict`.
@@ -147,6 +151,10 @@ pub struct PredictArgs {
     /// One JSON object per video on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Make clips as this input contract says (a TOML file with a `[clips]` table: sampler,
+    /// resize, stages, normalization, views) instead of the checkpoint's own.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
 }
 
 /// `amflow flow`.
@@ -163,6 +171,10 @@ pub struct FlowArgs {
     /// First frame of the pair (t, t+1) to draw.
     #[arg(long, default_value_t = 0)]
     pub frame: usize,
+    /// Make the clip as this input contract says (TOML, `[clips]`) instead of the
+    /// checkpoint's own.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
 }
 
 /// `amflow demo`.

@@ -19,6 +19,15 @@ pub struct Datasets {
     pub val: Arc<dyn VideoDataset>,
 }
 
+/// The number of classes of the training data of `config` (what a model config that leaves
+/// `num_classes` out gets).
+pub fn train_class_count(config: &DataConfig) -> Result<usize> {
+    Ok(match config {
+        DataConfig::Synthetic { train, .. } => train.classes.len(),
+        DataConfig::Files { train, .. } => train.load()?.class_names.len(),
+    })
+}
+
 /// Builds the datasets of `config` for `model`.
 pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
     let [h, w] = model.image_size;

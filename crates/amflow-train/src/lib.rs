@@ -9,9 +9,11 @@
 //! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix, multi-view
 //!   averaging (the project's one home for them);
 //! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
+//! - [`checkpoint`]: checkpoints with their input contract (class names, clip pipeline);
 //! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
 
 pub mod ablation;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -20,7 +20,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{SelectBy, TrainConfig};
+use crate::checkpoint::{InputContract, Position};
+use crate::config::{ModelChoice, SelectBy, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Evaluation, Summary, ViewAverager};
 use crate::optim::AdamW;
@@ -245,6 +246,7 @@ struct Run {
     train_loader: Loader,
     val_loader: Loader,
     class_names: Vec<String>,
+    input: InputContract,
     classes: usize,
     pass_settings: PassSettings,
     pending: PendingBatches,
@@ -259,8 +261,14 @@ impl Run {
         resume: bool,
         devices: &[Device],
     ) -> Result<Self> {
-        let config = config.resolved()?;
-        let model_config = config.model.resolve(None)?;
+        let mut config = config.resolved()?;
+        let mut model_config = config.model.resolve(None)?;
+        // The data first: a model config that leaves `num_classes` out takes the training
+        // data's class count.
+        if model_config.num_classes == 0 {
+            model_config.num_classes = crate::data::train_class_count(&config.data)?;
+        }
+        let datasets = crate::data::build(&config.data, &model_config)?;
         let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
         let ad = replicas
             .first()
@@ -288,10 +296,15 @@ impl Run {
             };
             (model, AdamW::new(o.adamw.clone()), state)
         };
+        // The run records the model as built: the class count filled in, Hub weights pinned
+        // to the commit they were loaded from.
+        let model_config = model.config.clone();
+        config.model = ModelChoice::Inline(Box::new(model_config.clone()));
         write_text(&run_dir.join(files::CONFIG), &config.to_toml())?;
+        let o = &config.optim;
 
-        let datasets = crate::data::build(&config.data, &model_config)?;
         let class_names = datasets.train.class_names().to_vec();
+        let input = InputContract::of_run(&config.data, &model_config);
         let train_loader = crate::data::loader(
             "train",
             datasets.train,
@@ -331,6 +344,7 @@ impl Run {
             train_loader,
             val_loader,
             class_names,
+            input,
             pass_settings,
             pending: PendingBatches::default(),
         })
@@ -480,11 +494,7 @@ impl Run {
         self.state.totals = EpochTotals::default();
         if self.state.best.is_none_or(|b| metric > b) {
             self.state.best = Some(metric);
-            checkpoint::save(
-                &self.model,
-                &self.run_dir.join(files::BEST),
-                &state_meta(&self.state, &self.class_names),
-            )?;
+            self.save_checkpoint(files::BEST)?;
         }
         self.save_resume_point()?;
         write_metrics(&self.run_dir.join(files::METRICS), &self.state.history)?;
@@ -500,12 +510,21 @@ impl Run {
             &self.stepper.opt,
             &self.state,
         )?;
-        checkpoint::save(
+        self.save_checkpoint(files::LAST)
+    }
+
+    /// Writes the model with its classes and input contract as `name` in the run directory.
+    fn save_checkpoint(&self, name: &str) -> Result<()> {
+        crate::checkpoint::save(
             &self.model,
-            &self.run_dir.join(files::LAST),
-            &state_meta(&self.state, &self.class_names),
-        )?;
-        Ok(())
+            &self.run_dir.join(name),
+            &self.class_names,
+            &self.input,
+            Position {
+                epoch: self.state.epoch,
+                step: self.state.step,
+            },
+        )
     }
 }
 
@@ -546,24 +565,6 @@ pub struct EvalReport {
     pub summary: Summary,
     /// Class names, in label order.
     pub classes: Vec<String>,
-}
-
-fn state_meta(state: &RunState, classes: &[String]) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("epoch".to_string(), state.epoch.to_string()),
-        ("step".to_string(), state.step.to_string()),
-        (
-            "classes".to_string(),
-            serde_json::to_string(classes).expect("serialisable"),
-        ),
-    ])
-}
-
-/// The class names a checkpoint written by training carries (metadata `classes`).
-pub fn checkpoint_classes(metadata: &BTreeMap<String, String>) -> Option<Vec<String>> {
-    metadata
-        .get("classes")
-        .and_then(|s| serde_json::from_str(s).ok())
 }
 
 fn save_state(path: &Path, model: &AmFlowModel, opt: &AdamW, state: &RunState) -> Result<()> {

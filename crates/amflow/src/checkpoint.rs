@@ -226,6 +226,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded> {
     let config = read_config(&file, path)?;
     let metadata = file.metadata.clone();
     let (backbone, backbone_report, additions) = model_parts_from_file(file, &config, device)?;
+    let config = config.pinned(backbone_report.as_ref());
     Ok(Loaded {
         model: AmFlowModel::from_parts(&config, backbone, additions)?,
         metadata,

@@ -19,8 +19,13 @@ use crate::nn::Activation;
 use crate::tpm::{TpmConfig, TpmKind};
 
 /// Where the frozen backbone's weights come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+///
+/// In TOML: `{ random = { seed = S } }`, `{ file = { path = P } }`,
+/// `{ embedded = { name = N } }`, or `{ hub = "org/name" }` with optional `revision` (a branch,
+/// tag or commit; default `main`) and `commit` (the commit the revision resolved to, recorded by
+/// amflow when it loads the weights, so that a checkpoint names exactly the weights it was
+/// trained on).
+#[derive(Debug, Clone, PartialEq)]
 pub enum BackboneWeights {
     /// Deterministic random weights (tests, from-scratch baselines).
     Random {
@@ -38,6 +43,94 @@ pub enum BackboneWeights {
         /// Which.
         name: EmbeddedBackbone,
     },
+    /// `model.safetensors` and `config.json` of a Hugging Face Hub repository, through the
+    /// shared Hugging Face cache (`amflow-hub`; `HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`,
+    /// `HF_HUB_OFFLINE`, `HF_TOKEN`).
+    Hub(HubWeights),
+}
+
+/// A Hub repository's weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubWeights {
+    /// Repository id, e.g. `facebook/dinov2-base`.
+    pub hub: String,
+    /// Branch, tag or commit (default `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The commit the weights were loaded from; when set, it is what is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+impl HubWeights {
+    /// The weights of `repo` at its default branch.
+    pub fn new(repo: &str) -> Self {
+        Self {
+            hub: repo.into(),
+            revision: None,
+            commit: None,
+        }
+    }
+
+    /// The revision to ask for: the recorded commit, else the configured revision, else `main`.
+    pub fn revision_to_load(&self) -> &str {
+        self.commit
+            .as_deref()
+            .or(self.revision.as_deref())
+            .unwrap_or("main")
+    }
+}
+
+/// The serde form of [`BackboneWeights`]: one key names the kind.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum TaggedWeights {
+    Random { seed: u64 },
+    File { path: PathBuf },
+    Embedded { name: EmbeddedBackbone },
+}
+
+impl Serialize for BackboneWeights {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            BackboneWeights::Random { seed } => TaggedWeights::Random { seed: *seed }.serialize(s),
+            BackboneWeights::File { path } => {
+                TaggedWeights::File { path: path.clone() }.serialize(s)
+            }
+            BackboneWeights::Embedded { name } => {
+                TaggedWeights::Embedded { name: *name }.serialize(s)
+            }
+            BackboneWeights::Hub(h) => h.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BackboneWeights {
+    /// A table with a `hub` key is Hub weights; any other is one of the tagged kinds, whose
+    /// errors (an unknown kind, a missing field) are reported as they are.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(d)?;
+        let is_hub = value.as_table().is_some_and(|t| t.contains_key("hub"));
+        if is_hub {
+            return HubWeights::deserialize(value)
+                .map(BackboneWeights::Hub)
+                .map_err(|e| D::Error::custom(e.message()));
+        }
+        let tagged = TaggedWeights::deserialize(value).map_err(|e| {
+            D::Error::custom(format!(
+                "{} (weights are {{ random = {{ seed = S }} }}, {{ file = {{ path = P }} }}, \
+                 {{ embedded = {{ name = N }} }} or {{ hub = \"org/name\" }})",
+                e.message()
+            ))
+        })?;
+        Ok(match tagged {
+            TaggedWeights::Random { seed } => BackboneWeights::Random { seed },
+            TaggedWeights::File { path } => BackboneWeights::File { path },
+            TaggedWeights::Embedded { name } => BackboneWeights::Embedded { name },
+        })
+    }
 }
 
 impl fmt::Display for BackboneWeights {
@@ -46,6 +139,18 @@ impl fmt::Display for BackboneWeights {
             BackboneWeights::Random { seed } => write!(f, "random (seed {seed})"),
             BackboneWeights::File { path } => write!(f, "file {}", path.display()),
             BackboneWeights::Embedded { name } => write!(f, "embedded {name:?}"),
+            BackboneWeights::Hub(h) => {
+                write!(
+                    f,
+                    "hub {}@{}",
+                    h.hub,
+                    h.revision.as_deref().unwrap_or("main")
+                )?;
+                match &h.commit {
+                    Some(c) => write!(f, " (commit {c})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -72,8 +177,12 @@ impl EmbeddedBackbone {
 }
 
 /// The frozen backbone: architecture and weights.
+///
+/// With Hub weights `arch` may be left out of the TOML: it is then read from the repository's
+/// `config.json` when the config is read (from the cache, or downloaded), and the commit it
+/// came from is recorded. Given, it is checked against `config.json` when the weights load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "RawBackboneConfig")]
 pub struct BackboneConfig {
     /// Where the weights come from.
     pub weights: BackboneWeights,
@@ -90,6 +199,54 @@ pub struct BackboneConfig {
     /// `bf16` (mixed precision: bf16 weights and products, f32 elsewhere; for GPUs).
     #[serde(default, skip_serializing_if = "BackbonePrecision::is_f32")]
     pub precision: BackbonePrecision,
+}
+
+/// [`BackboneConfig`] as written, `arch` optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackboneConfig {
+    weights: BackboneWeights,
+    #[serde(default)]
+    arch: Option<VitConfig>,
+    #[serde(default)]
+    trainable: bool,
+    #[serde(default)]
+    precision: BackbonePrecision,
+}
+
+impl TryFrom<RawBackboneConfig> for BackboneConfig {
+    type Error = String;
+
+    fn try_from(raw: RawBackboneConfig) -> std::result::Result<Self, String> {
+        let RawBackboneConfig {
+            mut weights,
+            arch,
+            trainable,
+            precision,
+        } = raw;
+        let arch = match (arch, &mut weights) {
+            (Some(arch), _) => arch,
+            (None, BackboneWeights::Hub(hub)) => {
+                let (arch, commit) =
+                    crate::backbone::hub::architecture(hub).map_err(|e| e.to_string())?;
+                hub.commit = Some(commit);
+                arch
+            }
+            (None, _) => {
+                return Err(
+                    "missing field `arch` (only Hub weights, `weights = { hub = \
+                            \"org/name\" }`, read it from their config.json)"
+                        .into(),
+                )
+            }
+        };
+        Ok(Self {
+            weights,
+            arch,
+            trainable,
+            precision,
+        })
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -231,7 +388,9 @@ impl<'de> Deserialize<'de> for TemporalBlocks {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Number of classes `C`.
+    /// Number of classes `C`. Left out (or 0) in a training config, it is the training data's
+    /// class count; a model is never built with 0.
+    #[serde(default)]
     pub num_classes: usize,
     /// Frames per clip the model is built for (`T`; the transformer TPM's position embedding).
     pub num_frames: usize,
@@ -288,14 +447,24 @@ impl ModelConfig {
         toml::to_string_pretty(self).expect("a model config always serialises to TOML")
     }
 
-    /// Checks the configuration for consistency.
+    /// Checks that the configuration can build a model: [`ModelConfig::validate`], and a
+    /// class count (which only training fills in when it is left out).
+    pub fn validate_complete(&self) -> Result<()> {
+        if self.num_classes == 0 {
+            return Err(AmflowError::Config(
+                "num_classes is not set (only training takes it from the data); set \
+                 `num_classes`"
+                    .into(),
+            ));
+        }
+        self.validate()
+    }
+
+    /// Checks the configuration for consistency; `num_classes` may still be 0 (not set).
     pub fn validate(&self) -> Result<()> {
         let arch = &self.backbone.arch;
         arch.validate()?;
         let err = |m: String| Err(AmflowError::Config(m));
-        if self.num_classes == 0 {
-            return err("num_classes must be at least 1".into());
-        }
         if self.num_frames == 0 {
             return err("num_frames must be at least 1".into());
         }
@@ -343,6 +512,18 @@ impl ModelConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The config with Hub weights pinned to the commit `report` says they were loaded from
+    /// (unchanged for other weights).
+    pub fn pinned(mut self, report: Option<&crate::nn::LoadReport>) -> Self {
+        if let (BackboneWeights::Hub(hub), Some(commit)) = (
+            &mut self.backbone.weights,
+            report.and_then(|r| r.hub_commit.as_ref()),
+        ) {
+            hub.commit = Some(commit.clone());
+        }
+        self
     }
 
     /// Tokens per frame `N` at the configured input size.
@@ -482,14 +663,14 @@ impl Preset {
                 };
                 c
             }
-            Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "dinov2-small"),
-            Preset::Dinov2B14Am12Transformer => dinov2(768, 12, 12, 0, "dinov2-base"),
-            Preset::Dinov2L14Am24Transformer => dinov2(1024, 24, 16, 0, "dinov2-large"),
+            Preset::Dinov2S14Am12Transformer => dinov2(384, 12, 6, 0, "facebook/dinov2-small"),
+            Preset::Dinov2B14Am12Transformer => dinov2(768, 12, 12, 0, "facebook/dinov2-base"),
+            Preset::Dinov2L14Am24Transformer => dinov2(1024, 24, 16, 0, "facebook/dinov2-large"),
             Preset::Dinov2S14RegAm12Transformer => {
-                dinov2(384, 12, 6, 4, "dinov2-with-registers-small")
+                dinov2(384, 12, 6, 4, "facebook/dinov2-with-registers-small")
             }
             Preset::Dinov2B14Am2VanillaTcn => {
-                let mut c = dinov2(768, 12, 12, 0, "dinov2-base");
+                let mut c = dinov2(768, 12, 12, 0, "facebook/dinov2-base");
                 c.num_classes = 31;
                 c.temporal_blocks = TemporalBlocks::List(vec![1, 12]);
                 c.am_flow = AmFlowConfig::Vanilla {};
@@ -497,19 +678,19 @@ impl Preset {
                 c
             }
             Preset::ClipB16Am12Tcn => {
-                let mut c = clip(16, "clip-vit-base-patch16");
+                let mut c = clip(16, "openai/clip-vit-base-patch16");
                 c.num_classes = 174;
                 c.tpm = TpmConfig::new(TpmKind::Tcn);
                 c
             }
-            Preset::ClipB32Am12Transformer => clip(32, "clip-vit-base-patch32"),
+            Preset::ClipB32Am12Transformer => clip(32, "openai/clip-vit-base-patch32"),
         }
     }
 }
 
 /// Kinetics-400, 8 x 224², AM flow aligned on every block, transformer TPMs, around `arch`
-/// whose `transformers` weights are expected under `weights/<dir>/model.safetensors`.
-fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
+/// with the weights of Hub repository `repo` (whose `config.json` must agree with `arch`).
+fn video_preset(arch: VitConfig, bottleneck: usize, repo: &str) -> ModelConfig {
     ModelConfig {
         num_classes: 400,
         num_frames: 8,
@@ -517,9 +698,7 @@ fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
         seed: 0,
         temporal_blocks: TemporalBlocks::All,
         backbone: BackboneConfig {
-            weights: BackboneWeights::File {
-                path: PathBuf::from(format!("weights/{dir}/model.safetensors")),
-            },
+            weights: BackboneWeights::Hub(HubWeights::new(repo)),
             arch,
             trainable: false,
             precision: BackbonePrecision::F32,
@@ -530,7 +709,7 @@ fn video_preset(arch: VitConfig, bottleneck: usize, dir: &str) -> ModelConfig {
     }
 }
 
-fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str) -> ModelConfig {
+fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, repo: &str) -> ModelConfig {
     let arch = VitConfig {
         family: BackboneFamily::Dinov2,
         hidden_size: width,
@@ -550,10 +729,10 @@ fn dinov2(width: usize, depth: usize, heads: usize, registers: usize, dir: &str)
             PosInterpolation::Bicubic
         },
     };
-    video_preset(arch, width / 4, dir)
+    video_preset(arch, width / 4, repo)
 }
 
-fn clip(patch: usize, dir: &str) -> ModelConfig {
+fn clip(patch: usize, repo: &str) -> ModelConfig {
     let arch = VitConfig {
         family: BackboneFamily::Clip,
         hidden_size: 768,
@@ -569,5 +748,5 @@ fn clip(patch: usize, dir: &str) -> ModelConfig {
         activation: Activation::QuickGelu,
         pos_interpolation: PosInterpolation::Bicubic,
     };
-    video_preset(arch, 192, dir)
+    video_preset(arch, 192, repo)
 }

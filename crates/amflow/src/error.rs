@@ -85,6 +85,24 @@ pub enum AmflowError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Fetching weights by Hub name failed.
+    #[error(transparent)]
+    Hub(#[from] Box<amflow_hub::HubError>),
+    /// A Hub repository's `config.json` disagrees with the configured architecture.
+    #[error(
+        "backbone.arch.{field} = {configured} disagrees with {repo}'s config.json ({hub}); \
+         leave `backbone.arch` out to read it from config.json"
+    )]
+    HubArchitecture {
+        /// The repository.
+        repo: String,
+        /// The differing field of `backbone.arch`.
+        field: &'static str,
+        /// Its configured value.
+        configured: String,
+        /// config.json's key and value.
+        hub: String,
+    },
 }
 
 impl AmflowError {

@@ -70,7 +70,7 @@ fn layer_norm(d: usize) -> usize {
 
 /// Parameter counts of the model `config` builds.
 pub fn param_counts(config: &ModelConfig) -> Result<ParamCounts> {
-    config.validate()?;
+    config.validate_complete()?;
     let a = &config.backbone.arch;
     let (d, p, g) = (a.hidden_size, a.patch_size, a.native_grid());
     // patch projection, class token, position embedding, registers, LN_final
@@ -131,7 +131,7 @@ pub fn param_counts(config: &ModelConfig) -> Result<ParamCounts> {
 
 /// MACs per clip of `config.num_frames` frames at `config.image_size`.
 pub fn compute_per_clip(config: &ModelConfig) -> Result<Compute> {
-    config.validate()?;
+    config.validate_complete()?;
     let a = &config.backbone.arch;
     let (d, p, h) = (
         a.hidden_size as u64,

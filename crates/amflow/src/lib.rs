@@ -32,6 +32,7 @@ pub mod info;
 pub mod init;
 pub mod model;
 pub mod nn;
+pub mod tensor_reader;
 pub mod tpm;
 
 pub use config::{ModelConfig, Preset};

@@ -53,7 +53,7 @@ pub struct Additions {
 impl Additions {
     /// Builds the additions for `config` under `vb` (names as in the checkpoint format).
     pub fn new(vb: &VarBuilder<'_>, config: &ModelConfig) -> Result<Self> {
-        config.validate()?;
+        config.validate_complete()?;
         let arch = &config.backbone.arch;
         let d = arch.hidden_size;
         let r = config.adapter.bottleneck;
@@ -191,10 +191,13 @@ pub fn attention_maps(config: &ModelConfig) -> Result<Vec<AttentionMaps>> {
 impl AmFlowModel {
     /// Builds the model: the backbone from its configured weights, the additions from
     /// `config.seed`. Returns the backbone's load report when weights came from a file.
+    ///
+    /// Hub weights are pinned: the stored config records the commit they came from.
     pub fn new(config: &ModelConfig, device: &Device) -> Result<(Self, Option<LoadReport>)> {
         let (backbone, report) = load_backbone(config, device)?;
         let additions = Additions::random(config, device)?;
-        Ok((Self::from_parts(config, backbone, additions)?, report))
+        let config = config.clone().pinned(report.as_ref());
+        Ok((Self::from_parts(&config, backbone, additions)?, report))
     }
 
     /// Assembles a model, checking that the parts fit the config.
@@ -328,6 +331,12 @@ pub fn load_backbone(config: &ModelConfig, device: &Device) -> Result<(Vit, Opti
         }
         BackboneWeights::File { path } => {
             let (vit, report) = Vit::load_hf(path, &config.backbone.arch, device)?;
+            (vit, Some(report))
+        }
+        BackboneWeights::Hub(hub) => {
+            let files = crate::backbone::hub::fetch_backbone(hub, &config.backbone.arch)?;
+            let (vit, mut report) = Vit::load_hf(&files.weights, &config.backbone.arch, device)?;
+            report.hub_commit = Some(files.commit);
             (vit, Some(report))
         }
         BackboneWeights::Embedded { name } => {

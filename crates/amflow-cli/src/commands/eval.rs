@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use amflow::checkpoint;
+use amflow_train::checkpoint;
+use amflow_train::config::DataConfig;
 use amflow_train::trainer::{self, files, Silent};
 use amflow_train::TrainConfig;
 use anyhow::{Context, Result};
@@ -32,12 +33,22 @@ fn config_for(args: &EvalArgs) -> Result<TrainConfig> {
 
 /// Runs `amflow eval`.
 pub fn run(args: &EvalArgs, device: &Device) -> Result<ExitCode> {
-    let loaded = checkpoint::load(&args.checkpoint, device)
+    let trained = checkpoint::load(&args.checkpoint, device)
         .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
-    let config = config_for(args)?;
-    let model = loaded.model;
+    let mut config = config_for(args)?;
+    // Validation clips are made as the model was validated in training, unless asked otherwise.
+    if let (DataConfig::Files { val_clips, .. }, Some(input), false) =
+        (&mut config.data, &trained.input, args.config_clips)
+    {
+        *val_clips = input.clips.clone();
+    }
+    let model = trained.model;
     let datasets = amflow_train::data::build(&config.data, &model.config)?;
     let classes = datasets.val.class_names().to_vec();
+    // Labels index the checkpoint's classes: the data must name the same ones in its order.
+    if trained.metadata.contains_key(checkpoint::CLASSES_KEY) {
+        amflow_train::data::same_classes(&trained.classes, &classes)?;
+    }
     let loader = amflow_train::data::loader(
         "eval",
         datasets.val,

@@ -6,14 +6,41 @@
 use std::process::ExitCode;
 
 use amflow::flow::vanilla_am_flow;
-use amflow::{checkpoint, AmFlowModel, HostTensor, Preset};
+use amflow::{AmFlowModel, HostTensor, Preset};
 use amflow_report::{compose_grid, pca_rgb, RgbImage};
+use amflow_train::checkpoint::{self, InputContract, Trained};
+use amflow_train::TrainConfig;
 use amflow_video::transform::Normalization;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 
-use super::video_input::{normalization_for, read_clip};
+use super::video_input::{contract, read_views};
 use crate::cli::FlowArgs;
+
+/// The model and how to make its clips: the checkpoint's, else the untrained
+/// `synthetic-small` model with the embedded default run's input contract.
+fn model_and_contract(args: &FlowArgs, device: &Device) -> Result<(AmFlowModel, InputContract)> {
+    match &args.checkpoint {
+        Some(p) => {
+            let trained: Trained = checkpoint::load(p, device)
+                .with_context(|| format!("loading checkpoint {}", p.display()))?;
+            let input = contract(&trained, args.input.as_deref(), p)?;
+            Ok((trained.model, input))
+        }
+        None => {
+            let model = AmFlowModel::new(&Preset::SyntheticSmall.config(), device)?.0;
+            let input = match &args.input {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    InputContract::from_toml(&text)?
+                }
+                None => InputContract::of_run(&TrainConfig::embedded_default().data, &model.config),
+            };
+            Ok((model, input))
+        }
+    }
+}
 
 fn frame_image(unit_clip: &HostTensor, t: usize) -> RgbImage {
     let (h, w) = (unit_clip.shape[3], unit_clip.shape[4]);
@@ -31,14 +58,7 @@ fn frame_image(unit_clip: &HostTensor, t: usize) -> RgbImage {
 
 /// Runs `amflow flow`.
 pub fn run(args: &FlowArgs, device: &Device) -> Result<ExitCode> {
-    let model = match &args.checkpoint {
-        Some(p) => {
-            checkpoint::load(p, device)
-                .with_context(|| format!("loading checkpoint {}", p.display()))?
-                .model
-        }
-        None => AmFlowModel::new(&Preset::SyntheticSmall.config(), device)?.0,
-    };
+    let (model, input) = model_and_contract(args, device)?;
     let config = &model.config;
     if config.num_frames < 2 {
         bail!(
@@ -47,8 +67,15 @@ pub fn run(args: &FlowArgs, device: &Device) -> Result<ExitCode> {
         );
     }
     let t = args.frame.min(config.num_frames - 2);
-    let clip = read_clip(&args.video, config, normalization_for(config))?;
-    let unit = read_clip(&args.video, config, Normalization::Unit)?;
+    // The first test view, normalised for the model and as plain [0, 1] values for the picture.
+    let first = |norm| -> Result<HostTensor> {
+        read_views(&args.video, config, &input, norm)?
+            .into_iter()
+            .next()
+            .context("the input contract makes no view")
+    };
+    let clip = first(None)?;
+    let unit = first(Some(Normalization::Unit))?;
     let out = model.forward_detailed(clip.to_tensor::<5>(device)?, true)?;
     let arch = &config.backbone.arch;
     let (gh, gw) = (

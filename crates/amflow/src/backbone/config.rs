@@ -114,23 +114,41 @@ impl VitConfig {
 
     /// Reads the architecture from a `transformers` `config.json` (model types `dinov2`,
     /// `dinov2_with_registers`, `clip_vision_model`, or `clip`, whose `vision_config` is used).
+    /// A key the file leaves out takes the `transformers` class default
+    /// (`Dinov2Config`, `Dinov2WithRegistersConfig`, `CLIPVisionConfig`), as `from_pretrained`
+    /// does.
     pub fn from_hf_config(json: &serde_json::Value) -> Result<Self> {
         let model_type = json
             .get("model_type")
             .and_then(|v| v.as_str())
             .ok_or_else(|| AmflowError::Config("config.json has no model_type".into()))?;
-        let get = |v: &serde_json::Value, k: &str| -> Result<f64> {
-            v.get(k)
-                .and_then(|x| x.as_f64())
-                .ok_or_else(|| AmflowError::Config(format!("config.json lacks `{k}`")))
+        let num = |k: &str, default: f64| -> Result<f64> {
+            match json.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(v) => v.as_f64().ok_or_else(|| {
+                    AmflowError::Config(format!("config.json `{k}` is not a number: {v}"))
+                }),
+            }
+        };
+        let count = |k: &str, default: usize| -> Result<usize> {
+            let v = num(k, default as f64)?;
+            if v < 0.0 || v.fract() != 0.0 || v > 1e9 {
+                return Err(AmflowError::Config(format!(
+                    "config.json `{k}` = {v} is not a count"
+                )));
+            }
+            Ok(v as usize)
+        };
+        let text = |k: &str, default: &'static str| -> String {
+            json.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_string()
         };
         match model_type {
             "dinov2" | "dinov2_with_registers" => {
-                let hidden = get(json, "hidden_size")? as usize;
-                let act = json
-                    .get("hidden_act")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("gelu");
+                let registers = model_type == "dinov2_with_registers";
+                let act = text("hidden_act", "gelu");
                 if act != "gelu" {
                     return Err(AmflowError::Config(format!(
                         "DINOv2 hidden_act `{act}` is not supported (only `gelu`)"
@@ -141,23 +159,30 @@ impl VitConfig {
                         "DINOv2 with SwiGLU MLP (ViT-g) is not supported".into(),
                     ));
                 }
-                let registers = model_type == "dinov2_with_registers";
+                if json.get("qkv_bias").and_then(|v| v.as_bool()) == Some(false) {
+                    return Err(AmflowError::Config(
+                        "DINOv2 without query/key/value biases (`qkv_bias = false`) is not \
+                         supported"
+                            .into(),
+                    ));
+                }
+                let hidden = count("hidden_size", 768)?;
                 Ok(Self {
                     family: BackboneFamily::Dinov2,
                     hidden_size: hidden,
-                    num_layers: get(json, "num_hidden_layers")? as usize,
-                    num_heads: get(json, "num_attention_heads")? as usize,
-                    mlp_dim: (hidden as f64 * get(json, "mlp_ratio").unwrap_or(4.0)) as usize,
-                    patch_size: get(json, "patch_size")? as usize,
-                    native_image_size: get(json, "image_size")? as usize,
+                    num_layers: count("num_hidden_layers", 12)?,
+                    num_heads: count("num_attention_heads", 12)?,
+                    mlp_dim: (hidden as f64 * num("mlp_ratio", 4.0)?) as usize,
+                    patch_size: count("patch_size", if registers { 16 } else { 14 })?,
+                    native_image_size: count("image_size", 224)?,
                     num_registers: if registers {
-                        get(json, "num_register_tokens")? as usize
+                        count("num_register_tokens", 4)?
                     } else {
                         0
                     },
                     layer_scale: true,
-                    layer_scale_init: get(json, "layerscale_value").unwrap_or(1.0),
-                    layer_norm_eps: get(json, "layer_norm_eps").unwrap_or(1e-6),
+                    layer_scale_init: num("layerscale_value", 1.0)?,
+                    layer_norm_eps: num("layer_norm_eps", 1e-6)?,
                     activation: Activation::Gelu,
                     pos_interpolation: if registers {
                         PosInterpolation::BicubicAntialias
@@ -175,11 +200,7 @@ impl VitConfig {
                 Self::from_hf_config(&v)
             }
             "clip_vision_model" => {
-                let act = json
-                    .get("hidden_act")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("quick_gelu");
-                let activation = match act {
+                let activation = match text("hidden_act", "quick_gelu").as_str() {
                     "quick_gelu" => Activation::QuickGelu,
                     "gelu" => Activation::Gelu,
                     other => {
@@ -190,16 +211,16 @@ impl VitConfig {
                 };
                 Ok(Self {
                     family: BackboneFamily::Clip,
-                    hidden_size: get(json, "hidden_size")? as usize,
-                    num_layers: get(json, "num_hidden_layers")? as usize,
-                    num_heads: get(json, "num_attention_heads")? as usize,
-                    mlp_dim: get(json, "intermediate_size")? as usize,
-                    patch_size: get(json, "patch_size")? as usize,
-                    native_image_size: get(json, "image_size")? as usize,
+                    hidden_size: count("hidden_size", 768)?,
+                    num_layers: count("num_hidden_layers", 12)?,
+                    num_heads: count("num_attention_heads", 12)?,
+                    mlp_dim: count("intermediate_size", 3072)?,
+                    patch_size: count("patch_size", 32)?,
+                    native_image_size: count("image_size", 224)?,
                     num_registers: 0,
                     layer_scale: false,
                     layer_scale_init: 1.0,
-                    layer_norm_eps: get(json, "layer_norm_eps").unwrap_or(1e-5),
+                    layer_norm_eps: num("layer_norm_eps", 1e-5)?,
                     activation,
                     pos_interpolation: PosInterpolation::Bicubic,
                 })
@@ -208,5 +229,39 @@ impl VitConfig {
                 "config.json model_type `{other}` is not a supported backbone"
             ))),
         }
+    }
+
+    /// The first field in which `self` (a config's `backbone.arch`) differs from `hub` (read
+    /// from `config.json`), as `(field, this value, config.json's key and value)`. Not
+    /// compared: what only seeds random weights (`layer_scale_init`) and the resizing rule
+    /// (`pos_interpolation`, a choice of the user's).
+    pub fn first_difference(&self, hub: &VitConfig) -> Option<(&'static str, String, String)> {
+        macro_rules! cmp {
+            ($($field:ident => $key:literal),* $(,)?) => {
+                $(
+                    if self.$field != hub.$field {
+                        return Some((
+                            stringify!($field),
+                            format!("{:?}", self.$field),
+                            format!("{} -> {:?}", $key, hub.$field),
+                        ));
+                    }
+                )*
+            };
+        }
+        cmp!(
+            family => "model_type",
+            hidden_size => "hidden_size",
+            num_layers => "num_hidden_layers",
+            num_heads => "num_attention_heads",
+            mlp_dim => "mlp_ratio / intermediate_size",
+            patch_size => "patch_size",
+            native_image_size => "image_size",
+            num_registers => "num_register_tokens",
+            layer_scale => "model_type",
+            layer_norm_eps => "layer_norm_eps",
+            activation => "hidden_act",
+        );
+        None
     }
 }

@@ -4,6 +4,7 @@ mod attention;
 mod block;
 mod config;
 mod export;
+pub mod hub;
 mod pos_interp;
 mod precision;
 mod vit;

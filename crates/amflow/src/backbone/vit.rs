@@ -21,6 +21,7 @@ use crate::error::{AmflowError, Result};
 use crate::host_tensor::{HostTensor, TensorFile};
 use crate::init::Init;
 use crate::nn::{FileSource, LayerNorm, LoadReport, RandomSource, TensorSource, VarBuilder};
+use crate::tensor_reader::TensorReader;
 
 /// The frozen image ViT.
 ///
@@ -163,8 +164,11 @@ impl Vit {
     /// unused ones (`mask_token`, `position_ids`) are listed in the report; any other unused,
     /// missing or mis-shaped tensor is an error naming it.
     pub fn load_hf(path: &Path, config: &VitConfig, device: &Device) -> Result<(Self, LoadReport)> {
-        let file = TensorFile::read(path)?;
-        Self::from_hf_file(file, config, device)
+        Self::from_source(
+            FileSource::reader(TensorReader::open(path)?),
+            config,
+            device,
+        )
     }
 
     /// [`Vit::load_hf`] on an already parsed file.
@@ -173,8 +177,16 @@ impl Vit {
         config: &VitConfig,
         device: &Device,
     ) -> Result<(Self, LoadReport)> {
-        let prefix = hf_prefix(&file, config.family);
-        let source = RefCell::new(FileSource::new(file));
+        Self::from_source(FileSource::new(file), config, device)
+    }
+
+    fn from_source(
+        source: FileSource,
+        config: &VitConfig,
+        device: &Device,
+    ) -> Result<(Self, LoadReport)> {
+        let prefix = hf_prefix(&source.names(), config.family);
+        let source = RefCell::new(source);
         let vit = {
             let root = VarBuilder::new(&source as &RefCell<dyn TensorSource>, device);
             let vb = match &prefix {
@@ -351,14 +363,14 @@ impl Vit {
 }
 
 /// The key prefix of the backbone in a `transformers` file, if any.
-fn hf_prefix(file: &TensorFile, family: BackboneFamily) -> Option<String> {
+fn hf_prefix(names: &[&str], family: BackboneFamily) -> Option<String> {
     let candidates: &[&str] = match family {
         BackboneFamily::Dinov2 => &["dinov2", "model"],
         BackboneFamily::Clip => &["vision_model"],
     };
     for c in candidates {
         let probe = format!("{c}.embeddings.");
-        if file.tensors.keys().any(|k| k.starts_with(&probe)) {
+        if names.iter().any(|k| k.starts_with(&probe)) {
             return Some((*c).to_string());
         }
     }

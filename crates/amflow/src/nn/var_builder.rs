@@ -16,6 +16,7 @@ use burn::prelude::*;
 use crate::error::{AmflowError, Result};
 use crate::host_tensor::{HostTensor, TensorFile};
 use crate::init::{param_rng, Init};
+use crate::tensor_reader::TensorReader;
 
 /// Where parameter values come from.
 pub trait TensorSource {
@@ -54,6 +55,8 @@ pub struct LoadReport {
     /// Tensors of the file that belong to other components (e.g. CLIP's text tower) or are
     /// known to be unused by inference (e.g. DINOv2's `mask_token`), listed, not applied.
     pub ignored: Vec<String>,
+    /// The Hub commit the weights came from (Hub weights only).
+    pub hub_commit: Option<String>,
 }
 
 impl std::fmt::Display for LoadReport {
@@ -78,21 +81,51 @@ impl std::fmt::Display for LoadReport {
     }
 }
 
-/// Tensors taken from a safetensors file.
+/// Tensors taken from a safetensors file: either parsed whole (small files: checkpoints, the
+/// embedded backbone), each tensor moved out as it is used, or read one by one from disk
+/// ([`TensorReader`]: weight files).
 #[derive(Debug)]
 pub struct FileSource {
-    file: TensorFile,
+    store: Store,
     used: BTreeSet<String>,
     applied_values: usize,
+}
+
+#[derive(Debug)]
+enum Store {
+    Parsed(TensorFile),
+    Reader(TensorReader),
 }
 
 impl FileSource {
     /// A source over a parsed file.
     pub fn new(file: TensorFile) -> Self {
+        Self::with_store(Store::Parsed(file))
+    }
+
+    /// A source reading tensors from disk as they are asked for.
+    pub fn reader(reader: TensorReader) -> Self {
+        Self::with_store(Store::Reader(reader))
+    }
+
+    fn with_store(store: Store) -> Self {
         Self {
-            file,
+            store,
             used: BTreeSet::new(),
             applied_values: 0,
+        }
+    }
+
+    /// The names of the tensors not used yet.
+    pub fn names(&self) -> Vec<&str> {
+        match &self.store {
+            Store::Parsed(f) => f.tensors.keys().map(String::as_str).collect(),
+            Store::Reader(r) => r
+                .tensors()
+                .keys()
+                .filter(|k| !self.used.contains(*k))
+                .map(String::as_str)
+                .collect(),
         }
     }
 
@@ -100,53 +133,75 @@ impl FileSource {
     /// `ignorable` returns true (they are listed in the report). The first other unused tensor
     /// is an [`AmflowError::UnexpectedTensor`].
     pub fn finish(self, ignorable: impl Fn(&str) -> bool) -> Result<LoadReport> {
+        let unused: Vec<(String, Vec<usize>)> = match &self.store {
+            Store::Parsed(f) => f
+                .tensors
+                .iter()
+                .map(|(k, t)| (k.clone(), t.shape.clone()))
+                .collect(),
+            Store::Reader(r) => r
+                .tensors()
+                .iter()
+                .filter(|(k, _)| !self.used.contains(*k))
+                .map(|(k, t)| (k.clone(), t.shape.clone()))
+                .collect(),
+        };
         let mut ignored = Vec::new();
-        for (name, t) in &self.file.tensors {
-            if self.used.contains(name) {
-                continue;
-            }
-            if ignorable(name) {
-                ignored.push(name.clone());
+        for (name, shape) in unused {
+            if ignorable(&name) {
+                ignored.push(name);
             } else {
-                return Err(AmflowError::UnexpectedTensor {
-                    name: name.clone(),
-                    shape: t.shape.clone(),
-                });
+                return Err(AmflowError::UnexpectedTensor { name, shape });
             }
         }
         Ok(LoadReport {
             applied: self.used.len(),
             applied_values: self.applied_values,
             ignored,
+            hub_commit: None,
         })
     }
 
     /// The file's metadata.
     pub fn metadata(&self) -> &std::collections::BTreeMap<String, String> {
-        &self.file.metadata
+        match &self.store {
+            Store::Parsed(f) => &f.metadata,
+            Store::Reader(r) => r.metadata(),
+        }
     }
 }
 
 impl TensorSource for FileSource {
     fn fetch(&mut self, name: &str, shape: &[usize], _init: Init) -> Result<HostTensor> {
-        let t = self
-            .file
-            .tensors
-            .get(name)
-            .ok_or_else(|| AmflowError::MissingTensor {
-                name: name.to_string(),
-                expected: shape.to_vec(),
-            })?;
-        if t.shape != shape {
+        let missing = || AmflowError::MissingTensor {
+            name: name.to_string(),
+            expected: shape.to_vec(),
+        };
+        let found = match &self.store {
+            Store::Parsed(f) => f.tensors.get(name).map(|t| t.shape.clone()),
+            Store::Reader(r) if !self.used.contains(name) => {
+                r.tensors().get(name).map(|t| t.shape.clone())
+            }
+            Store::Reader(_) => None,
+        }
+        .ok_or_else(missing)?;
+        if found != shape {
             return Err(AmflowError::ShapeMismatch {
                 name: name.to_string(),
                 expected: shape.to_vec(),
-                found: t.shape.clone(),
+                found,
             });
         }
+        let tensor = match &mut self.store {
+            Store::Parsed(f) => f.tensors.remove(name).ok_or_else(missing)?,
+            Store::Reader(r) => HostTensor {
+                shape: found,
+                data: r.read_f32(name)?,
+            },
+        };
         self.used.insert(name.to_string());
-        self.applied_values += t.data.len();
-        Ok(t.clone())
+        self.applied_values += tensor.data.len();
+        Ok(tensor)
     }
 }
 
