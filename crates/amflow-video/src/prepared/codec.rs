@@ -58,6 +58,8 @@ pub(crate) struct JpegEncoder {
     scaler: ff::software::scaling::Context,
     rgb: ff::frame::Video,
     size: (usize, usize),
+    /// Timestamp of the next frame (the encoder wants them increasing).
+    pts: i64,
 }
 
 fn encode_error(path: &Path, what: &str, e: impl std::fmt::Display) -> DataError {
@@ -110,6 +112,7 @@ impl FrameEncoder {
             scaler,
             rgb,
             size: (width, height),
+            pts: 0,
         }))
     }
 
@@ -138,7 +141,8 @@ impl FrameEncoder {
         j.scaler
             .run(&j.rgb, &mut yuv)
             .map_err(err("colour conversion failed"))?;
-        yuv.set_pts(Some(0));
+        yuv.set_pts(Some(j.pts));
+        j.pts += 1;
         j.encoder
             .send_frame(&yuv)
             .map_err(err("the JPEG encoder rejected a frame"))?;
