@@ -440,7 +440,10 @@ fn prepared_copy_trains_and_evaluates_like_the_originals() {
         stdout.contains("missing") && stdout.contains("missing.mp4"),
         "{stdout}"
     );
-    assert!(stdout.contains("10 videos prepared, 1 left out"), "{stdout}");
+    assert!(
+        stdout.contains("10 videos prepared, 1 left out"),
+        "{stdout}"
+    );
     let o = run(&["data", "check", prepared.to_str().unwrap(), "--full"]);
     ok(&o);
     assert!(

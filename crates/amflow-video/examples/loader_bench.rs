@@ -31,7 +31,10 @@ fn main() -> Res<()> {
         Some("read") if args.len() == 5 => {
             read(&args[1], &args[2], args[3].parse()?, args[4].parse()?)
         }
-        _ => Err("usage: loader_bench prepare LIST OUT CODEC | read MANIFEST SAMPLER WORKERS ROUNDS".into()),
+        _ => Err(
+            "usage: loader_bench prepare LIST OUT CODEC | read MANIFEST SAMPLER WORKERS ROUNDS"
+                .into(),
+        ),
     }
 }
 

@@ -233,12 +233,12 @@ fn run_scan(
                     return;
                 };
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(i)))
-                .unwrap_or_else(|_| {
-                    Err(DataError::Decode {
-                        path: entry.path.clone(),
-                        reason: "checking the file panicked".into(),
-                    })
-                });
+                    .unwrap_or_else(|_| {
+                        Err(DataError::Decode {
+                            path: entry.path.clone(),
+                            reason: "checking the file panicked".into(),
+                        })
+                    });
                 let problems = if r.is_err() {
                     found.fetch_add(1, Ordering::SeqCst) + 1
                 } else {

@@ -42,7 +42,9 @@ pub mod synthetic;
 pub mod transform;
 
 pub use amflow_rng::SplitMix64;
-pub use check::{scan_manifest, scan_prepared, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport};
+pub use check::{
+    scan_manifest, scan_prepared, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport,
+};
 pub use dataset::{
     DatasetConfig, FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry,
     ManifestSpec, SmarthomeSplit, Split, VideoDataset,

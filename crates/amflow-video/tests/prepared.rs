@@ -11,10 +11,10 @@ use std::sync::Arc;
 use amflow_video::dataset::{FileDatasetConfig, FileVideoDataset, Manifest, ManifestEntry, Split};
 use amflow_video::{
     prepare, scan_prepared, write_synthetic_dataset, write_video, BadInputPolicy, DataError,
-    EncodeConfig, FrameCodec, Loader, MotionClass, LoaderConfig, ManifestSpec, MediaKind, PrepareConfig,
-    PrepareSettings, PreparedStore, Resize, RgbFrame, SampleMode, Sampler, ScanConfig, ScanDepth,
-    ShardPart, SplitMix64, SyntheticMotionConfig, SyntheticMotionDataset, TransformConfig,
-    VideoDataset,
+    EncodeConfig, FrameCodec, Loader, LoaderConfig, ManifestSpec, MediaKind, MotionClass,
+    PrepareConfig, PrepareSettings, PreparedStore, Resize, RgbFrame, SampleMode, Sampler,
+    ScanConfig, ScanDepth, ShardPart, SplitMix64, SyntheticMotionConfig, SyntheticMotionDataset,
+    TransformConfig, VideoDataset,
 };
 
 /// PSNR of two equally long byte buffers, in dB.
@@ -49,10 +49,18 @@ fn source(dir: &Path) -> Manifest {
     std::fs::write(&empty, b"").unwrap();
     let noise = dir.join("noise.mp4");
     let mut rng = SplitMix64::new(7);
-    std::fs::write(&noise, (0..4096).map(|_| rng.next_u64() as u8).collect::<Vec<_>>()).unwrap();
+    std::fs::write(
+        &noise,
+        (0..4096).map(|_| rng.next_u64() as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let short = dir.join("short.mp4");
-    write_video(&short, &[RgbFrame::filled(48, 48, [9, 99, 199])], &EncodeConfig::default())
-        .unwrap();
+    write_video(
+        &short,
+        &[RgbFrame::filled(48, 48, [9, 99, 199])],
+        &EncodeConfig::default(),
+    )
+    .unwrap();
     let bad = |path: PathBuf| ManifestEntry {
         path,
         label: 1,
@@ -97,7 +105,10 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
@@ -136,7 +147,10 @@ fn prepared_clips_match_the_source_and_bad_inputs_are_listed() {
         .iter()
         .map(|b| {
             let p = PathBuf::from(b["path"].as_str().unwrap());
-            (p.file_name().unwrap().to_string_lossy().into(), b["kind"].as_str().unwrap().into())
+            (
+                p.file_name().unwrap().to_string_lossy().into(),
+                b["kind"].as_str().unwrap().into(),
+            )
         })
         .collect();
     let want = [
@@ -218,7 +232,12 @@ fn prepared_clips_match_the_source_and_bad_inputs_are_listed() {
         ..Default::default()
     };
     let f = store
-        .read_clip(0, &read, SampleMode::Test { view: 0, views: 1 }, &mut SplitMix64::new(0))
+        .read_clip(
+            0,
+            &read,
+            SampleMode::Test { view: 0, views: 1 },
+            &mut SplitMix64::new(0),
+        )
         .unwrap();
     let neighbours = psnr(&f[0].data, &f[1].data);
     eprintln!("PSNR of neighbouring frames: {neighbours:.1} dB");
@@ -240,7 +259,10 @@ fn prepared_clips_match_the_source_and_bad_inputs_are_listed() {
         assert_eq!(a.class_names(), b.class_names());
         for i in 0..a.len() {
             let (ca, cb) = (a.get(i, 5).unwrap(), b.get(i, 5).unwrap());
-            assert_eq!((ca.shape, ca.label, ca.sample, ca.view), (cb.shape, cb.label, cb.sample, cb.view));
+            assert_eq!(
+                (ca.shape, ca.label, ca.sample, ca.view),
+                (cb.shape, cb.label, cb.sample, cb.view)
+            );
         }
     }
 
@@ -260,8 +282,17 @@ fn prepared_clips_match_the_source_and_bad_inputs_are_listed() {
         ..Default::default()
     };
     for (i, e) in good.entries.iter().enumerate() {
-        let a = amflow_video::read_clip_frames(&e.path, e.media, &read, SampleMode::Train, &mut SplitMix64::new(3)).unwrap();
-        let b = raw.read_clip(i, &read, SampleMode::Train, &mut SplitMix64::new(3)).unwrap();
+        let a = amflow_video::read_clip_frames(
+            &e.path,
+            e.media,
+            &read,
+            SampleMode::Train,
+            &mut SplitMix64::new(3),
+        )
+        .unwrap();
+        let b = raw
+            .read_clip(i, &read, SampleMode::Train, &mut SplitMix64::new(3))
+            .unwrap();
         assert_eq!(a, b);
     }
 }
@@ -281,13 +312,24 @@ fn stopped_prepare_resumes_to_the_same_bytes_and_parts_combine() {
     let e = PreparedStore::open(&resumed).unwrap_err().to_string();
     assert!(e.contains("3 of 4 shards not written yet (1, 2, 3)"), "{e}");
     let half = &reference[Path::new("shards/shard-000001.bin")];
-    std::fs::write(resumed.join("shards/shard-000001.bin.tmp"), &half[..half.len() / 2]).unwrap();
-    std::fs::write(resumed.join("shards/shard-000001.bin"), &half[..half.len() / 2]).unwrap();
+    std::fs::write(
+        resumed.join("shards/shard-000001.bin.tmp"),
+        &half[..half.len() / 2],
+    )
+    .unwrap();
+    std::fs::write(
+        resumed.join("shards/shard-000001.bin"),
+        &half[..half.len() / 2],
+    )
+    .unwrap();
     std::fs::write(resumed.join("shards/shard-000002.json.tmp"), b"{").unwrap();
     run(&manifest, &resumed, ShardPart::default(), None);
     let mut got = files(&resumed);
     got.retain(|p, _| !p.to_string_lossy().ends_with(".tmp"));
-    assert_eq!(got.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        reference.keys().collect::<Vec<_>>()
+    );
     assert!(got == reference, "a resumed run wrote other bytes");
 
     // A killed run whose data file was renamed but whose index was not written.
@@ -302,7 +344,10 @@ fn stopped_prepare_resumes_to_the_same_bytes_and_parts_combine() {
     run(&manifest, &parts, "1/2".parse().unwrap(), None);
     assert!(PreparedStore::open(&parts).is_err());
     run(&manifest, &parts, "0/2".parse().unwrap(), None);
-    assert!(files(&parts) == reference, "parts differ from one whole run");
+    assert!(
+        files(&parts) == reference,
+        "parts differ from one whole run"
+    );
     assert!("2/2".parse::<ShardPart>().is_err() && "x".parse::<ShardPart>().is_err());
 
     // Other settings into the same folder are refused.
@@ -344,12 +389,22 @@ fn damaged_shards_are_named_errors_the_policy_handles() {
 
     let read = amflow_video::ClipReadConfig::default();
     let store = PreparedStore::open(&out).unwrap();
-    assert!(store.read_clip(0, &read, SampleMode::Train, &mut SplitMix64::new(0)).is_ok());
+    assert!(store
+        .read_clip(0, &read, SampleMode::Train, &mut SplitMix64::new(0))
+        .is_ok());
     for (i, needle) in [(1, "shard is truncated"), (2, "checksum mismatch")] {
         let e = store
-            .read_clip(i, &read, SampleMode::Test { view: 0, views: 1 }, &mut SplitMix64::new(0))
+            .read_clip(
+                i,
+                &read,
+                SampleMode::Test { view: 0, views: 1 },
+                &mut SplitMix64::new(0),
+            )
             .unwrap_err();
-        assert!(matches!(e, DataError::Corrupt { .. }) && e.is_bad_input(), "{e:?}");
+        assert!(
+            matches!(e, DataError::Corrupt { .. }) && e.is_bad_input(),
+            "{e:?}"
+        );
         let msg = e.to_string();
         assert!(msg.contains(needle) && msg.contains("shard-00000"), "{msg}");
         assert_eq!(e.kind_name(), "damaged-prepared-record");
@@ -363,7 +418,10 @@ fn damaged_shards_are_named_errors_the_policy_handles() {
         },
         &|_| {},
     );
-    assert_eq!(report.problems.iter().map(|p| p.entry).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        report.problems.iter().map(|p| p.entry).collect::<Vec<_>>(),
+        [1, 2]
+    );
 
     // The loader skips them (counted, named) or stops, as for broken source files.
     let spec = ManifestSpec::Prepared { dir: out.clone() };
@@ -396,7 +454,9 @@ fn damaged_shards_are_named_errors_the_policy_handles() {
                 assert_eq!(kinds.get("damaged-prepared-record"), Some(&2));
             }
             BadInputPolicy::Fail => {
-                assert!(batches.iter().any(|b| matches!(b, Err(DataError::Corrupt { .. }))));
+                assert!(batches
+                    .iter()
+                    .any(|b| matches!(b, Err(DataError::Corrupt { .. }))));
             }
         }
     }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::manifest::{Manifest, ManifestSpec};
 use super::VideoDataset;
-use crate::prepared::PreparedStore;
 use crate::error::{DataError, Result};
 use crate::frame::Clip;
+use crate::prepared::PreparedStore;
 use crate::sampling::SampleMode;
 use crate::source::{read_clip_frames, ClipReadConfig};
 use crate::transform::{FlipPolicy, TransformConfig};

@@ -120,9 +120,9 @@ impl ManifestSpec {
                 root,
             } => super::ssv2::load(labels, annotations, root),
             ManifestSpec::ToyotaSmarthome { root, split } => super::smarthome::load(root, *split),
-            ManifestSpec::Prepared { dir } => {
-                Ok(crate::prepared::PreparedStore::open(dir)?.manifest().clone())
-            }
+            ManifestSpec::Prepared { dir } => Ok(crate::prepared::PreparedStore::open(dir)?
+                .manifest()
+                .clone()),
         }
     }
 }

@@ -154,12 +154,15 @@ impl FrameEncoder {
     }
 }
 
+/// Source format and size, target size of a scaler.
+type ScalerKey = (ff::format::Pixel, u32, u32, usize, usize);
+
 /// Turns stored frames back into RGB frames of a requested size; one per clip read (it
 /// keeps the decoder and the scaler between the frames of a clip).
 pub(crate) struct FrameDecoder {
     codec: FrameCodec,
     jpeg: Option<ff::decoder::Video>,
-    scaler: Option<(ff::software::scaling::Context, (ff::format::Pixel, u32, u32, usize, usize))>,
+    scaler: Option<(ff::software::scaling::Context, ScalerKey)>,
 }
 
 impl FrameDecoder {
@@ -213,7 +216,7 @@ impl FrameDecoder {
                         frame.height()
                     )));
                 }
-                self.to_rgb(&frame, target, path)
+                self.convert(&frame, target, path)
             }
         }
     }
@@ -253,7 +256,7 @@ impl FrameDecoder {
         Ok(frame)
     }
 
-    fn to_rgb(
+    fn convert(
         &mut self,
         frame: &ff::frame::Video,
         (tw, th): (usize, usize),
@@ -285,12 +288,12 @@ impl FrameDecoder {
         let plane = rgb.data(0);
         let mut data = Vec::with_capacity(tw * th * 3);
         for row in 0..th {
-            let line = plane.get(row * stride..row * stride + tw * 3).ok_or_else(|| {
-                DataError::Corrupt {
+            let line = plane
+                .get(row * stride..row * stride + tw * 3)
+                .ok_or_else(|| DataError::Corrupt {
                     path: path.to_path_buf(),
                     reason: "converted frame is smaller than expected".into(),
-                }
-            })?;
+                })?;
             data.extend_from_slice(line);
         }
         Ok(RgbFrame {

@@ -82,7 +82,11 @@ impl PreparedStore {
                     return Err(DataError::Manifest {
                         path,
                         line: 0,
-                        reason: format!("label {} but only {} classes", rec.label, meta.class_names.len()),
+                        reason: format!(
+                            "label {} but only {} classes",
+                            rec.label,
+                            meta.class_names.len()
+                        ),
                     });
                 }
                 entries.push(ManifestEntry {
@@ -235,7 +239,12 @@ impl PreparedStore {
         for j in 0..rec.frames {
             let blob = reader.frame(j)?;
             if j == 0 || decode_all {
-                decoder.decode(&blob, (rec.width, rec.height), (rec.width, rec.height), &reader.name)?;
+                decoder.decode(
+                    &blob,
+                    (rec.width, rec.height),
+                    (rec.width, rec.height),
+                    &reader.name,
+                )?;
             }
         }
         Ok(rec.frames)
@@ -300,9 +309,10 @@ impl<'a> RecordReader<'a> {
             path: self.name.clone(),
             reason,
         };
-        let &(at, len, crc) = self.frames.get(j).ok_or_else(|| {
-            corrupt(format!("frame {j} of a {}-frame record", self.rec.frames))
-        })?;
+        let &(at, len, crc) = self
+            .frames
+            .get(j)
+            .ok_or_else(|| corrupt(format!("frame {j} of a {}-frame record", self.rec.frames)))?;
         let mut blob = vec![0u8; len as usize];
         self.file
             .read_exact_at(&mut blob, at)

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::FrameEncoder;
 use super::format::{
-    fingerprint, io_error, read_json, record_trailer, shard_data_path, shard_index_path,
-    temp_path, to_json, write_atomic, BadVideo, PrepareSettings, PreparedMeta, RecordIndex,
-    ShardIndex, FORMAT_NAME, FORMAT_VERSION, META_FILE, REPORT_FILE,
+    fingerprint, io_error, read_json, record_trailer, shard_data_path, shard_index_path, temp_path,
+    to_json, write_atomic, BadVideo, PrepareSettings, PreparedMeta, RecordIndex, ShardIndex,
+    FORMAT_NAME, FORMAT_VERSION, META_FILE, REPORT_FILE,
 };
 use crate::dataset::{Manifest, ManifestEntry};
 use crate::decode::{check_file, decode_image, VideoReader};
@@ -178,8 +178,9 @@ pub fn prepare(
     let mine: Vec<usize> = (0..meta.num_shards)
         .filter(|k| k % config.part.count == config.part.index)
         .collect();
-    let (done, mut todo): (Vec<usize>, Vec<usize>) =
-        mine.iter().partition(|&&k| shard_complete(dir, k).is_some());
+    let (done, mut todo): (Vec<usize>, Vec<usize>) = mine
+        .iter()
+        .partition(|&&k| shard_complete(dir, k).is_some());
     let remaining = match config.max_shards {
         Some(m) if m < todo.len() => {
             let left = todo.len() - m;
@@ -225,7 +226,14 @@ pub fn prepare(
                     });
                 };
                 let range = entries_of(k);
-                if let Err(e) = write_shard(dir, k, range.start, &manifest.entries[range], settings, &on_video) {
+                if let Err(e) = write_shard(
+                    dir,
+                    k,
+                    range.start,
+                    &manifest.entries[range],
+                    settings,
+                    &on_video,
+                ) {
                     if let Ok(mut slot) = first_error.lock() {
                         slot.get_or_insert(e);
                     }
