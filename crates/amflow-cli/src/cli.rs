@@ -245,6 +245,56 @@ pub struct DataArgs {
 pub enum DataCommand {
     /// Scan a dataset manifest and report every missing or undecodable file with its reason.
     Check(DataCheckArgs),
+    /// Decode every video of a manifest once and write a prepared copy (resized frames in
+    /// indexed shards) that training reads many times faster: `format = "prepared"`.
+    Prepare(DataPrepareArgs),
+}
+
+/// How `amflow data prepare` stores frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodecArg {
+    /// JPEG (FFmpeg's mjpeg), quantiser `--qscale`.
+    Jpeg,
+    /// Uncompressed RGB (exact, about 10x larger).
+    Raw,
+}
+
+/// `amflow data prepare`.
+#[derive(Debug, Args)]
+pub struct DataPrepareArgs {
+    /// The dataset, as for `amflow data check`.
+    pub manifest: PathBuf,
+    /// Output folder (a stopped run continues in it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Shorter side of the stored frames (larger sources are scaled down; 0: source size).
+    #[arg(long, default_value_t = 256)]
+    pub short_side: usize,
+    /// Keep at most this many frames per second.
+    #[arg(long)]
+    pub max_fps: Option<f64>,
+    /// Frame storage.
+    #[arg(long, value_enum, default_value_t = CodecArg::Jpeg)]
+    pub codec: CodecArg,
+    /// JPEG quantiser, 1 (best) to 31 (as `ffmpeg -q:v`).
+    #[arg(long, default_value_t = 3)]
+    pub qscale: u8,
+    /// Manifest entries per shard.
+    #[arg(long, default_value_t = 64)]
+    pub videos_per_shard: usize,
+    /// Videos with fewer decodable frames are left out (and reported).
+    #[arg(long, default_value_t = 1)]
+    pub min_frames: usize,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Prepare only part `i` of `n` (shards k with k % n == i), for a job array; all parts
+    /// write into the same `--out`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Stop after writing this many shards (a later run continues).
+    #[arg(long)]
+    pub max_shards: Option<usize>,
 }
 
 /// `amflow data check`.

@@ -384,3 +384,102 @@ fn ablation_study_writes_its_table_and_reuses_finished_runs() {
     assert!(err.contains("scratch"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// A `[data.files]` config over `train` and `val` manifest tables for the tiny model.
+fn files_run(train: &str, val: &str) -> String {
+    let clips = r#"read = { sampler = { kind = "segment", num_segments = 4 }, resize = { short_side = 16 } }
+transform = { stages = [{ op = "center_crop", size = 16 }], normalization = "image_net" }"#;
+    format!(
+        "seed = 1\nmodel = \"tiny\"\n[data.files]\ntrain = {train}\nval = {val}\n\
+         [data.files.train_clips]\n{clips}\n[data.files.val_clips]\nsplit = \"test\"\n{clips}\n\
+         [optim]\nepochs = 1\nbatch_size = 4\n[loader]\nworkers = 1\n"
+    )
+}
+
+#[test]
+fn prepared_copy_trains_and_evaluates_like_the_originals() {
+    use amflow_video::{write_synthetic_dataset, EncodeConfig, MotionClass};
+    let d = dir("prepared");
+    let ds = amflow_video::SyntheticMotionDataset::new(amflow_video::SyntheticMotionConfig {
+        num_samples: 10,
+        num_frames: 6,
+        size: 16,
+        classes: vec![
+            MotionClass::Static,
+            MotionClass::Left,
+            MotionClass::Right,
+            MotionClass::Up,
+            MotionClass::Down,
+        ],
+        ..amflow_video::SyntheticMotionConfig::default()
+    })
+    .unwrap();
+    let src = d.join("src");
+    write_synthetic_dataset(&ds, &src, &EncodeConfig::default()).unwrap();
+    // One broken entry: left out of the copy (and listed), skipped when reading originals.
+    let list = src.join("list.txt");
+    let mut text = std::fs::read_to_string(&list).unwrap();
+    text.push_str("videos/missing.mp4 2\n");
+    std::fs::write(&list, text).unwrap();
+
+    let prepared = d.join("prepared");
+    let o = run(&[
+        "data",
+        "prepare",
+        list.to_str().unwrap(),
+        "--out",
+        prepared.to_str().unwrap(),
+        "--videos-per-shard",
+        "4",
+        "--workers",
+        "2",
+    ]);
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("missing") && stdout.contains("missing.mp4"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10 videos prepared, 1 left out"),
+        "{stdout}"
+    );
+    let o = run(&["data", "check", prepared.to_str().unwrap(), "--full"]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("10 files checked"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    let original = format!(
+        "{{ format = \"path_label\", list = \"{}\", class_names = \"{}\" }}",
+        list.display(),
+        src.join("classes.txt").display()
+    );
+    let copy = format!(
+        "{{ format = \"prepared\", dir = \"{}\" }}",
+        prepared.display()
+    );
+    let mut summaries = Vec::new();
+    for (tag, spec) in [("original", &original), ("copy", &copy)] {
+        let config = d.join(format!("{tag}.toml"));
+        std::fs::write(&config, files_run(spec, spec)).unwrap();
+        let run_dir = d.join(format!("run-{tag}"));
+        ok(&train(&config, &run_dir));
+        let o = run(&[
+            "eval",
+            "--checkpoint",
+            run_dir.join("last.safetensors").to_str().unwrap(),
+            "--out",
+            d.join(format!("eval-{tag}")).to_str().unwrap(),
+        ]);
+        ok(&o);
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        summaries.push(s);
+    }
+    let (a, b) = (&summaries[0], &summaries[1]);
+    assert_eq!(a["classes"], b["classes"]);
+    assert_eq!(a["samples"], b["samples"]);
+    assert_eq!(a["samples"].as_u64(), Some(10), "{a}");
+}

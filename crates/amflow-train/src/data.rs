@@ -64,8 +64,8 @@ pub fn build(config: &DataConfig, model: &ModelConfig) -> Result<Datasets> {
         } => {
             let mut train_clips = train_clips.clone();
             train_clips.split = Split::Train;
-            let train = FileVideoDataset::new(train.load()?, train_clips)?;
-            let val = FileVideoDataset::new(val.load()?, val_clips.clone())?;
+            let train = FileVideoDataset::from_spec(train, train_clips)?;
+            let val = FileVideoDataset::from_spec(val, val_clips.clone())?;
             if train.class_names().len() != model.num_classes {
                 return Err(TrainError::Config(format!(
                     "the training manifest has {} classes, the model {}",

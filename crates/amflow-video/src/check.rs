@@ -1,7 +1,8 @@
 //! Manifest health check: [`scan_manifest`] opens (and optionally fully decodes) every
 //! file of a [`Manifest`] on worker threads, reports progress through a callback, and
 //! returns a [`ScanReport`] listing each missing or undecodable file with its reason,
-//! plus totals. This is the library side of `amflow data check MANIFEST`.
+//! plus totals; [`scan_prepared`] does the same for the records of a prepared copy.
+//! This is the library side of `amflow data check MANIFEST`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::dataset::Manifest;
 use crate::decode::{DecodeConfig, VideoReader};
 use crate::error::DataError;
 use crate::frame::Resize;
+use crate::prepared::PreparedStore;
 use crate::source::{count_frames, MediaKind};
 
 /// How thoroughly each file is checked.
@@ -166,6 +168,50 @@ pub fn scan_manifest(
     config: &ScanConfig,
     progress: &(dyn Fn(ScanProgress) + Sync),
 ) -> ScanReport {
+    run_scan(
+        manifest,
+        config,
+        &|i| {
+            let entry = &manifest.entries[i];
+            check_one(&entry.path, entry.media, config)
+        },
+        progress,
+    )
+}
+
+/// Checks every record of a prepared copy on `config.workers` threads: the record table
+/// and every frame's checksum, decoding the first frame ([`ScanDepth::FirstFrame`]) or
+/// every frame ([`ScanDepth::Full`]); records with fewer than `min_frames` frames are
+/// reported too. Paths in the report are the source videos; errors name the shard.
+pub fn scan_prepared(
+    store: &PreparedStore,
+    config: &ScanConfig,
+    progress: &(dyn Fn(ScanProgress) + Sync),
+) -> ScanReport {
+    run_scan(
+        store.manifest(),
+        config,
+        &|i| {
+            let n = store.verify(i, config.depth == ScanDepth::Full)?;
+            if n < config.min_frames {
+                return Err(DataError::TooFewFrames {
+                    path: store.manifest().entries[i].path.clone(),
+                    got: n,
+                    needed: config.min_frames,
+                });
+            }
+            Ok(n as u64)
+        },
+        progress,
+    )
+}
+
+fn run_scan(
+    manifest: &Manifest,
+    config: &ScanConfig,
+    check: &(dyn Fn(usize) -> Result<u64, DataError> + Sync),
+    progress: &(dyn Fn(ScanProgress) + Sync),
+) -> ScanReport {
     let start = Instant::now();
     let total = manifest.entries.len();
     let workers = if config.workers > 0 {
@@ -186,15 +232,13 @@ pub fn scan_manifest(
                 let Some(entry) = manifest.entries.get(i) else {
                     return;
                 };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    check_one(&entry.path, entry.media, config)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(DataError::Decode {
-                        path: entry.path.clone(),
-                        reason: "checking the file panicked".into(),
-                    })
-                });
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(i)))
+                    .unwrap_or_else(|_| {
+                        Err(DataError::Decode {
+                            path: entry.path.clone(),
+                            reason: "checking the file panicked".into(),
+                        })
+                    });
                 let problems = if r.is_err() {
                     found.fetch_add(1, Ordering::SeqCst) + 1
                 } else {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 ///
 /// The variants that describe a single broken input file ([`DataError::Missing`],
 /// [`DataError::Empty`], [`DataError::Open`], [`DataError::NoVideoStream`],
-/// [`DataError::Decode`], [`DataError::TooFewFrames`]) are the ones the loader's
+/// [`DataError::Decode`], [`DataError::TooFewFrames`], [`DataError::Corrupt`]) are the ones the loader's
 /// [`BadInputPolicy::Skip`](crate::BadInputPolicy::Skip) skips; see
 /// [`DataError::is_bad_input`].
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +59,15 @@ pub enum DataError {
         got: usize,
         /// Frames required.
         needed: usize,
+    },
+    /// A record of a prepared dataset (`amflow data prepare`) is damaged: its shard is
+    /// truncated, a checksum does not match, or a stored frame does not decode.
+    #[error("{path}: damaged prepared record: {reason}")]
+    Corrupt {
+        /// The shard file, with the source video the record came from.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// A manifest or annotation file could not be parsed.
     #[error("{path}:{line}: bad annotation: {reason}")]
@@ -121,6 +130,7 @@ impl DataError {
                 | DataError::NoVideoStream { .. }
                 | DataError::Decode { .. }
                 | DataError::TooFewFrames { .. }
+                | DataError::Corrupt { .. }
                 | DataError::Io { .. }
         )
     }
@@ -135,6 +145,7 @@ impl DataError {
             DataError::NoVideoStream { .. } => "no-video-stream",
             DataError::Decode { .. } => "undecodable",
             DataError::TooFewFrames { .. } => "too-few-frames",
+            DataError::Corrupt { .. } => "damaged-prepared-record",
             DataError::Manifest { .. } => "bad-manifest",
             DataError::Config(_) => "bad-config",
             DataError::IndexOutOfRange { .. } => "index-out-of-range",

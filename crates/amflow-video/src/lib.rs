@@ -1,7 +1,8 @@
 //! Video data pipeline for amflow: FFmpeg decoding ([`decode`]), clip sampling
 //! ([`sampling`]), transforms ([`transform`]), datasets and their annotation formats
 //! ([`dataset`]), the synthetic motion data ([`synthetic`]), the batching [`Loader`]
-//! ([`loader`]) and the manifest checker ([`check`]). It produces plain `f32` buffers with
+//! ([`loader`]), the manifest checker ([`check`]) and prepared copies decoded once for
+//! fast multi-epoch reading ([`prepared`]). It produces plain `f32` buffers with
 //! shapes (`(B, T, 3, H, W)` row-major) and does not depend on any tensor library.
 //! `docs/data.md` in the repository describes formats, sampling and policies.
 //!
@@ -34,13 +35,16 @@ pub mod error;
 pub mod frame;
 pub mod loader;
 pub mod metrics;
+pub mod prepared;
 pub mod sampling;
 pub mod source;
 pub mod synthetic;
 pub mod transform;
 
 pub use amflow_rng::SplitMix64;
-pub use check::{scan_manifest, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport};
+pub use check::{
+    scan_manifest, scan_prepared, FileProblem, ScanConfig, ScanDepth, ScanProgress, ScanReport,
+};
 pub use dataset::{
     DatasetConfig, FileDatasetConfig, FileVideoDataset, KineticsLayout, Manifest, ManifestEntry,
     ManifestSpec, SmarthomeSplit, Split, VideoDataset,
@@ -53,6 +57,10 @@ pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use loader::{BadInputPolicy, Batch, Epoch, EpochSummary, Loader, LoaderConfig, SkippedSample};
 pub use metrics::{average_views, mean_class_accuracy, top1_accuracy};
+pub use prepared::{
+    prepare, FrameCodec, PrepareConfig, PrepareOutcome, PrepareProgress, PrepareReport,
+    PrepareSettings, PreparedStore, ShardPart,
+};
 pub use sampling::{sample_indices, SampleMode, Sampler, ShortVideoRule, TooShort};
 pub use source::{count_frames, list_frame_folder, read_clip_frames, ClipReadConfig, MediaKind};
 pub use synthetic::{

@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flow(args) => flow::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Data(args) => match args.command {
             DataCommand::Check(check) => data::check(&check),
+            DataCommand::Prepare(prepare) => data::prepare(&prepare),
         },
     }
 }

@@ -43,7 +43,7 @@ impl DatasetConfig {
                 Arc::new(SyntheticMotionDataset::new(synthetic.clone())?)
             }
             DatasetConfig::Files { manifest, dataset } => {
-                Arc::new(FileVideoDataset::new(manifest.load()?, dataset.clone())?)
+                Arc::new(FileVideoDataset::from_spec(manifest, dataset.clone())?)
             }
         })
     }

@@ -5,10 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::Manifest;
+use std::sync::Arc;
+
+use super::manifest::{Manifest, ManifestSpec};
 use super::VideoDataset;
 use crate::error::{DataError, Result};
 use crate::frame::Clip;
+use crate::prepared::PreparedStore;
 use crate::sampling::SampleMode;
 use crate::source::{read_clip_frames, ClipReadConfig};
 use crate::transform::{FlipPolicy, TransformConfig};
@@ -62,6 +65,8 @@ pub const MAX_CLIP_FRAMES: usize = 1 << 16;
 pub struct FileVideoDataset {
     manifest: Manifest,
     config: FileDatasetConfig,
+    /// Where the frames come from when the manifest is a prepared copy.
+    prepared: Option<Arc<PreparedStore>>,
 }
 
 impl FileVideoDataset {
@@ -111,7 +116,34 @@ impl FileVideoDataset {
                 manifest.class_names.len()
             )));
         }
-        Ok(FileVideoDataset { manifest, config })
+        Ok(FileVideoDataset {
+            manifest,
+            config,
+            prepared: None,
+        })
+    }
+
+    /// The dataset a manifest spec names: the files it lists, or for
+    /// [`ManifestSpec::Prepared`] the prepared copy's records (same sampling, transforms,
+    /// views and errors as the source files; the decoder settings do not apply).
+    ///
+    /// # Errors
+    /// Manifest loading errors and those of [`FileVideoDataset::new`].
+    pub fn from_spec(spec: &ManifestSpec, config: FileDatasetConfig) -> Result<Self> {
+        match spec {
+            ManifestSpec::Prepared { dir } => {
+                let store = PreparedStore::open(dir)?;
+                let mut ds = FileVideoDataset::new(store.manifest().clone(), config)?;
+                ds.prepared = Some(Arc::new(store));
+                Ok(ds)
+            }
+            spec => FileVideoDataset::new(spec.load()?, config),
+        }
+    }
+
+    /// The prepared copy the clips are read from, if any.
+    pub fn prepared(&self) -> Option<&PreparedStore> {
+        self.prepared.as_deref()
     }
 
     /// The manifest.
@@ -157,7 +189,10 @@ impl VideoDataset for FileVideoDataset {
             },
         };
         let mut rng = SplitMix64::new(seed);
-        let frames = read_clip_frames(&entry.path, entry.media, &self.config.read, mode, &mut rng)?;
+        let frames = match &self.prepared {
+            Some(store) => store.read_clip(index / views, &self.config.read, mode, &mut rng)?,
+            None => read_clip_frames(&entry.path, entry.media, &self.config.read, mode, &mut rng)?,
+        };
         let (frames, label) = self.config.transform.apply(
             frames,
             entry.label,

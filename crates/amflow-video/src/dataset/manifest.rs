@@ -85,6 +85,12 @@ pub enum ManifestSpec {
         /// Protocol and side of the split.
         split: SmarthomeSplit,
     },
+    /// A prepared copy written by `amflow data prepare` (decoded once, stored as JPEG
+    /// frames in indexed shards): the source's good videos, labels and class list.
+    Prepared {
+        /// The folder holding `prepared.json`.
+        dir: PathBuf,
+    },
 }
 
 impl ManifestSpec {
@@ -114,6 +120,9 @@ impl ManifestSpec {
                 root,
             } => super::ssv2::load(labels, annotations, root),
             ManifestSpec::ToyotaSmarthome { root, split } => super::smarthome::load(root, *split),
+            ManifestSpec::Prepared { dir } => Ok(crate::prepared::PreparedStore::open(dir)?
+                .manifest()
+                .clone()),
         }
     }
 }
@@ -124,12 +133,18 @@ impl ManifestSpec {
     /// - `*.toml`: a spec file (`format = "..."` plus that format's fields); relative
     ///   paths in it are resolved against the TOML file's folder;
     /// - `*.csv`: a Kinetics-400 CSV whose clips are in label folders next to it;
+    /// - a folder holding `prepared.json`: a prepared copy (`amflow data prepare`);
     /// - anything else: a `path label` list, with `classes.txt` beside it as class names
     ///   when that file exists.
     ///
     /// # Errors
     /// [`DataError::Io`] / [`DataError::Manifest`] when a TOML spec cannot be read or parsed.
     pub fn from_path(path: &Path) -> Result<ManifestSpec> {
+        if path.join(crate::prepared::format::META_FILE).is_file() {
+            return Ok(ManifestSpec::Prepared {
+                dir: path.to_path_buf(),
+            });
+        }
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let ext = path
             .extension()
@@ -199,6 +214,7 @@ impl ManifestSpec {
                 root: j(root),
                 split: *split,
             },
+            ManifestSpec::Prepared { dir } => ManifestSpec::Prepared { dir: j(dir) },
         }
     }
 }

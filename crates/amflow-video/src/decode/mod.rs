@@ -197,7 +197,7 @@ impl VideoReader {
         self.used = true;
         let fast = self.seek_map.is_some() && (self.config.seek || self.config.skip_unneeded);
         if fast {
-            let demuxer_seeked = match self.decode_pass(&want, resize, true, true)? {
+            let demuxer_seeked = match self.decode_pass(&want, resize, true, true, None)? {
                 Pass::Done(out) => return Ok(out),
                 Pass::Lost { demuxer_seeked } => demuxer_seeked,
             };
@@ -208,7 +208,7 @@ impl VideoReader {
             *self = VideoReader::open(&self.path, &self.config)?;
             self.used = true;
             if demuxer_seeked {
-                if let Pass::Done(mut out) = self.decode_pass(&want, resize, true, false)? {
+                if let Pass::Done(mut out) = self.decode_pass(&want, resize, true, false, None)? {
                     out.restarted = true;
                     return Ok(out);
                 }
@@ -216,11 +216,39 @@ impl VideoReader {
                 self.used = true;
             }
         }
-        match self.decode_pass(&want, resize, false, false)? {
+        match self.decode_pass(&want, resize, false, false, None)? {
             Pass::Done(mut out) => {
                 out.restarted = fast;
                 Ok(out)
             }
+            Pass::Lost { .. } => Err(DataError::Decode {
+                path: self.path.clone(),
+                reason: "sequential decode lost track of frame indices".into(),
+            }),
+        }
+    }
+}
+
+impl VideoReader {
+    /// Decodes the whole stream from frame 0, straight through (no seeking or skipping),
+    /// and hands every frame, converted to RGB resized by `resize`, to `sink` in frame
+    /// order as soon as it is decoded, so no more than one frame is held. Returns the
+    /// number of frames decoded. The corrupt-data rules of [`VideoReader::decode_frames`]
+    /// apply; an error from `sink` ends the decode and is returned.
+    ///
+    /// # Errors
+    /// As [`VideoReader::decode_frames`], and whatever `sink` returns.
+    pub fn for_each_frame(
+        &mut self,
+        resize: Resize,
+        sink: &mut dyn FnMut(usize, RgbFrame) -> Result<()>,
+    ) -> Result<usize> {
+        if self.used {
+            *self = VideoReader::open(&self.path, &self.config)?;
+        }
+        self.used = true;
+        match self.decode_pass(&[usize::MAX], resize, false, false, Some(sink))? {
+            Pass::Done(out) => Ok(out.decoded),
             Pass::Lost { .. } => Err(DataError::Decode {
                 path: self.path.clone(),
                 reason: "sequential decode lost track of frame indices".into(),

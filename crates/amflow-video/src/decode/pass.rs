@@ -16,12 +16,13 @@ impl VideoReader {
     /// One decoding pass over the stream: with `fast`, seeking/skipping as configured
     /// (demuxer seeks only with `demuxer_seeks`); [`Pass::Lost`] when timestamps after a
     /// jump or skip were inconsistent.
-    pub(super) fn decode_pass(
+    pub(super) fn decode_pass<'a>(
         &mut self,
-        want: &[usize],
+        want: &'a [usize],
         resize: Resize,
         fast: bool,
         demuxer_seeks: bool,
+        sink: Option<FrameSink<'a>>,
     ) -> Result<Pass> {
         let mut out = DecodedFrames {
             frames: Vec::with_capacity(want.len()),
@@ -45,6 +46,7 @@ impl VideoReader {
             seek_enabled: self.config.seek,
             pos_before_seek: 0,
             map: if fast { self.seek_map } else { None },
+            sink,
         };
         let mut frame = ff::frame::Video::empty();
         let threshold = self.config.seek_threshold.max(1);
@@ -279,7 +281,13 @@ pub(super) struct DecodeState<'a> {
     /// Whether frame indices come from timestamps (once frames may have been discarded).
     pub(super) ts_mode: bool,
     pub(super) map: Option<SeekMap>,
+    /// Receives every decoded frame, converted, in order (a whole-stream pass).
+    pub(super) sink: Option<FrameSink<'a>>,
 }
+
+/// Where a whole-stream pass sends each frame: `(frame index, frame)`.
+pub(super) type FrameSink<'a> =
+    &'a mut (dyn FnMut(usize, crate::frame::RgbFrame) -> Result<()> + 'a);
 
 impl DecodeState<'_> {
     fn note_corrupt(&mut self, path: &Path, max: usize, what: &str) -> Result<()> {
@@ -391,6 +399,13 @@ impl DecodeState<'_> {
                     config.max_corrupt,
                     &format!("frame {index} is damaged (error concealment)"),
                 )?;
+            }
+            if self.sink.is_some() {
+                let rgb = self.convert(frame, path)?;
+                if let Some(sink) = self.sink.as_mut() {
+                    sink(index, rgb)?;
+                }
+                continue;
             }
             if self.next >= self.want.len() || self.want[self.next] != index {
                 continue;
