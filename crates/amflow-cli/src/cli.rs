@@ -209,10 +209,20 @@ pub struct PresetArgs {
 /// `amflow init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// A config (`.toml`) or a preset name.
-    #[arg(long)]
-    pub config: String,
-    /// Where to write the checkpoint.
+    /// A config (`.toml`) or a preset name to start from (default with `--backbone`: the
+    /// paper's main setup, `dinov2-b14-am12-transformer`).
+    #[arg(long, required_unless_present = "backbone")]
+    pub config: Option<String>,
+    /// A Hugging Face Hub repository (e.g. `facebook/dinov2-base`,
+    /// `openai/clip-vit-base-patch16`) whose weights and `config.json` architecture replace the
+    /// config's backbone; the adapter bottleneck becomes a quarter of its width.
+    #[arg(long, value_name = "REPO")]
+    pub backbone: Option<String>,
+    /// Branch, tag or commit of `--backbone` (default `main`).
+    #[arg(long, requires = "backbone")]
+    pub revision: Option<String>,
+    /// Where to write: a `.toml` model config (no weights loaded), or an untrained checkpoint
+    /// (`.safetensors`).
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -6,10 +6,17 @@ use std::process::{Command, Output};
 
 use amflow::{HostTensor, TensorFile};
 
+/// Runs the command, never online (no test reaches the real Hub).
 fn amflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_amflow"))
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env(
+            "HF_HUB_CACHE",
+            std::env::temp_dir().join("amflow-cli-no-hub-cache"),
+        )
         .output()
         .expect("the amflow binary runs")
 }
@@ -208,7 +215,7 @@ fn errors_are_one_line_and_non_zero() {
     assert_clean_failure(&o, "unknown preset");
     let o = amflow(&["--device", "cuda", "demo"]);
     assert_clean_failure(&o, "--features cuda");
-    // Missing backbone weights file named by a preset.
+    // A preset's Hub weights, offline and not cached: one line naming the repository.
     let o = amflow(&[
         "init",
         "--config",
@@ -216,7 +223,8 @@ fn errors_are_one_line_and_non_zero() {
         "--out",
         dir.join("x.safetensors").to_str().unwrap(),
     ]);
-    assert_clean_failure(&o, "weights/dinov2-small/model.safetensors");
+    assert_clean_failure(&o, "facebook/dinov2-small@main");
+    assert_clean_failure(&o, "HF_HUB_OFFLINE");
     assert!(!Path::new(&dir.join("x.safetensors")).exists());
 }
 

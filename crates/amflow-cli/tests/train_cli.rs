@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use amflow::TensorFile;
 
+#[path = "../../amflow-hub/tests/support/hub_server.rs"]
+mod hub_server;
+
 const VIDEO: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
 const TINY_RUN: &str = r#"
@@ -32,9 +35,17 @@ lr = 3e-3
 workers = 1
 "#;
 
+/// The command, never online: no test reaches the real Hub (a test that serves weights sets its
+/// own loopback `HF_ENDPOINT`).
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_amflow"));
-    c.env("RUST_LOG", "warn");
+    c.env("RUST_LOG", "warn")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env(
+            "HF_HUB_CACHE",
+            std::env::temp_dir().join("amflow-cli-no-hub-cache"),
+        );
     c
 }
 
@@ -482,4 +493,262 @@ fn prepared_copy_trains_and_evaluates_like_the_originals() {
     assert_eq!(a["classes"], b["classes"]);
     assert_eq!(a["samples"], b["samples"]);
     assert_eq!(a["samples"].as_u64(), Some(10), "{a}");
+}
+
+/// Small generated videos of the five tiny classes: the list file and the class file.
+fn generated_videos(d: &Path, samples: usize) -> (PathBuf, PathBuf) {
+    use amflow_video::{write_synthetic_dataset, EncodeConfig, MotionClass};
+    let ds = amflow_video::SyntheticMotionDataset::new(amflow_video::SyntheticMotionConfig {
+        num_samples: samples,
+        num_frames: 6,
+        size: 16,
+        classes: vec![
+            MotionClass::Static,
+            MotionClass::Left,
+            MotionClass::Right,
+            MotionClass::Up,
+            MotionClass::Down,
+        ],
+        ..amflow_video::SyntheticMotionConfig::default()
+    })
+    .unwrap();
+    let src = d.join("src");
+    write_synthetic_dataset(&ds, &src, &EncodeConfig::default()).unwrap();
+    (src.join("list.txt"), src.join("classes.txt"))
+}
+
+/// Per video, `predict --json`'s probability of every class (in class order).
+fn predicted(checkpoint: &Path, videos: &[PathBuf], input: Option<&Path>) -> Vec<Vec<f64>> {
+    let mut args = vec![
+        "predict".to_string(),
+        "--checkpoint".into(),
+        checkpoint.display().to_string(),
+        "--json".into(),
+        "--top-k".into(),
+        "5".into(),
+    ];
+    if let Some(i) = input {
+        args.extend(["--input".into(), i.display().to_string()]);
+    }
+    args.extend(videos.iter().map(|v| v.display().to_string()));
+    let o = bin().args(&args).output().unwrap();
+    ok(&o);
+    let labels = ["static", "left", "right", "up", "down"];
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let mut probs = vec![f64::NAN; 5];
+            for item in v["top"].as_array().unwrap() {
+                let k = labels
+                    .iter()
+                    .position(|l| *l == item["label"].as_str().unwrap())
+                    .unwrap();
+                probs[k] = item["probability"].as_f64().unwrap();
+            }
+            probs
+        })
+        .collect()
+}
+
+#[test]
+fn predict_gives_the_validation_scores_of_a_model_trained_with_custom_normalisation() {
+    use amflow::HostTensor;
+    use amflow_train::{checkpoint, data, TrainConfig};
+    let d = dir("contract");
+    let (list, classes) = generated_videos(&d, 6);
+    let spec = format!(
+        "{{ format = \"path_label\", list = \"{}\", class_names = \"{}\" }}",
+        list.display(),
+        classes.display()
+    );
+    // Statistics far from ImageNet's, and two temporal views in validation.
+    let text = files_run(&spec, &spec)
+        .replace(
+            "normalization = \"image_net\"",
+            "normalization = { custom = { mean = [0.1, 0.8, 0.3], std = [0.9, 0.05, 0.4] } }",
+        )
+        .replace(
+            "split = \"test\"\n",
+            "split = \"test\"\ntemporal_views = 2\n",
+        );
+    let config = d.join("custom.toml");
+    std::fs::write(&config, &text).unwrap();
+    let run_dir = d.join("run");
+    ok(&train(&config, &run_dir));
+    let ckpt = run_dir.join("last.safetensors");
+
+    // The training run's validation path: its loader, its batches, softmax averaged per sample.
+    let device = burn::prelude::Device::flex();
+    let trained = checkpoint::load(&ckpt, &device).unwrap();
+    let input = trained
+        .input
+        .clone()
+        .expect("training writes the input contract");
+    assert_eq!(
+        input.clips.transform.normalization.mean_std(),
+        ([0.1, 0.8, 0.3], [0.9, 0.05, 0.4])
+    );
+    assert_eq!(trained.classes, ["static", "left", "right", "up", "down"]);
+    let run_config = TrainConfig::from_file(&run_dir.join("config.toml"), &[]).unwrap();
+    let val = data::build(&run_config.data, &trained.model.config)
+        .unwrap()
+        .val;
+    let loader = data::loader("val", val, &run_config.loader, 4, false, 0).unwrap();
+    let mut sums = vec![vec![0f64; 5]; 6];
+    let mut counts = vec![0usize; 6];
+    for batch in loader.epoch(0) {
+        let batch = batch.unwrap();
+        let clip = HostTensor::new(batch.shape.to_vec(), batch.data)
+            .unwrap()
+            .to_tensor::<5>(&device)
+            .unwrap();
+        let probs = HostTensor::from_tensor(&burn::tensor::activation::softmax(
+            trained.model.forward(clip).unwrap(),
+            1,
+        ));
+        for (row, &sample) in probs.data.chunks(5).zip(&batch.samples) {
+            for (s, p) in sums[sample].iter_mut().zip(row) {
+                *s += *p as f64;
+            }
+            counts[sample] += 1;
+        }
+    }
+    assert!(counts.iter().all(|&c| c == 2), "two views each: {counts:?}");
+    let videos: Vec<PathBuf> = std::fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .map(|l| list.parent().unwrap().join(l.rsplit_once(' ').unwrap().0))
+        .collect();
+    let got = predicted(&ckpt, &videos, None);
+    let mut worst = 0f64;
+    for (sample, probs) in got.iter().enumerate() {
+        for (k, p) in probs.iter().enumerate() {
+            worst = worst.max((p - sums[sample][k] / 2.0).abs());
+        }
+    }
+    assert!(
+        worst <= 1e-6,
+        "predict differs from validation by {worst:e}"
+    );
+
+    // The contract matters: the ImageNet statistics (what the backbone family suggests) give
+    // other scores.
+    let imagenet = d.join("imagenet.toml");
+    let mut guessed = input.clone();
+    guessed.clips.transform.normalization = amflow_video::transform::Normalization::ImageNet;
+    std::fs::write(&imagenet, guessed.to_toml()).unwrap();
+    let other = predicted(&ckpt, &videos, Some(&imagenet));
+    let moved = other
+        .iter()
+        .flatten()
+        .zip(got.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f64, f64::max);
+    assert!(
+        moved > 1e-3,
+        "the normalisation changed nothing ({moved:e})"
+    );
+}
+
+#[test]
+fn a_hub_backbone_trains_records_its_commit_and_predicts_offline() {
+    use hub_server::{HubServer, ServedRepo};
+    let d = dir("hub");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../amflow/tests/fixtures/hf/dinov2_tiny");
+    let read = |f: &str| std::fs::read(fixture.join(f)).unwrap();
+    let repo = ServedRepo::new(
+        "test-org/dinov2-tiny",
+        &[
+            ("config.json", read("config.json")),
+            ("model.safetensors", read("model.safetensors")),
+        ],
+    );
+    let server = HubServer::start(vec![repo.clone()]);
+    let cache = d.join("hf-cache");
+    let online = |args: &[&str]| {
+        bin()
+            .args(args)
+            .env_remove("HF_HUB_OFFLINE")
+            .env("HF_ENDPOINT", server.url())
+            .env("HF_HUB_CACHE", &cache)
+            .output()
+            .unwrap()
+    };
+    // A model config on the Hub backbone: its architecture from config.json, commit pinned.
+    let model = d.join("model.toml");
+    ok(&online(&[
+        "init",
+        "--config",
+        "tiny",
+        "--backbone",
+        "test-org/dinov2-tiny",
+        "--out",
+        model.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&model).unwrap();
+    assert!(text.contains("hub = \"test-org/dinov2-tiny\""), "{text}");
+    assert!(
+        text.contains(&format!("commit = \"{}\"", repo.commit)),
+        "{text}"
+    );
+    // Leave num_classes out: training takes the data's 5 classes.
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("num_classes"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&model, text).unwrap();
+    let run_config = d.join("run.toml");
+    std::fs::write(
+        &run_config,
+        TINY_RUN
+            .replace("model = \"tiny\"", "model = \"model.toml\"")
+            .replace("epochs = 4", "epochs = 1"),
+    )
+    .unwrap();
+    let run_dir = d.join("run");
+    ok(&online(&[
+        "train",
+        "--config",
+        run_config.to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ]));
+    let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(
+        recorded.contains(&format!("commit = \"{}\"", repo.commit)),
+        "{recorded}"
+    );
+    assert!(recorded.contains("num_classes = 5"), "{recorded}");
+    // The weights are in the shared cache layout.
+    assert!(cache
+        .join("models--test-org--dinov2-tiny/snapshots")
+        .join(&repo.commit)
+        .join("model.safetensors")
+        .exists());
+    // The Hub gone and offline: the checkpoint loads its pinned weights from the cache.
+    server.stop();
+    let o = bin()
+        .env("HF_HUB_CACHE", &cache)
+        .args([
+            "predict",
+            "--checkpoint",
+            run_dir.join("last.safetensors").to_str().unwrap(),
+            VIDEO,
+        ])
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("vtest.avi"));
+    // Not cached and offline: one line naming the variable.
+    let o = run(&[
+        "init",
+        "--backbone",
+        "test-org/not-cached",
+        "--out",
+        d.join("x.toml").to_str().unwrap(),
+    ]);
+    fails_in_one_line(&o, "HF_HUB_OFFLINE");
 }
