@@ -7,8 +7,9 @@
 //! Plain positioned reads, not a memory map: every weight is copied into its own buffer once
 //! anyway (burn tensors own their memory, and most devices are not the host), and a map would
 //! only add the file's pages to the process's resident memory while loading, and need `unsafe`
-//! (a file changed under a map is undefined behaviour). Measured in `docs/performance.md`,
-//! "Loading weights".
+//! (a file changed under a map is undefined behaviour). A 346 MB ViT-B/14 file loads in 0.19 s
+//! at a 336 MiB peak, against 0.60 s and 666 MiB reading the whole file first
+//! (`docs/performance.md`, "Loading weights").
 
 use std::collections::BTreeMap;
 use std::fs::File;
