@@ -77,6 +77,11 @@ pub struct TrainArgs {
     /// Skip the frame-only baseline that the embedded default trains for comparison.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Dry run: check the config and the data (counts, classes, a few decodes), build the
+    /// model, print parameters, FLOPs per clip, steps per epoch and the memory estimate per
+    /// device (JSON on stdout), and exit without training.
+    #[arg(long, conflicts_with = "resume")]
+    pub plan: bool,
 }
 
 /// `amflow ablate`.

@@ -15,7 +15,8 @@ use crate::error::{Result, TrainError};
 use crate::optim::AdamWConfig;
 use crate::step::GradClip;
 
-/// The model to train: a preset name, a model config file, or an inline `[model]` table.
+/// The model to train: a preset name, a model config file, or an inline `[model]` table
+/// (a whole config, or `preset = "name"` with the keys that differ from that preset).
 ///
 /// A name is a file when it ends in `.toml` or contains a `/` (`./tiny` names a file called
 /// `tiny`), and a preset otherwise; an unknown preset is an error listing the presets, never a
@@ -49,13 +50,61 @@ impl<'de> Deserialize<'de> for ModelChoice {
                 self,
                 map: A,
             ) -> std::result::Result<Self::Value, A::Error> {
-                let config =
-                    ModelConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                use serde::de::Error;
+                let mut table =
+                    toml::Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if let Some(name) = table.remove("preset") {
+                    let name = name
+                        .as_str()
+                        .ok_or_else(|| A::Error::custom("`model.preset` must be a preset name"))?
+                        .to_string();
+                    table = preset_with_overrides(&name, table).map_err(A::Error::custom)?;
+                }
+                let config = ModelConfig::deserialize(toml::Value::Table(table))
+                    .map_err(|e| A::Error::custom(e.message()))?;
                 Ok(ModelChoice::Inline(Box::new(config)))
             }
         }
         d.deserialize_any(ChoiceVisitor)
     }
+}
+
+/// A `[model]` table with `preset = "name"`: the preset's config with the table's other keys
+/// laid over it. Tables merge key by key, except those that choose a variant, which replace the
+/// preset's whole: `am_flow` (by `mode`), `tpm` (by `kind`) and `backbone.weights`.
+fn preset_with_overrides(
+    name: &str,
+    overrides: toml::Table,
+) -> std::result::Result<toml::Table, String> {
+    let preset = Preset::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+        format!(
+            "model.preset `{name}` is not a preset ({})",
+            names.join(", ")
+        )
+    })?;
+    let mut base: toml::Table = toml::from_str(&preset.config().to_toml())
+        .map_err(|e| format!("preset `{name}`: {}", e.message()))?;
+    fn lay_over(base: &mut toml::Table, over: toml::Table, path: &str) {
+        for (key, value) in over {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            let replaces = matches!(here.as_str(), "am_flow" | "tpm" | "backbone.weights");
+            match (base.get_mut(&key), value) {
+                (Some(toml::Value::Table(b)), toml::Value::Table(o)) if !replaces => {
+                    lay_over(b, o, &here)
+                }
+                (_, value) => {
+                    base.insert(key, value);
+                }
+            }
+        }
+    }
+    lay_over(&mut base, overrides, "");
+    Ok(base)
 }
 
 /// What a [`ModelChoice::Named`] names.
@@ -432,6 +481,41 @@ mod tests {
         // A key the model does not have is still an error naming it.
         let e = TrainConfig::from_toml(text, &["model.num_clases=3".into()]).unwrap_err();
         assert!(e.to_string().contains("num_clases"), "{e}");
+    }
+
+    #[test]
+    fn a_model_table_can_start_from_a_preset() {
+        let text = r#"
+[model]
+preset = "dinov2-b14-am12-transformer"
+num_classes = 174
+num_frames = 24
+am_flow = { mode = "vanilla" }
+tpm = { kind = "tcn" }
+[model.backbone]
+precision = "bf16"
+[data.synthetic]
+"#;
+        let c = TrainConfig::from_toml(text, &[]).unwrap();
+        let got = c.model.resolve(None).unwrap();
+        let mut want = Preset::Dinov2B14Am12Transformer.config();
+        want.num_classes = 174;
+        want.num_frames = 24;
+        want.am_flow = amflow::flow::AmFlowConfig::Vanilla {};
+        want.tpm = amflow::tpm::TpmConfig::new(amflow::tpm::TpmKind::Tcn);
+        want.backbone.precision = amflow::backbone::BackbonePrecision::Bf16;
+        assert_eq!(got, want);
+        let e = TrainConfig::from_toml("[model]\npreset = \"nope\"\n[data.synthetic]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a preset"), "{e}");
+        let e = TrainConfig::from_toml(
+            "[model]\npreset = \"tiny\"\nnum_frame = 3\n[data.synthetic]\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("num_frame"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!   averaging (the project's one home for them);
 //! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
 //! - [`checkpoint`]: checkpoints with their input contract (class names, clip pipeline);
+//! - [`plan`]: the dry run of `amflow train --plan` (data, model, FLOPs, memory estimate);
 //! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
 
 pub mod ablation;
@@ -22,6 +23,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod parallel;
+pub mod plan;
 pub mod pretrain;
 pub mod schedule;
 pub mod step;

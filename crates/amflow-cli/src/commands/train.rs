@@ -279,6 +279,9 @@ pub fn run(args: &TrainArgs, device: &[Device]) -> Result<ExitCode> {
             TrainConfig::from_toml(&TrainConfig::embedded_default().to_toml(), &args.overrides)?
         }
     };
+    if args.plan {
+        return print_plan(&config, device);
+    }
     let run_dir = args.run_dir.clone().unwrap_or_else(default_run_dir);
     tracing::info!("run directory {}", run_dir.display());
     let history = run_one(&config, &run_dir, false, device)?;
@@ -305,6 +308,63 @@ pub fn run(args: &TrainArgs, device: &[Device]) -> Result<ExitCode> {
         run_dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Clips of each split decoded by `--plan`.
+const PLAN_PROBES: usize = 4;
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
+}
+
+/// `--plan`: the dry run's report, a summary on stderr and JSON on stdout.
+fn print_plan(config: &TrainConfig, device: &[Device]) -> Result<ExitCode> {
+    let first = device.first().context("no device")?;
+    let p = amflow_train::plan::plan(config, first, PLAN_PROBES)?;
+    for (name, split) in [("train", &p.train), ("validation", &p.val)] {
+        eprintln!(
+            "{name}: {} clips, {} classes; {} of {} probed clips decoded",
+            split.clips,
+            split.classes.len(),
+            split.probed - split.probe_errors.len(),
+            split.probed
+        );
+        for e in &split.probe_errors {
+            eprintln!("  {e}");
+        }
+    }
+    eprintln!(
+        "model: {} trainable + {} frozen parameters, {:.2} GFLOPs per clip ({} x {}x{})",
+        p.trainable_params,
+        p.frozen_params,
+        p.flops_per_clip as f64 / 1e9,
+        p.model.num_frames,
+        p.model.image_size[0],
+        p.model.image_size[1]
+    );
+    eprintln!(
+        "schedule: {} steps per epoch x {} epochs, micro-batch {}",
+        p.steps_per_epoch, p.epochs, p.batch_size
+    );
+    eprintln!(
+        "memory per device (estimate): {:.0} MiB = weights {:.0} + gradients and AdamW {:.0} + \
+         activations {:.0}",
+        mib(p.memory.total()),
+        mib(p.memory.weights),
+        mib(p.memory.optimizer),
+        mib(p.memory.activations)
+    );
+    let mut json = serde_json::to_value(&p)?;
+    json["model"] = toml::from_str::<toml::Value>(&p.model.to_toml())
+        .map(|v| serde_json::to_value(v).unwrap_or_default())
+        .unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    let failed = p.train.probe_errors.len() + p.val.probe_errors.len();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_summary(name: &str, history: &[EpochRecord]) {
