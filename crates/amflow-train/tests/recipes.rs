@@ -171,23 +171,20 @@ fn every_recipe_parses_builds_and_takes_one_step_on_its_dataset_format() {
         let small = text.replace("224", &side.to_string()).replace("256", "36");
         let dir = root.join(&name);
         let mut overrides = dataset(&format, &videos, &dir);
-        overrides.extend(
-            [
-                "model.backbone.weights={ random = { seed = 0 } }".to_string(),
-                "model.backbone.arch.hidden_size=32".into(),
-                "model.backbone.arch.num_heads=4".into(),
-                "model.backbone.arch.mlp_dim=64".into(),
-                format!("model.backbone.arch.native_image_size={side}"),
-                "model.adapter.bottleneck=8".into(),
-                // The tiny datasets have fewer classes than the real ones: take the data's.
-                "model.num_classes=0".into(),
-                "optim.batch_size=4".into(),
-                "optim.accumulate=1".into(),
-                "optim.epochs=1".into(),
-                "loader.workers=1".into(),
-            ]
-            .into_iter(),
-        );
+        overrides.extend([
+            "model.backbone.weights={ random = { seed = 0 } }".to_string(),
+            "model.backbone.arch.hidden_size=32".into(),
+            "model.backbone.arch.num_heads=4".into(),
+            "model.backbone.arch.mlp_dim=64".into(),
+            format!("model.backbone.arch.native_image_size={side}"),
+            "model.adapter.bottleneck=8".into(),
+            // The tiny datasets have fewer classes than the real ones: take the data's.
+            "model.num_classes=0".into(),
+            "optim.batch_size=4".into(),
+            "optim.accumulate=1".into(),
+            "optim.epochs=1".into(),
+            "loader.workers=1".into(),
+        ]);
         if text.contains("mode = \"aligned\"") {
             overrides.push("model.am_flow.dim=16".into());
             overrides.push("model.am_flow.heads=4".into());
