@@ -12,6 +12,7 @@ use amflow_video::BadInputPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::mixing::MixConfig;
 use crate::optim::AdamWConfig;
 use crate::step::GradClip;
 
@@ -216,6 +217,8 @@ pub struct OptimConfig {
     pub label_smoothing: f64,
     /// AdamW's other hyper-parameters.
     pub adamw: AdamWConfig,
+    /// Mixup / CutMix of the training clips (off by default; `crate::mixing`).
+    pub mix: MixConfig,
 }
 
 impl Default for OptimConfig {
@@ -230,6 +233,7 @@ impl Default for OptimConfig {
             clip_grad_norm: GradClip::MaxNorm(1.0),
             label_smoothing: 0.1,
             adamw: AdamWConfig::default(),
+            mix: MixConfig::default(),
         }
     }
 }

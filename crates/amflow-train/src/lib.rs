@@ -5,6 +5,7 @@
 //!   gradient-norm clipping and gradient accumulation; its state is saved by parameter name;
 //! - [`schedule`]: linear warm-up then cosine decay, per optimizer step;
 //! - [`step`]: the optimizer step both training loops share (accumulation, clipping, AdamW);
+//! - [`mixing`]: Mixup and CutMix per clip, with their soft targets;
 //! - [`loss`]: cross-entropy with label smoothing on the averaged logits (model spec, section 4);
 //! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix, multi-view
 //!   averaging (the project's one home for them);
@@ -21,6 +22,7 @@ pub mod device;
 pub mod error;
 pub mod loss;
 pub mod metrics;
+pub mod mixing;
 pub mod optim;
 pub mod parallel;
 pub mod plan;

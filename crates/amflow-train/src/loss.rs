@@ -23,14 +23,31 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], smoothing: f64) -> Res
     if let Some(&label) = labels.iter().find(|&&y| y >= c) {
         return Err(TrainError::Label { label, classes: c });
     }
-    let device = logits.device();
     let off = smoothing / c as f64;
     let on = 1.0 - smoothing + off;
     let mut target = vec![off as f32; b * c];
     for (i, &y) in labels.iter().enumerate() {
         target[i * c + y] = on as f32;
     }
-    let target = Tensor::<2>::from_data(TensorData::new(target, vec![b, c]), &device);
+    soft_cross_entropy(logits, target)
+}
+
+/// Mean cross-entropy of `logits` `[B, C]` against soft targets `targets` (`B * C` values,
+/// row-major, each row a distribution: Mixup/CutMix targets, [`crate::mixing`]):
+/// `-(1/B) sum_i sum_k t_ik log softmax(z_i)_k`.
+///
+/// # Errors
+/// [`TrainError::Config`] when `targets` does not hold `B * C` values.
+pub fn soft_cross_entropy(logits: Tensor<2>, targets: Vec<f32>) -> Result<Tensor<1>> {
+    let [b, c] = logits.dims();
+    if targets.len() != b * c {
+        return Err(TrainError::Config(format!(
+            "{} soft-target values for {b} x {c} logits",
+            targets.len()
+        )));
+    }
+    let device = logits.device();
+    let target = Tensor::<2>::from_data(TensorData::new(targets, vec![b, c]), &device);
     Ok((log_softmax(logits, 1) * target)
         .sum()
         .neg()
@@ -40,6 +57,25 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize], smoothing: f64) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn soft_targets_give_the_direct_sum() {
+        let device = Device::flex();
+        let z = [[0.3f32, -1.2, 2.0], [1.0, 1.0, -0.5]];
+        let t = vec![0.2f32, 0.5, 0.3, 0.7, 0.1, 0.2];
+        let logits = Tensor::<2>::from_floats(z, &device);
+        let got: f32 = soft_cross_entropy(logits, t.clone()).unwrap().into_scalar();
+        let mut want = 0f64;
+        for (i, row) in z.iter().enumerate() {
+            let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+            for (k, &v) in row.iter().enumerate() {
+                want -= t[i * 3 + k] as f64 * (v as f64 - lse);
+            }
+        }
+        want /= 2.0;
+        assert!((got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+        assert!(soft_cross_entropy(Tensor::<2>::zeros([2, 3], &device), vec![0.0; 5]).is_err());
+    }
 
     #[test]
     fn matches_the_closed_form() {

@@ -16,7 +16,8 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
-use crate::loss::cross_entropy;
+use crate::loss::{cross_entropy, soft_cross_entropy};
+use crate::mixing::{MixConfig, MixPlan};
 use crate::optim::Gradients;
 
 /// What a pass returns besides the gradients, on the first device: nothing is read back to the
@@ -38,6 +39,11 @@ pub struct PassSettings {
     pub label_smoothing: f64,
     /// Whether the backbone's gradients are collected too (under [`BACKBONE_PREFIX`]).
     pub trains_backbone: bool,
+    /// Mixup / CutMix (off by default), applied on the device to each shard, partners
+    /// mirrored within the shard.
+    pub mix: MixConfig,
+    /// `(seed, epoch, batch position)` of this micro-batch: what the mixing draws from.
+    pub mix_seed: [u64; 3],
 }
 
 /// Runs the clips `[B, T, 3, H, W]` (`data`, row-major) with `labels` through `model` (on
@@ -83,6 +89,8 @@ pub fn forward_backward(
                 let data = &data[start * per_clip..end * per_clip];
                 let labels = &labels[start..end];
                 let weight = (end - start) as f64 / b as f64;
+                let mut settings = settings;
+                settings.mix_seed[2] = (settings.mix_seed[2] << 20) | start as u64;
                 scope.spawn(move || {
                     shard_pass(&replica, shape, data, labels, weight, settings, device)
                 })
@@ -127,6 +135,16 @@ fn shard_pass(
     device: &Device,
 ) -> Result<(PassOutput, Gradients)> {
     let clip = HostTensor::new(shape.to_vec(), data.to_vec())?.to_tensor::<5>(device)?;
+    // Each shard mixes its own clips; `mix_seed` tells shards apart ([`forward_backward`]).
+    let [_, _, _, h, w] = shape;
+    let plan = settings
+        .mix
+        .enabled()
+        .then(|| MixPlan::draw(&settings.mix, shape[0], h, w, settings.mix_seed));
+    let clip = match &plan {
+        Some(p) => p.apply(clip),
+        None => clip,
+    };
     let logits = model.forward(clip)?;
     let predictions: Tensor<1, Int> = logits.clone().detach().argmax(1).flatten(0, 1);
     let targets = Tensor::<1, Int>::from_data(
@@ -134,7 +152,13 @@ fn shard_pass(
         device,
     );
     let correct = predictions.clone().equal(targets).float().sum();
-    let loss = cross_entropy(logits, labels, settings.label_smoothing)?;
+    let loss = match &plan {
+        Some(p) => soft_cross_entropy(
+            logits,
+            p.targets(labels, model.config.num_classes, settings.label_smoothing)?,
+        )?,
+        None => cross_entropy(logits, labels, settings.label_smoothing)?,
+    };
     let loss = if weight == 1.0 {
         loss
     } else {

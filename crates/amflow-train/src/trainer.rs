@@ -329,9 +329,12 @@ impl Run {
             total_steps: o.epochs * steps_per_epoch,
         };
         let stepper = Stepper::new(opt, schedule, o.clip_grad_norm, o.accumulate)?;
+        o.mix.validate()?;
         let pass_settings = PassSettings {
             label_smoothing: o.label_smoothing,
             trains_backbone: model_config.backbone.trainable,
+            mix: o.mix,
+            mix_seed: [config.seed, 0, 0],
         };
         Ok(Self {
             classes: model_config.num_classes,
@@ -389,13 +392,15 @@ impl Run {
         let mut iter = self.train_loader.epoch_from(epoch, self.state.batch);
         for batch in iter.by_ref() {
             let batch = batch?;
+            let mut settings = self.pass_settings;
+            settings.mix_seed = [self.config.seed, epoch, batch.position as u64];
             let pass = forward_backward(
                 &self.model,
                 batch.shape,
                 &batch.data,
                 &batch.labels,
                 &self.replicas,
-                self.pass_settings,
+                settings,
                 self.stepper.gradients_mut(),
             )?;
             self.stepper.count_micro_batch();

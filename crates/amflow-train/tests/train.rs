@@ -220,6 +220,8 @@ fn data_parallel_pass_matches_one_device_and_trains() {
     let settings = PassSettings {
         label_smoothing: 0.1,
         trains_backbone: true,
+        mix: Default::default(),
+        mix_seed: [0, 0, 0],
     };
     let pass = |k: usize| {
         let mut g = Gradients::default();
@@ -330,4 +332,32 @@ fn a_training_step_reads_the_device_once_and_a_logging_step_twice() {
             "device reads at step {step}"
         );
     }
+}
+
+#[test]
+fn mixup_and_cutmix_train_deterministically_and_change_the_run() {
+    let device = Device::flex();
+    let mut mixed = config();
+    mixed.optim.epochs = 1;
+    mixed.optim.mix = amflow_train::mixing::MixConfig {
+        mixup_alpha: 0.8,
+        cutmix_alpha: 1.0,
+        ..Default::default()
+    };
+    let mut plain = mixed.clone();
+    plain.optim.mix = Default::default();
+    let weights = |c: &TrainConfig, tag: &str| {
+        let out = train(c, &dir(tag), false, &device, &mut Silent).unwrap();
+        assert!(out.history[0].train_loss.is_finite(), "{tag}");
+        named_tensors(&out.model.additions)
+    };
+    let a = weights(&mixed, "mix-a");
+    let b = weights(&mixed, "mix-b");
+    assert_eq!(a, b, "the same seed mixes the same way");
+    let p = weights(&plain, "mix-off");
+    let moved = a
+        .iter()
+        .map(|(k, t)| t.max_abs_diff(&p[k]))
+        .fold(0f32, f32::max);
+    assert!(moved > 1e-4, "mixing changed nothing ({moved:e})");
 }

@@ -31,6 +31,7 @@ pub mod check;
 pub mod dataset;
 pub mod decode;
 pub mod encode;
+pub mod erasing;
 pub mod error;
 pub mod frame;
 pub mod loader;

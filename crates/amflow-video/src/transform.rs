@@ -163,6 +163,30 @@ pub enum Stage {
         /// Strength on the 0-10 scale.
         magnitude: f32,
     },
+    /// Random erasing ([`crate::erasing`]): with probability `p`, a box of `area` (fraction of
+    /// the frame, default 0.02..1/3) and aspect `ratio` (default 0.3..3.3) filled with noise;
+    /// the same box on every frame unless `per_frame`.
+    RandomErasing {
+        /// Probability per clip.
+        p: f32,
+        /// Range of the box's area relative to the frame.
+        #[serde(default = "default_erasing_area")]
+        area: [f32; 2],
+        /// Range of the box's aspect ratio (w/h), sampled log-uniformly.
+        #[serde(default = "default_erasing_ratio")]
+        ratio: [f32; 2],
+        /// A new box per frame.
+        #[serde(default)]
+        per_frame: bool,
+    },
+}
+
+fn default_erasing_area() -> [f32; 2] {
+    [0.02, 1.0 / 3.0]
+}
+
+fn default_erasing_ratio() -> [f32; 2] {
+    [0.3, 3.3]
 }
 
 /// The operations RandAugment draws from; each is applied identically to every frame.
@@ -290,6 +314,14 @@ impl TransformConfig {
                 }
                 Stage::HorizontalFlip { p } => (0.0..=1.0).contains(p),
                 Stage::RandAugment { magnitude, .. } => (0.0..=30.0).contains(magnitude),
+                Stage::RandomErasing { p, area, ratio, .. } => {
+                    (0.0..=1.0).contains(p)
+                        && 0.0 < area[0]
+                        && area[0] <= area[1]
+                        && area[1] < 1.0
+                        && 0.0 < ratio[0]
+                        && ratio[0] <= ratio[1]
+                }
             };
             if !ok {
                 return Err(DataError::Config(format!("invalid transform stage {s:?}")));
@@ -376,6 +408,14 @@ impl TransformConfig {
                         let sign = if rng.chance(0.5) { 1.0 } else { -1.0 };
                         frames = apply_op(op, *magnitude / 10.0 * sign, frames);
                     }
+                }
+                Stage::RandomErasing {
+                    p,
+                    area,
+                    ratio,
+                    per_frame,
+                } => {
+                    crate::erasing::random_erasing(&mut frames, *p, *area, *ratio, *per_frame, rng)
                 }
             }
         }
