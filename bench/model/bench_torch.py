@@ -13,7 +13,12 @@ One case per process, so that the peak RSS is the case's own:
 
     python3 bench_torch.py --case infer --batch 1 --reps 5 --warmup 1
     python3 bench_torch.py --case train --batch 4
+    python3 bench_torch.py --case infer --compile      # torch.compile (inductor)
+    python3 bench_torch.py --case infer --bf16         # bf16 autocast
     python3 bench_torch.py --case sgemm
+
+PyTorch runs with its default threading (as users run it); run.sh adds an
+OMP_WAIT_POLICY=PASSIVE row, labelled `--variant passive`, never used as the ratio's anchor.
 
 prints one JSON line: the median and all times in seconds and the peak RSS (VmHWM) in bytes.
 """
@@ -93,6 +98,10 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--model", choices=sorted(MODELS), default="s14")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (the frozen backbone's products)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile (inductor) of the forward pass; the warm-up compiles")
+    ap.add_argument("--variant", default=None,
+                    help="label of this anchor in the results (default: eager, compile or bf16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     global WIDTH, DEPTH, HEADS
@@ -129,10 +138,12 @@ def main():
         labels = (torch.arange(a.batch, device="cpu") % CLASSES).to(dev)
         temporal = list(range(DEPTH))
 
-        def forward():
+        def eager_forward():
             with autocast:
                 out = m.forward(hf, p, clip, "aligned", "transformer", temporal, FRAMES)["logits"]
             return out.float()
+
+        forward = torch.compile(eager_forward) if a.compile else eager_forward
 
         with torch.no_grad():
             forward()  # creates the trainable tensors
@@ -157,8 +168,11 @@ def main():
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         times = timed(step, a.reps, a.warmup, sync)
+    variant = a.variant or ("compile" if a.compile else "bf16" if a.bf16 else "eager")
     print(json.dumps({
-        "side": "pytorch", "case": a.case, "batch": a.batch, "threads": torch.get_num_threads(),
+        "side": "pytorch", "variant": variant, "case": a.case, "batch": a.batch,
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "median_s": statistics.median(times), "times_s": times, "flop": flop,
         "peak_rss_bytes": peak_rss(), "version": torch.__version__, "device": a.device,
         "model": a.model, "precision": "bf16" if a.bf16 else "f32",

@@ -22,13 +22,29 @@ CASES="${CASES:-sgemm:1 infer:1 infer:4 train:1 train:4}"
 OUT="${OUT:-$ROOT/target/bench-model/$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 mkdir -p "$(dirname "$OUT")"
 export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
-# PyTorch's OpenMP threads spin at every barrier by default; on a machine shared with other
-# work one descheduled thread then stalls the other, and PyTorch ran 5-15x slower here
-# (bench/model/README.md). Passive waiting is its best setting on a loaded machine.
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+# PyTorch runs as users run it: its default threading (OpenMP threads spin at barriers). The
+# anchor of every ratio is that run. OMP_WAIT_POLICY=PASSIVE (better on a loaded machine, 15-35 %
+# slower on an idle one) is an extra row, `variant = passive`. EXTRA="compile bf16 passive" picks
+# the extra anchors (default: all; bf16 only on CPUs with native bf16: AVX-512 BF16 or AMX).
+unset OMP_WAIT_POLICY
+EXTRA="${EXTRA:-passive compile bf16}"
 
 cd "$ROOT"
-{ echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"; } | tee -a "$OUT" >&2
+flags="$(grep -m1 '^flags' /proc/cpuinfo)"
+ext=""
+for f in avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile; do
+  [[ " $flags " == *" $f "* ]] && ext="$ext $f"
+done
+native_bf16=0
+[[ "$ext" == *avx512_bf16* || "$ext" == *amx_bf16* ]] && native_bf16=1
+load_start="$(cut -d' ' -f1 /proc/loadavg)"
+loaded=0
+# A start with more than a quarter of a core busy is a loaded machine: say so, and keep the
+# numbers out of the docs (docs/performance.md, "Method").
+awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }' && loaded=1
+{ echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, extensions:$ext, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ $loaded == 1 ]]; then echo "# LOADED MACHINE at start (load $load_start): not for the docs"; fi
+} | tee -a "$OUT" >&2
 cargo bench -p amflow-train --bench model --locked --no-run >&2
 torch=1
 "$PYTHON" -c "import torch, transformers" 2>/dev/null || { torch=0; echo "PyTorch side skipped: $PYTHON lacks torch/transformers" >&2; }
@@ -38,9 +54,22 @@ for c in $CASES; do
   args=(--case "$case_name" --batch "$batch" --reps "$REPS" --warmup "$WARMUP")
   echo "== $case_name batch $batch" >&2
   cargo bench -q -p amflow-train --bench model --locked -- "${args[@]}" | tee -a "$OUT" >&2
+  if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
+    cargo bench -q -p amflow-train --bench model --locked -- "${args[@]}" --precision bf16 | tee -a "$OUT" >&2
+  fi
   if [[ $torch == 1 ]]; then
     "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" | tee -a "$OUT" >&2
+    if [[ " $EXTRA " == *" passive "* ]]; then
+      OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" \
+        --variant passive | tee -a "$OUT" >&2
+    fi
+    if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
+      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --compile | tee -a "$OUT" >&2
+    fi
+    if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
+      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16 | tee -a "$OUT" >&2
+    fi
   fi
 done
-echo "# done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT" >&2
+echo "# done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)$([[ $loaded == 1 ]] && echo ' (LOADED at start: not for the docs)')" | tee -a "$OUT" >&2
 "$PYTHON" "$HERE/table.py" "$OUT"
