@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use amflow_video::timeline::Span;
 use clap::{Args, Parser, Subcommand};
 
 /// AM Flow: adapters for temporal processing in action recognition.
@@ -155,6 +156,23 @@ pub struct PredictArgs {
     /// resize, stages, normalization, views) instead of the checkpoint's own.
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
+    /// Slide a clip window over the whole video (one video file) and print one JSON line
+    /// per window: start and end time and the top-k classes.
+    #[arg(long)]
+    pub timeline: bool,
+    /// Timeline window length: seconds (`2s`) or frames (`16f`).
+    #[arg(long, default_value = "2s", value_parser = parse_span, requires = "timeline")]
+    pub window: Span,
+    /// Timeline stride between window starts: seconds (`1s`) or frames (`8f`).
+    #[arg(long, default_value = "1s", value_parser = parse_span, requires = "timeline")]
+    pub stride: Span,
+    /// Timeline: also write `timeline.csv` and `timeline.png` (strip chart) into this folder.
+    #[arg(long, value_name = "DIR", requires = "timeline")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_span(s: &str) -> Result<Span, String> {
+    s.parse().map_err(|e: amflow_video::DataError| e.to_string())
 }
 
 /// `amflow flow`.

@@ -12,6 +12,7 @@ mod model_source;
 mod predict;
 mod preset;
 mod pretrain;
+mod timeline;
 mod train;
 mod video_input;
 
