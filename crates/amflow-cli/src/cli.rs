@@ -172,7 +172,8 @@ pub struct PredictArgs {
 }
 
 fn parse_span(s: &str) -> Result<Span, String> {
-    s.parse().map_err(|e: amflow_video::DataError| e.to_string())
+    s.parse()
+        .map_err(|e: amflow_video::DataError| e.to_string())
 }
 
 /// `amflow flow`.

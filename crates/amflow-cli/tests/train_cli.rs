@@ -878,7 +878,12 @@ fn timeline_finds_the_change_points_of_a_long_video() {
         .iter()
         .map(|l| l["top"][0]["label"].as_str().unwrap().to_string())
         .collect();
-    let truth = [(3.0, "left"), (4.0, "static"), (7.0, "left"), (8.0, "static")];
+    let truth = [
+        (3.0, "left"),
+        (4.0, "static"),
+        (7.0, "left"),
+        (8.0, "static"),
+    ];
     assert_eq!(changes.len(), truth.len(), "{labels:?}");
     for ((at, label), (want_at, want)) in changes.iter().zip(truth) {
         // A change shows in the first window that reaches into the new stretch at the

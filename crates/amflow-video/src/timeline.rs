@@ -431,11 +431,11 @@ pub fn read_windows(
             clips: window_clips(&w, config)?,
         })
     };
-    let frames = reader.for_each_frame(config.read.resize, &mut |i, frame| {
-        match buffer.push(i, frame)? {
-            Some(w) => emit(w, &mut windows),
-            None => Ok(()),
-        }
+    let frames = reader.for_each_frame(config.read.resize, &mut |i, frame| match buffer
+        .push(i, frame)?
+    {
+        Some(w) => emit(w, &mut windows),
+        None => Ok(()),
     })?;
     let last = buffer
         .finish()
@@ -490,7 +490,9 @@ mod tests {
         assert_eq!("2s".parse::<Span>().unwrap(), Span::Seconds(2.0));
         assert_eq!(" 0.5s".parse::<Span>().unwrap(), Span::Seconds(0.5));
         assert_eq!("16f".parse::<Span>().unwrap(), Span::Frames(16));
-        for bad in ["2", "0f", "0s", "-1s", "1.5f", "infs", "NaNs", "s", "2m", ""] {
+        for bad in [
+            "2", "0f", "0s", "-1s", "1.5f", "infs", "NaNs", "s", "2m", "",
+        ] {
             let e = bad.parse::<Span>().unwrap_err().to_string();
             assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
         }
@@ -532,27 +534,24 @@ mod tests {
         for (window, stride, n) in [(8, 3, 40), (8, 8, 33), (4, 6, 30), (5, 1, 12)] {
             let plan = WindowPlan::new(window, stride).unwrap();
             let sampler = Sampler::Segment { num_segments: 4 };
-            let buffer =
-                WindowBuffer::new(plan, sampler, ShortVideoRule::Stretch, 2).unwrap();
+            let buffer = WindowBuffer::new(plan, sampler, ShortVideoRule::Stretch, 2).unwrap();
             let (windows, most) = run(buffer, n);
             assert_eq!(windows.len(), plan.count(n), "{plan:?} over {n}");
             assert!(most <= window, "{plan:?}: held {most}");
             let mut rng = SplitMix64::new(0);
             for (k, w) in windows.iter().enumerate() {
-                assert_eq!((w.index, w.start, w.end), (k, k * stride, k * stride + window));
+                assert_eq!(
+                    (w.index, w.start, w.end),
+                    (k, k * stride, k * stride + window)
+                );
                 for (view, frames) in w.views.iter().enumerate() {
                     let mode = SampleMode::Test { view, views: 2 };
-                    let want: Vec<usize> = sample_indices(
-                        &sampler,
-                        window,
-                        mode,
-                        ShortVideoRule::Stretch,
-                        &mut rng,
-                    )
-                    .unwrap()
-                    .iter()
-                    .map(|o| w.start + o)
-                    .collect();
+                    let want: Vec<usize> =
+                        sample_indices(&sampler, window, mode, ShortVideoRule::Stretch, &mut rng)
+                            .unwrap()
+                            .iter()
+                            .map(|o| w.start + o)
+                            .collect();
                     assert_eq!(ids(frames), want, "{plan:?} window {k} view {view}");
                 }
             }
@@ -593,10 +592,7 @@ mod tests {
         let strict = WindowBuffer::new(plan, sampler, ShortVideoRule::Reject, 1).unwrap();
         let mut strict = strict;
         strict.push(0, frame(0)).unwrap();
-        assert_eq!(
-            strict.finish().unwrap_err(),
-            TooShort { got: 1, needed: 4 }
-        );
+        assert_eq!(strict.finish().unwrap_err(), TooShort { got: 1, needed: 4 });
         let empty = WindowBuffer::new(plan, sampler, ShortVideoRule::Stretch, 1).unwrap();
         assert!(empty.finish().is_err());
     }

@@ -65,7 +65,10 @@ fn windows_are_timed_and_sampled_from_one_decode() {
     let windows = collect(&path, "1s", "0.5s").unwrap();
     assert_eq!(windows.len(), 5);
     for (k, w) in windows.iter().enumerate() {
-        assert_eq!((w.index, w.start_frame, w.end_frame), (k, 5 * k, 5 * k + 10));
+        assert_eq!(
+            (w.index, w.start_frame, w.end_frame),
+            (k, 5 * k, 5 * k + 10)
+        );
         assert!((w.start_s - 0.5 * k as f64).abs() < 1e-9);
         assert!((w.end_s - w.start_s - 1.0).abs() < 1e-9);
         assert_eq!(w.clips.len(), 1);
@@ -76,7 +79,10 @@ fn windows_are_timed_and_sampled_from_one_decode() {
         for (t, offset) in [2, 7].into_iter().enumerate() {
             let grey = clip.data[t * plane] * 255.0;
             let want = 8.0 * (w.start_frame + offset) as f32;
-            assert!((grey - want).abs() < 3.5, "window {k} frame {t}: {grey} vs {want}");
+            assert!(
+                (grey - want).abs() < 3.5,
+                "window {k} frame {t}: {grey} vs {want}"
+            );
         }
     }
 

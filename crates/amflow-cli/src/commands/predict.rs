@@ -16,7 +16,11 @@ use super::video_input::{contract, read_views};
 use crate::cli::PredictArgs;
 
 /// The class probabilities of one video: the mean over its views of the softmax scores.
-pub(super) fn scores(model: &AmFlowModel, views: &[HostTensor], device: &Device) -> Result<Vec<f32>> {
+pub(super) fn scores(
+    model: &AmFlowModel,
+    views: &[HostTensor],
+    device: &Device,
+) -> Result<Vec<f32>> {
     let mut mean = vec![0f32; model.config.num_classes];
     for view in views {
         let logits = model.forward(view.to_tensor::<5>(device)?)?;
@@ -38,10 +42,7 @@ pub fn run(args: &PredictArgs, device: &Device) -> Result<ExitCode> {
     let input = contract(&trained, args.input.as_deref(), &args.checkpoint)?;
     if args.timeline {
         let [video] = args.videos.as_slice() else {
-            bail!(
-                "--timeline takes one video, {} given",
-                args.videos.len()
-            );
+            bail!("--timeline takes one video, {} given", args.videos.len());
         };
         super::timeline::run(args, &trained, &input, video, device)?;
         return Ok(ExitCode::SUCCESS);

@@ -100,9 +100,10 @@ pub fn run(
         let csv = out.join("timeline.csv");
         std::fs::write(&csv, csv_text(&rows, &trained.classes, args.top_k))
             .with_context(|| format!("writing {}", csv.display()))?;
-        let title = video
-            .file_name()
-            .map_or_else(|| video.display().to_string(), |n| n.to_string_lossy().into());
+        let title = video.file_name().map_or_else(
+            || video.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
         let png = out.join("timeline.png");
         chart(&rows, &trained.classes, &title)?
             .save_png(&png)
@@ -136,7 +137,11 @@ fn classify(
     let probs = scores(model, &views, device)?;
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    Ok(order.into_iter().take(top_k).map(|k| (k, probs[k])).collect())
+    Ok(order
+        .into_iter()
+        .take(top_k)
+        .map(|k| (k, probs[k]))
+        .collect())
 }
 
 fn json_line(video: &Path, row: &Row, classes: &[String]) -> serde_json::Value {
