@@ -903,4 +903,24 @@ fn timeline_finds_the_change_points_of_a_long_video() {
     assert_eq!(rows.count(), 19);
     let png = std::fs::read(out.join("timeline.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
+
+    // Refusals: a span without a unit, two videos, a frame folder.
+    let ckpt = run_dir.join("last.safetensors");
+    let timeline = |extra: &[&str]| {
+        let mut a = vec![
+            "predict",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--timeline",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let o = timeline(&["--window", "2", video.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("give a unit"), "{err}");
+    let v = video.to_str().unwrap();
+    fails_in_one_line(&timeline(&[v, v]), "--timeline takes one video, 2 given");
+    fails_in_one_line(&timeline(&[d.to_str().unwrap()]), "needs a video file");
 }
