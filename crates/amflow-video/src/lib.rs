@@ -3,7 +3,7 @@
 //! ([`dataset`]), the synthetic motion data ([`synthetic`]), the batching [`Loader`]
 //! ([`loader`]), the manifest checker ([`check`]) and prepared copies decoded once for
 //! fast multi-epoch reading ([`prepared`]) and sliding windows over whole videos for
-//! timelines ([`timeline`]). It produces plain `f32` buffers with
+//! timelines ([`timeline`]) and over live sources ([`live`]). It produces plain `f32` buffers with
 //! shapes (`(B, T, 3, H, W)` row-major) and does not depend on any tensor library.
 //! `docs/data.md` in the repository describes formats, sampling and policies.
 //!
@@ -34,6 +34,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod frame;
+pub mod live;
 pub mod loader;
 pub mod metrics;
 pub mod prepared;

@@ -133,3 +133,47 @@ fn a_video_shorter_than_a_window_is_one_window_and_bad_files_are_errors() {
     .unwrap_err();
     assert!(e.to_string().contains("stop here"), "{e}");
 }
+
+/// A consumer slower than the stride gets the latest windows in order; the ones it missed are
+/// counted as dropped, and the decode is never held up.
+#[test]
+fn live_windows_keep_the_latest_and_count_the_dropped() {
+    use amflow_video::live::LiveWindows;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ramp.mp4");
+    let config = EncodeConfig {
+        fps: 10,
+        ..EncodeConfig::default()
+    };
+    write_video(&path, &ramp(30), &config).unwrap();
+    let live = LiveWindows::start(
+        path.to_str().unwrap(),
+        Span::Frames(4),
+        Span::Frames(2),
+        &contract(),
+        std::time::Duration::from_secs(10),
+    );
+    let mut taken = Vec::new();
+    let mut dropped = 0;
+    while let Some(w) = live.next(&|| false).unwrap() {
+        taken.push(w.clips.index);
+        dropped = w.dropped;
+        assert_eq!(w.clips.clips[0].shape, [2, 3, 16, 16]);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    assert!(taken.windows(2).all(|p| p[0] < p[1]), "{taken:?}");
+    // 14 windows in all (starts 0, 2, ..., 26): each was taken or dropped.
+    assert!(!taken.is_empty());
+    assert_eq!(taken.len() + dropped, 14, "{taken:?}, {dropped} dropped");
+    assert_eq!(live.frames(), 30);
+
+    let missing = LiveWindows::start(
+        "/nonexistent/x.mp4",
+        Span::Frames(4),
+        Span::Frames(2),
+        &contract(),
+        std::time::Duration::from_secs(10),
+    );
+    let e = missing.next(&|| false).unwrap_err();
+    assert!(e.to_string().contains("x.mp4"), "{e}");
+}
