@@ -924,3 +924,155 @@ fn timeline_finds_the_change_points_of_a_long_video() {
     fails_in_one_line(&timeline(&[v, v]), "--timeline takes one video, 2 given");
     fails_in_one_line(&timeline(&[d.to_str().unwrap()]), "needs a video file");
 }
+
+/// Parses the JSON lines of `amflow watch`.
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Predictions in order (windows and source times rising), with lag under `max_lag` s.
+fn in_order_with_bounded_lag(lines: &[serde_json::Value], max_lag: f64) {
+    for pair in lines.windows(2) {
+        assert!(
+            pair[0]["window"].as_u64() < pair[1]["window"].as_u64(),
+            "{pair:?}"
+        );
+        assert!(pair[0]["source_end_s"].as_f64() < pair[1]["source_end_s"].as_f64());
+    }
+    for l in lines {
+        let lag = l["lag_s"].as_f64().unwrap();
+        assert!((0.0..max_lag).contains(&lag), "{l}");
+        assert_eq!(l["top"].as_array().unwrap().len(), 3, "{l}");
+    }
+}
+
+/// `amflow watch` on live sources made by the `ffmpeg` tool at real-time rate (`-re`): a pipe
+/// into stdin and UDP on loopback give predictions in order with bounded lag; a source that
+/// stops, a stdin that never sends anything and garbage give a one-line error, never a hang.
+#[test]
+#[cfg_attr(
+    missing_ffmpeg_tool,
+    ignore = "needs the ffmpeg tool (scripts/setup.sh)"
+)]
+fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
+    let d = dir("watch");
+    let config = write_config(&d);
+    let run_dir = d.join("run");
+    ok(&train(&config, &run_dir));
+    let ckpt = run_dir.join("last.safetensors");
+    let watch = |source: &str| {
+        let mut c = bin();
+        c.args([
+            "watch",
+            source,
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--window",
+            "1s",
+            "--every",
+            "0.5s",
+            "--stall-timeout",
+            "2",
+        ]);
+        c
+    };
+    let feed = |out: &str| {
+        let mut c = Command::new("ffmpeg");
+        c.args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=10:duration=3",
+            "-c:v",
+            "mpeg4",
+            "-f",
+            "mpegts",
+            out,
+        ]);
+        c
+    };
+
+    // A pipe: ffmpeg's stdout into amflow's stdin; the source ends with the stream.
+    let mut ffmpeg = feed("-").stdout(Stdio::piped()).spawn().unwrap();
+    let o = watch("-")
+        .stdin(ffmpeg.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(ffmpeg.wait().unwrap().success());
+    ok(&o);
+    let lines = json_lines(&o.stdout);
+    // 3 s at 10 fps: 1 s windows every 0.5 s end at 1.0, 1.5, ..., 3.0.
+    assert!((3..=5).contains(&lines.len()), "{lines:?}");
+    in_order_with_bounded_lag(&lines, 1.0);
+    assert!(lines.iter().all(|l| l["source"] == "-"));
+
+    // UDP on loopback: the stream stops when ffmpeg is done, which is a stall.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let watcher = watch(&url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    assert!(feed(&url).status().unwrap().success());
+    let o = watcher.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let lines = json_lines(&o.stdout);
+    assert!(
+        lines.len() >= 2,
+        "{lines:?} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    in_order_with_bounded_lag(&lines, 1.0);
+    fails_in_one_line(&o, "no frame for 2.0 s");
+
+    // A stdin that is open but silent: the stall error after the timeout, not a hang.
+    let mut silent = watch("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = silent.stdin.take();
+    let started = Instant::now();
+    let o = silent.wait_with_output().unwrap();
+    drop(keep_open);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    fails_in_one_line(&o, "no frame for 2.0 s after frame 0");
+
+    // Garbage on stdin.
+    let mut junk = watch("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rng = amflow_video::SplitMix64::new(3);
+    let bytes: Vec<u8> = (0..65536).map(|_| rng.next_u64() as u8).collect();
+    {
+        use std::io::Write;
+        let mut stdin = junk.stdin.take().unwrap();
+        // The reader may give up before taking everything.
+        let _ = stdin.write_all(&bytes);
+    }
+    let o = junk.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        // FFmpeg's name for stdin.
+        err.starts_with("error: pipe:0: ") && err.lines().count() == 1 && !err.contains("panicked"),
+        "{err}"
+    );
+}

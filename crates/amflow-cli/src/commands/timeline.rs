@@ -113,7 +113,7 @@ pub fn run(
 }
 
 /// The top-k classes of one window.
-fn classify(
+pub(super) fn classify(
     model: &AmFlowModel,
     window: &WindowClips,
     top_k: usize,
