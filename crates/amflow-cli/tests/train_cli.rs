@@ -951,7 +951,8 @@ fn in_order_with_bounded_lag(lines: &[serde_json::Value], max_lag: f64) {
 
 /// `amflow watch` on live sources made by the `ffmpeg` tool at real-time rate (`-re`): a pipe
 /// into stdin and UDP on loopback give predictions in order with bounded lag; a source that
-/// stops, a stdin that never sends anything and garbage give a one-line error, never a hang.
+/// stops, a stdin that never sends anything and garbage give a one-line error, never a hang;
+/// Ctrl-C ends a watch cleanly.
 #[test]
 #[cfg_attr(
     missing_ffmpeg_tool,
@@ -963,7 +964,7 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
     let run_dir = d.join("run");
     ok(&train(&config, &run_dir));
     let ckpt = run_dir.join("last.safetensors");
-    let watch = |source: &str| {
+    let watch = |source: &str, stall: &str| {
         let mut c = bin();
         c.args([
             "watch",
@@ -975,7 +976,7 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
             "--every",
             "0.5s",
             "--stall-timeout",
-            "2",
+            stall,
         ]);
         c
     };
@@ -1000,7 +1001,7 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
 
     // A pipe: ffmpeg's stdout into amflow's stdin; the source ends with the stream.
     let mut ffmpeg = feed("-").stdout(Stdio::piped()).spawn().unwrap();
-    let o = watch("-")
+    let o = watch("-", "2")
         .stdin(ffmpeg.stdout.take().unwrap())
         .output()
         .unwrap();
@@ -1019,7 +1020,7 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
         .unwrap()
         .port();
     let url = format!("udp://127.0.0.1:{port}");
-    let watcher = watch(&url)
+    let watcher = watch(&url, "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1039,7 +1040,7 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
     fails_in_one_line(&o, "no frame for 2.0 s");
 
     // A stdin that is open but silent: the stall error after the timeout, not a hang.
-    let mut silent = watch("-")
+    let mut silent = watch("-", "2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1052,8 +1053,30 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
     assert!(started.elapsed() < Duration::from_secs(10));
     fails_in_one_line(&o, "no frame for 2.0 s after frame 0");
 
+    // Ctrl-C (SIGINT) while waiting on a silent source ends cleanly, well before the timeout.
+    let mut waiting = watch("-", "60")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = waiting.stdin.take();
+    // Past start-up (checkpoint loaded, handler installed).
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &waiting.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = waiting.wait_with_output().unwrap();
+    drop(keep_open);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    ok(&o);
+    assert!(o.stdout.is_empty());
+
     // Garbage on stdin.
-    let mut junk = watch("-")
+    let mut junk = watch("-", "2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
