@@ -945,6 +945,8 @@ fn in_order_with_bounded_lag(lines: &[serde_json::Value], max_lag: f64) {
     for l in lines {
         let lag = l["lag_s"].as_f64().unwrap();
         assert!((0.0..max_lag).contains(&lag), "{l}");
+        // Frame 0 may come late (the demuxer's probing), never later frames.
+        assert!(l["behind_s"].as_f64().unwrap() < max_lag, "{l}");
         assert_eq!(l["top"].as_array().unwrap().len(), 3, "{l}");
     }
 }

@@ -23,13 +23,19 @@ pub struct LiveWindow {
     pub arrived: Instant,
     /// Windows replaced in the slot before being taken, since the start.
     pub dropped: usize,
+    /// When frame 0 was decoded: `first_frame.elapsed()` minus the source time of the
+    /// window's last frame is how far the consumer is behind a real-time source.
+    pub first_frame: Instant,
+    /// Source time of the window's last frame, in seconds.
+    pub last_frame_s: f64,
 }
 
 /// What the decode thread shares with the consumer.
 #[derive(Debug)]
 struct Shared {
-    latest: Option<(WindowClips, Instant)>,
+    latest: Option<(WindowClips, Instant, f64)>,
     dropped: usize,
+    first_frame: Option<Instant>,
     frames: usize,
     last_frame: Instant,
     /// How the decode ended: frames decoded, or the error.
@@ -64,6 +70,7 @@ impl LiveWindows {
             Mutex::new(Shared {
                 latest: None,
                 dropped: 0,
+                first_frame: None,
                 frames: 0,
                 last_frame: Instant::now(),
                 done: None,
@@ -98,11 +105,13 @@ impl LiveWindows {
         let (m, cv) = &*self.shared;
         let mut g = lock(m);
         loop {
-            if let Some((clips, arrived)) = g.latest.take() {
+            if let Some((clips, arrived, last_frame_s)) = g.latest.take() {
                 return Ok(Some(LiveWindow {
                     clips,
                     arrived,
                     dropped: g.dropped,
+                    first_frame: g.first_frame.unwrap_or(arrived),
+                    last_frame_s,
                 }));
             }
             match g.done.take() {
@@ -158,8 +167,10 @@ fn decode(
         let done = buffer.push(i, frame)?;
         {
             let mut g = lock(m);
+            let now = Instant::now();
             g.frames = i + 1;
-            g.last_frame = Instant::now();
+            g.last_frame = now;
+            g.first_frame.get_or_insert(now);
         }
         if let Some(w) = done {
             let clips = WindowClips {
@@ -171,7 +182,8 @@ fn decode(
                 clips: window_clips(&w, config)?,
             };
             let mut g = lock(m);
-            if g.latest.replace((clips, Instant::now())).is_some() {
+            let last = time(w.end - 1);
+            if g.latest.replace((clips, Instant::now(), last)).is_some() {
                 g.dropped += 1;
             }
             cv.notify_all();

@@ -1,8 +1,11 @@
 //! `amflow watch SOURCE`: a live source classified every `--every` of source time on its
 //! latest `--window` ([`amflow_video::live::LiveWindows`]: decoded on a thread, only the
 //! latest window kept, so a slow model drops windows instead of falling behind). One JSON line
-//! per prediction on stdout: the window's source times, the lag (from the decode of the
-//! window's last frame to the line), the windows dropped so far, the top-k classes. Ctrl-C
+//! per prediction on stdout: the window's source times, the lag (`lag_s`: from the decode of
+//! the window's last frame to the line), how far behind real time (`behind_s`: wall time since
+//! frame 0 was decoded minus the source time of the window's last frame; for a real-time
+//! source it stays near `lag_s` when nothing falls behind), the windows dropped so far, the
+//! top-k classes. Ctrl-C
 //! ends it cleanly (exit 0); a source that sends no frame for `--stall-timeout` seconds is an
 //! error.
 
@@ -57,6 +60,7 @@ pub fn run(args: &WatchArgs, device: &Device) -> Result<ExitCode> {
                 "source_start_s": w.clips.start_s,
                 "source_end_s": w.clips.end_s,
                 "lag_s": w.arrived.elapsed().as_secs_f64(),
+                "behind_s": w.first_frame.elapsed().as_secs_f64() - w.last_frame_s,
                 "dropped": w.dropped,
                 "top": items,
             })
