@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use amflow_video::timeline::Span;
 use clap::{Args, Parser, Subcommand};
 
 /// AM Flow: adapters for temporal processing in action recognition.
@@ -46,6 +47,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify video files: top-k labels with probabilities.
     Predict(PredictArgs),
+    /// Classify a live source (anything FFmpeg opens: a file, `-` for stdin, `udp://`,
+    /// `rtsp://`, a device) every few seconds on its latest window, one JSON line each.
+    Watch(WatchArgs),
     /// Reproduce the paper's ablations in miniature: train every variant (AM flow or not,
     /// vanilla or aligned, with and without camera motion, transformer/TCN/LSTM units, from
     /// scratch, frame-only) with the same budget and seeds; write the table and the curves.
@@ -160,6 +164,50 @@ pub struct PredictArgs {
     /// resize, stages, normalization, views) instead of the checkpoint's own.
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
+    /// Slide a clip window over the whole video (one video file) and print one JSON line
+    /// per window: start and end time and the top-k classes.
+    #[arg(long)]
+    pub timeline: bool,
+    /// Timeline window length: seconds (`2s`) or frames (`16f`).
+    #[arg(long, default_value = "2s", value_parser = parse_span, requires = "timeline")]
+    pub window: Span,
+    /// Timeline stride between window starts: seconds (`1s`) or frames (`8f`).
+    #[arg(long, default_value = "1s", value_parser = parse_span, requires = "timeline")]
+    pub stride: Span,
+    /// Timeline: also write `timeline.csv` and `timeline.png` (strip chart) into this folder.
+    #[arg(long, value_name = "DIR", requires = "timeline")]
+    pub out: Option<PathBuf>,
+}
+
+/// `amflow watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// What FFmpeg opens: a file, `-` (stdin), `udp://...`, `rtsp://...`, `http://...`, a
+    /// device such as `/dev/video0`.
+    pub source: String,
+    /// The checkpoint.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Window length: seconds (`2s`) or frames (`16f`).
+    #[arg(long, default_value = "2s", value_parser = parse_span)]
+    pub window: Span,
+    /// A prediction every this long of source time: seconds (`1s`) or frames (`30f`).
+    #[arg(long, default_value = "1s", value_parser = parse_span)]
+    pub every: Span,
+    /// Labels per prediction.
+    #[arg(long, default_value_t = 3)]
+    pub top_k: usize,
+    /// Give up with an error when the source sends no frame for this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub stall_timeout: f64,
+    /// Make clips as this input contract says instead of the checkpoint's own.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+fn parse_span(s: &str) -> Result<Span, String> {
+    s.parse()
+        .map_err(|e: amflow_video::DataError| e.to_string())
 }
 
 /// `amflow flow`.

@@ -752,3 +752,352 @@ fn a_hub_backbone_trains_records_its_commit_and_predicts_offline() {
     ]);
     fails_in_one_line(&o, "HF_HUB_OFFLINE");
 }
+
+/// A tiny model that tells a static object from one moving left (100% on held-out clips after
+/// a few seconds of training).
+const STATIC_LEFT_RUN: &str = r#"
+seed = 1
+model = "tiny"
+
+[data.synthetic]
+val_samples = 20
+[data.synthetic.train]
+num_samples = 256
+num_frames = 4
+size = 16
+classes = ["static", "left"]
+max_distractors = 0
+noise = 0.0
+travel = [0.4, 0.6]
+fresh_each_call = true
+
+[optim]
+epochs = 10
+batch_size = 8
+lr = 3e-3
+
+[loader]
+workers = 1
+"#;
+
+/// `amflow predict --timeline` over a 10 s video (4 fps) that is static except for two 1 s
+/// stretches of leftward motion, at 3-4 s and 7-8 s: the windows' top class changes exactly
+/// four times, each within one stride of a true change, and the CSV and chart are written.
+#[test]
+fn timeline_finds_the_change_points_of_a_long_video() {
+    use amflow_video::{
+        write_video, EncodeConfig, MotionClass, RgbFrame, SyntheticMotionConfig,
+        SyntheticMotionDataset,
+    };
+    let d = dir("timeline");
+    let config = d.join("static-left.toml");
+    std::fs::write(&config, STATIC_LEFT_RUN).unwrap();
+    let run_dir = d.join("run");
+    let o = run(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--set",
+        "model.num_classes=2",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ]);
+    ok(&o);
+
+    // Clips unseen in training (another seed): even samples static, odd ones moving left.
+    let clips = SyntheticMotionDataset::new(SyntheticMotionConfig {
+        num_samples: 8,
+        num_frames: 4,
+        size: 16,
+        classes: vec![MotionClass::Static, MotionClass::Left],
+        max_distractors: 0,
+        noise: 0.0,
+        travel: [0.4, 0.6],
+        seed: 77,
+        ..SyntheticMotionConfig::default()
+    })
+    .unwrap();
+    let render = |i: usize| clips.render(i).unwrap();
+    let still = |i: usize, seconds: usize| -> Vec<RgbFrame> {
+        let first = render(i).remove(0);
+        vec![first; 4 * seconds]
+    };
+    let mut frames = still(0, 3);
+    frames.extend(render(1));
+    frames.extend(still(2, 3));
+    frames.extend(render(3));
+    frames.extend(still(4, 2));
+    assert_eq!(frames.len(), 40);
+    let video = d.join("long.mp4");
+    let encode = EncodeConfig {
+        fps: 4,
+        mpeg4_bits_per_pixel: 8.0,
+        ..EncodeConfig::default()
+    };
+    write_video(&video, &frames, &encode).unwrap();
+
+    let out = d.join("timeline");
+    let o = run(&[
+        "predict",
+        "--checkpoint",
+        run_dir.join("last.safetensors").to_str().unwrap(),
+        "--timeline",
+        "--window",
+        "1s",
+        "--stride",
+        "2f",
+        "--top-k",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        video.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 1 s windows every 0.5 s over 10 s: starts 0, 0.5, ..., 9.
+    assert_eq!(lines.len(), 19);
+    let mut changes = Vec::new();
+    for (k, line) in lines.iter().enumerate() {
+        assert_eq!(line["window"], k);
+        let start = line["start_s"].as_f64().unwrap();
+        assert!((start - 0.5 * k as f64).abs() < 1e-9, "{line}");
+        assert!((line["end_s"].as_f64().unwrap() - start - 1.0).abs() < 1e-9);
+        let top = line["top"].as_array().unwrap();
+        assert_eq!(top.len(), 2);
+        let p: f64 = top.iter().map(|t| t["probability"].as_f64().unwrap()).sum();
+        assert!((p - 1.0).abs() < 1e-4, "{line}");
+        if k > 0 && top[0]["label"] != lines[k - 1]["top"][0]["label"] {
+            changes.push((start, top[0]["label"].as_str().unwrap().to_string()));
+        }
+    }
+    assert_eq!(lines[0]["top"][0]["label"], "static");
+    let labels: Vec<String> = lines
+        .iter()
+        .map(|l| l["top"][0]["label"].as_str().unwrap().to_string())
+        .collect();
+    let truth = [
+        (3.0, "left"),
+        (4.0, "static"),
+        (7.0, "left"),
+        (8.0, "static"),
+    ];
+    assert_eq!(changes.len(), truth.len(), "{labels:?}");
+    for ((at, label), (want_at, want)) in changes.iter().zip(truth) {
+        // A change shows in the first window that reaches into the new stretch at the
+        // earliest, in the first one inside it at the latest.
+        assert!(
+            label == want && (at - want_at).abs() <= 0.5 + 1e-9,
+            "{changes:?} vs {truth:?}: {labels:?}"
+        );
+    }
+
+    let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some("window,start_s,end_s,label_1,probability_1,label_2,probability_2")
+    );
+    assert_eq!(rows.count(), 19);
+    let png = std::fs::read(out.join("timeline.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+
+    // Refusals: a span without a unit, two videos, a frame folder.
+    let ckpt = run_dir.join("last.safetensors");
+    let timeline = |extra: &[&str]| {
+        let mut a = vec![
+            "predict",
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--timeline",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let o = timeline(&["--window", "2", video.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("give a unit"), "{err}");
+    let v = video.to_str().unwrap();
+    fails_in_one_line(&timeline(&[v, v]), "--timeline takes one video, 2 given");
+    fails_in_one_line(&timeline(&[d.to_str().unwrap()]), "needs a video file");
+}
+
+/// Parses the JSON lines of `amflow watch`.
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Predictions in order (windows and source times rising), with lag under `max_lag` s.
+fn in_order_with_bounded_lag(lines: &[serde_json::Value], max_lag: f64) {
+    for pair in lines.windows(2) {
+        assert!(
+            pair[0]["window"].as_u64() < pair[1]["window"].as_u64(),
+            "{pair:?}"
+        );
+        assert!(pair[0]["source_end_s"].as_f64() < pair[1]["source_end_s"].as_f64());
+    }
+    for l in lines {
+        let lag = l["lag_s"].as_f64().unwrap();
+        assert!((0.0..max_lag).contains(&lag), "{l}");
+        // Frame 0 may come late (the demuxer's probing), never later frames.
+        assert!(l["behind_s"].as_f64().unwrap() < max_lag, "{l}");
+        assert_eq!(l["top"].as_array().unwrap().len(), 3, "{l}");
+    }
+}
+
+/// `amflow watch` on live sources made by the `ffmpeg` tool at real-time rate (`-re`): a pipe
+/// into stdin and UDP on loopback give predictions in order with bounded lag; a source that
+/// stops, a stdin that never sends anything and garbage give a one-line error, never a hang;
+/// Ctrl-C ends a watch cleanly.
+#[test]
+#[cfg_attr(
+    missing_ffmpeg_tool,
+    ignore = "needs the ffmpeg tool (scripts/setup.sh)"
+)]
+fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
+    let d = dir("watch");
+    let config = write_config(&d);
+    let run_dir = d.join("run");
+    ok(&train(&config, &run_dir));
+    let ckpt = run_dir.join("last.safetensors");
+    let watch = |source: &str, stall: &str| {
+        let mut c = bin();
+        c.args([
+            "watch",
+            source,
+            "--checkpoint",
+            ckpt.to_str().unwrap(),
+            "--window",
+            "1s",
+            "--every",
+            "0.5s",
+            "--stall-timeout",
+            stall,
+        ]);
+        c
+    };
+    let feed = |out: &str| {
+        let mut c = Command::new("ffmpeg");
+        c.args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x48:rate=10:duration=3",
+            "-c:v",
+            "mpeg4",
+            "-f",
+            "mpegts",
+            out,
+        ]);
+        c
+    };
+
+    // A pipe: ffmpeg's stdout into amflow's stdin; the source ends with the stream.
+    let mut ffmpeg = feed("-").stdout(Stdio::piped()).spawn().unwrap();
+    let o = watch("-", "2")
+        .stdin(ffmpeg.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(ffmpeg.wait().unwrap().success());
+    ok(&o);
+    let lines = json_lines(&o.stdout);
+    // 3 s at 10 fps: 1 s windows every 0.5 s end at 1.0, 1.5, ..., 3.0.
+    assert!((3..=5).contains(&lines.len()), "{lines:?}");
+    in_order_with_bounded_lag(&lines, 1.0);
+    assert!(lines.iter().all(|l| l["source"] == "-"));
+
+    // UDP on loopback: the stream stops when ffmpeg is done, which is a stall.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let watcher = watch(&url, "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    assert!(feed(&url).status().unwrap().success());
+    let o = watcher.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let lines = json_lines(&o.stdout);
+    assert!(
+        lines.len() >= 2,
+        "{lines:?} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    in_order_with_bounded_lag(&lines, 1.0);
+    fails_in_one_line(&o, "no frame for 2.0 s");
+
+    // A stdin that is open but silent: the stall error after the timeout, not a hang.
+    let mut silent = watch("-", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = silent.stdin.take();
+    let started = Instant::now();
+    let o = silent.wait_with_output().unwrap();
+    drop(keep_open);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    fails_in_one_line(&o, "no frame for 2.0 s after frame 0");
+
+    // Ctrl-C (SIGINT) while waiting on a silent source ends cleanly, well before the timeout.
+    let mut waiting = watch("-", "60")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keep_open = waiting.stdin.take();
+    // Past start-up (checkpoint loaded, handler installed).
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &waiting.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = waiting.wait_with_output().unwrap();
+    drop(keep_open);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    ok(&o);
+    assert!(o.stdout.is_empty());
+
+    // Garbage on stdin.
+    let mut junk = watch("-", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rng = amflow_video::SplitMix64::new(3);
+    let bytes: Vec<u8> = (0..65536).map(|_| rng.next_u64() as u8).collect();
+    {
+        use std::io::Write;
+        let mut stdin = junk.stdin.take().unwrap();
+        // The reader may give up before taking everything.
+        let _ = stdin.write_all(&bytes);
+    }
+    let o = junk.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        // FFmpeg's name for stdin.
+        err.starts_with("error: pipe:0: ") && err.lines().count() == 1 && !err.contains("panicked"),
+        "{err}"
+    );
+}

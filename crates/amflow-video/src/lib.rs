@@ -2,7 +2,8 @@
 //! ([`sampling`]), transforms ([`transform`]), datasets and their annotation formats
 //! ([`dataset`]), the synthetic motion data ([`synthetic`]), the batching [`Loader`]
 //! ([`loader`]), the manifest checker ([`check`]) and prepared copies decoded once for
-//! fast multi-epoch reading ([`prepared`]). It produces plain `f32` buffers with
+//! fast multi-epoch reading ([`prepared`]) and sliding windows over whole videos for
+//! timelines ([`timeline`]) and over live sources ([`live`]). It produces plain `f32` buffers with
 //! shapes (`(B, T, 3, H, W)` row-major) and does not depend on any tensor library.
 //! `docs/data.md` in the repository describes formats, sampling and policies.
 //!
@@ -34,12 +35,14 @@ pub mod encode;
 pub mod erasing;
 pub mod error;
 pub mod frame;
+pub mod live;
 pub mod loader;
 pub mod metrics;
 pub mod prepared;
 pub mod sampling;
 pub mod source;
 pub mod synthetic;
+pub mod timeline;
 pub mod transform;
 
 pub use amflow_rng::SplitMix64;

@@ -12,8 +12,10 @@ mod model_source;
 mod predict;
 mod preset;
 mod pretrain;
+mod timeline;
 mod train;
 mod video_input;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train::run(&args, &amflow_train::device::parse_many(&cli.device)?),
         Command::Eval(args) => eval::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Predict(args) => predict::run(&args, &amflow_train::device::parse(&cli.device)?),
+        Command::Watch(args) => watch::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::Ablate(args) => ablate::run(&args, &amflow_train::device::parse(&cli.device)?),
         Command::PretrainImage(args) => {
             pretrain::run(&args, &amflow_train::device::parse(&cli.device)?)

@@ -2,20 +2,25 @@
 //! as text or one JSON object per video (`--json`). Clips are made as the checkpoint's input
 //! contract says, and the softmax scores of its test views are averaged, exactly as the
 //! training run's validation did. An unreadable video is reported on stderr and makes the exit
-//! code non-zero, the other videos are still classified.
+//! code non-zero, the other videos are still classified. `--timeline` classifies windows slid
+//! over one video instead ([`super::timeline`]).
 
 use std::process::ExitCode;
 
 use amflow::{AmFlowModel, HostTensor};
 use amflow_train::checkpoint;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 
 use super::video_input::{contract, read_views};
 use crate::cli::PredictArgs;
 
 /// The class probabilities of one video: the mean over its views of the softmax scores.
-fn scores(model: &AmFlowModel, views: &[HostTensor], device: &Device) -> Result<Vec<f32>> {
+pub(super) fn scores(
+    model: &AmFlowModel,
+    views: &[HostTensor],
+    device: &Device,
+) -> Result<Vec<f32>> {
     let mut mean = vec![0f32; model.config.num_classes];
     for view in views {
         let logits = model.forward(view.to_tensor::<5>(device)?)?;
@@ -35,6 +40,13 @@ pub fn run(args: &PredictArgs, device: &Device) -> Result<ExitCode> {
     let trained = checkpoint::load(&args.checkpoint, device)
         .with_context(|| format!("loading checkpoint {}", args.checkpoint.display()))?;
     let input = contract(&trained, args.input.as_deref(), &args.checkpoint)?;
+    if args.timeline {
+        let [video] = args.videos.as_slice() else {
+            bail!("--timeline takes one video, {} given", args.videos.len());
+        };
+        super::timeline::run(args, &trained, &input, video, device)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let model = &trained.model;
     let mut failed = 0;
     for video in &args.videos {

@@ -45,6 +45,29 @@ impl VideoReader {
     pub fn open(path: &Path, config: &DecodeConfig) -> Result<Self> {
         init();
         check_file(path)?;
+        Self::open_input(path, config)
+    }
+
+    /// Opens anything FFmpeg opens as an input: a file, `-` (standard input), a URL
+    /// (`udp://`, `rtsp://`, `http://`, ...) or a device. Only a plain path is checked for
+    /// existence first; opening a stream may block until it sends data.
+    ///
+    /// # Errors
+    /// As [`VideoReader::open`].
+    pub fn open_source(source: &str, config: &DecodeConfig) -> Result<Self> {
+        init();
+        let url = source.contains("://") || source.starts_with("pipe:");
+        if source == "-" {
+            Self::open_input(Path::new("pipe:0"), config)
+        } else if url {
+            ff::format::network::init();
+            Self::open_input(Path::new(source), config)
+        } else {
+            Self::open(Path::new(source), config)
+        }
+    }
+
+    fn open_input(path: &Path, config: &DecodeConfig) -> Result<Self> {
         let input = ff::format::input(path).map_err(|e| DataError::Open {
             path: path.to_path_buf(),
             reason: e.to_string(),
