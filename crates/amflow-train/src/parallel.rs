@@ -11,11 +11,13 @@
 //! to the order of floating-point sums. Validation and the optimizer stay on the first device.
 
 use amflow::checkpoint::BACKBONE_PREFIX;
-use amflow::{AmFlowModel, HostTensor};
+use amflow::AmFlowModel;
+use amflow_video::PixelNorm;
 use burn::module::Module;
 use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
+use crate::input::pixels_on;
 use crate::loss::cross_entropy;
 use crate::optim::Gradients;
 
@@ -40,8 +42,8 @@ pub struct PassSettings {
     pub trains_backbone: bool,
 }
 
-/// Runs the clips `[B, T, 3, H, W]` (`data`, row-major) with `labels` through `model` (on
-/// `devices[0]`, an autodiff device) and adds the gradients of the mean loss to `grads`, on
+/// Runs the clips `[B, T, 3, H, W]` (8-bit `data`, row-major, normalised with `norm` on each
+/// device) with `labels` through `model` (on `devices[0]`, an autodiff device) and adds the gradients of the mean loss to `grads`, on
 /// `devices[0]`. With more than one device the pass is data parallel (module docs).
 ///
 /// # Errors
@@ -50,7 +52,8 @@ pub struct PassSettings {
 pub fn forward_backward(
     model: &AmFlowModel,
     shape: [usize; 5],
-    data: &[f32],
+    data: &[u8],
+    norm: &PixelNorm,
     labels: &[usize],
     devices: &[Device],
     settings: PassSettings,
@@ -61,7 +64,7 @@ pub fn forward_backward(
         .ok_or_else(|| TrainError::Config("no training device".into()))?;
     let b = shape[0];
     if devices.len() == 1 || b == 1 {
-        let (out, g) = shard_pass(model, shape, data, labels, 1.0, settings, main)?;
+        let (out, g) = shard_pass(model, (shape, data, norm), labels, 1.0, settings, main)?;
         grads.add(g, main);
         return Ok(out);
     }
@@ -84,7 +87,14 @@ pub fn forward_backward(
                 let labels = &labels[start..end];
                 let weight = (end - start) as f64 / b as f64;
                 scope.spawn(move || {
-                    shard_pass(&replica, shape, data, labels, weight, settings, device)
+                    shard_pass(
+                        &replica,
+                        (shape, data, norm),
+                        labels,
+                        weight,
+                        settings,
+                        device,
+                    )
                 })
             })
             .collect();
@@ -119,14 +129,13 @@ pub fn forward_backward(
 /// gradients by path. The returned loss is the weighted one.
 fn shard_pass(
     model: &AmFlowModel,
-    shape: [usize; 5],
-    data: &[f32],
+    (shape, data, norm): ([usize; 5], &[u8], &PixelNorm),
     labels: &[usize],
     weight: f64,
     settings: PassSettings,
     device: &Device,
 ) -> Result<(PassOutput, Gradients)> {
-    let clip = HostTensor::new(shape.to_vec(), data.to_vec())?.to_tensor::<5>(device)?;
+    let clip = pixels_on(data.to_vec(), shape, norm, device)?;
     let logits = model.forward(clip)?;
     let predictions: Tensor<1, Int> = logits.clone().detach().argmax(1).flatten(0, 1);
     let targets = Tensor::<1, Int>::from_data(

@@ -213,9 +213,8 @@ fn data_parallel_pass_matches_one_device_and_trains() {
     let (model, _) = AmFlowModel::new(&model_config, &ad).unwrap();
     let shape = [5, 4, 3, 16, 16];
     let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
-        .collect();
+    let data: Vec<u8> = (0..n).map(|i| ((i * 7919) % 256) as u8).collect();
+    let norm = amflow_video::transform::Normalization::ImageNet.pixel_norm();
     let labels = [0, 3, 1, 4, 2];
     let settings = PassSettings {
         label_smoothing: 0.1,
@@ -227,6 +226,7 @@ fn data_parallel_pass_matches_one_device_and_trains() {
             &model,
             shape,
             &data,
+            &norm,
             &labels,
             &vec![ad.clone(); k],
             settings,
