@@ -81,19 +81,20 @@ mod tests {
             assert_eq!(tensor.dims(), batch_shape);
             let got = amflow::read_values(tensor);
             let host = norm.normalize(&data, w * h);
+            // Largest absolute difference to the old path, largest relative one to exact.
             let (mut vs_old, mut vs_exact) = (0f32, 0f64);
             for (i, (&g, &o)) in got.iter().zip(&old).enumerate() {
                 let c = (i / (w * h)) % 3;
                 let v = f64::from(data[i]);
                 let exact = (v / 255.0 - f64::from(mean[c])) / f64::from(std[c]);
                 vs_old = vs_old.max((g - o).abs());
-                vs_exact = vs_exact.max((f64::from(g) - exact).abs());
+                vs_exact = vs_exact.max((f64::from(g) - exact).abs() / exact.abs().max(1.0));
             }
-            println!("{name}: max |device - old host f32| = {vs_old:e}, max |device - exact| = {vs_exact:e}");
+            println!("{name}: max |device - old host f32| = {vs_old:e}, max |device - exact| / max(1, |exact|) = {vs_exact:e}");
             assert_eq!(got.len(), old.len());
             assert!(vs_old <= 1e-6, "{name}: {vs_old}");
-            assert!(vs_exact <= 1e-6, "{name}: {vs_exact}");
-            // The CPU device does the host's two f32 operations: identical values.
+            assert!(vs_exact <= 1e-6, "{name}: {vs_exact}"); // a few f32 roundings
+                                                             // The CPU device does the host's two f32 operations: identical values.
             assert_eq!(got, host, "{name}");
             assert_eq!(host, old, "{name}");
         }

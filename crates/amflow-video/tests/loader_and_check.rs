@@ -391,7 +391,10 @@ fn batches_carry_one_normalisation_and_refuse_mixed_ones() {
     let (scale, shift) = (first.norm.scale(), first.norm.shift());
     let last = host.len() - 1; // the last clip's last frame's blue channel
     assert_eq!(host[0], f32::from(first.data[0]) * scale[0] - shift[0]);
-    assert_eq!(host[last], f32::from(first.data[last]) * scale[2] - shift[2]);
+    assert_eq!(
+        host[last],
+        f32::from(first.data[last]) * scale[2] - shift[2]
+    );
     let e = epoch.next().unwrap().unwrap_err();
     assert!(e.to_string().contains("different normalisations"), "{e}");
 }
