@@ -90,11 +90,15 @@ mod tests {
                 vs_old = vs_old.max((g - o).abs());
                 vs_exact = vs_exact.max((f64::from(g) - exact).abs() / exact.abs().max(1.0));
             }
-            println!("{name}: max |device - old host f32| = {vs_old:e}, max |device - exact| / max(1, |exact|) = {vs_exact:e}");
+            println!(
+                "{name}: max |device - old host f32| = {vs_old:e}, \
+                 max |device - exact| / max(1, |exact|) = {vs_exact:e}"
+            );
             assert_eq!(got.len(), old.len());
             assert!(vs_old <= 1e-6, "{name}: {vs_old}");
-            assert!(vs_exact <= 1e-6, "{name}: {vs_exact}"); // a few f32 roundings
-                                                             // The CPU device does the host's two f32 operations: identical values.
+            // A few f32 roundings from the exact value.
+            assert!(vs_exact <= 1e-6, "{name}: {vs_exact}");
+            // The CPU device does the host's two f32 operations: identical values.
             assert_eq!(got, host, "{name}");
             assert_eq!(host, old, "{name}");
         }

@@ -43,8 +43,9 @@ pub struct PassSettings {
 }
 
 /// Runs the clips `[B, T, 3, H, W]` (8-bit `data`, row-major, normalised with `norm` on each
-/// device) with `labels` through `model` (on `devices[0]`, an autodiff device) and adds the gradients of the mean loss to `grads`, on
-/// `devices[0]`. With more than one device the pass is data parallel (module docs).
+/// device) with `labels` through `model` (on `devices[0]`, an autodiff device) and adds the
+/// gradients of the mean loss to `grads`, on `devices[0]`. With more than one device the pass
+/// is data parallel (module docs).
 ///
 /// # Errors
 /// Model errors, and [`TrainError::Config`] for an empty device list or a non-finite loss

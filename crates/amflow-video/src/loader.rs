@@ -1,7 +1,8 @@
 //! The [`Loader`]: worker threads that read clips from a [`VideoDataset`] in parallel
-//! and assemble 8-bit `(B, T, 3, H, W)` batches (normalised to `f32` on the model's device), delivered in a deterministic order through a
-//! bounded window (at most [`LoaderConfig::prefetch`] batches exist ahead of the
-//! consumer, finished or in progress, so memory is bounded). Owns the bad-input policy:
+//! and assemble 8-bit `(B, T, 3, H, W)` batches (normalised to `f32` on the model's device),
+//! delivered in a deterministic order through a bounded window (at most
+//! [`LoaderConfig::prefetch`] batches exist ahead of the consumer, finished or in progress,
+//! so memory is bounded). Owns the bad-input policy:
 //! broken samples are skipped (replaced by other samples, warned about by name, counted
 //! in each batch and in the [`EpochSummary`]) or stop the epoch.
 
