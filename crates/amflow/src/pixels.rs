@@ -41,17 +41,28 @@ pub fn normalized_pixels<const D: usize>(
             data.len()
         )));
     }
-    let values = if device.supports_dtype(DType::U8) {
-        Tensor::<D, Int>::from_data(TensorData::new(data, shape), (device, DType::U8)).float()
-    } else {
-        let wide: Vec<f32> = data.into_iter().map(f32::from).collect();
-        Tensor::<D>::from_data(TensorData::new(wide, shape), device)
-    };
+    let values = pixel_values(data, shape, device.supports_dtype(DType::U8), device);
     let mut channel = [1usize; D];
     channel[D - 3] = 3;
     let per_channel =
         |v: [f32; 3]| Tensor::<D>::from_data(TensorData::new(v.to_vec(), channel), device);
     Ok(values * per_channel(scale) - per_channel(shift))
+}
+
+/// The pixel values as a float tensor on `device`, uploaded as `u8` (`as_bytes`) or widened to
+/// `f32` on the host first; the values are the same.
+fn pixel_values<const D: usize>(
+    data: Vec<u8>,
+    shape: [usize; D],
+    as_bytes: bool,
+    device: &Device,
+) -> Tensor<D> {
+    if as_bytes {
+        Tensor::<D, Int>::from_data(TensorData::new(data, shape), (device, DType::U8)).float()
+    } else {
+        let wide: Vec<f32> = data.into_iter().map(f32::from).collect();
+        Tensor::<D>::from_data(TensorData::new(wide, shape), device)
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +84,19 @@ mod tests {
         .unwrap();
         let got = crate::read_values(t);
         assert_eq!(got, [0.0, 255.0, 4.0, 126.5, 3.0, 61.75]);
+    }
+
+    #[test]
+    fn bytes_and_the_f32_fallback_upload_the_same_values() {
+        let device = Device::flex();
+        assert!(device.supports_dtype(DType::U8));
+        let data: Vec<u8> = (0..=255).chain(0..=255).chain(0..=255).collect();
+        let shape = [1, 3, 16, 16];
+        let bytes = crate::read_values(pixel_values(data.clone(), shape, true, &device));
+        let wide = crate::read_values(pixel_values(data.clone(), shape, false, &device));
+        let want: Vec<f32> = data.iter().map(|&v| f32::from(v)).collect();
+        assert_eq!(bytes, want);
+        assert_eq!(wide, want);
     }
 
     #[test]
