@@ -3,11 +3,58 @@
 //! the host memory and host-to-device transfer of `f32` batches. On the CPU device the values
 //! equal the host's ([`amflow_video::PixelNorm::normalize`]) bit for bit.
 
+use std::ops::Range;
+
 use amflow::pixels::normalized_pixels;
-use amflow_video::PixelNorm;
+use amflow_video::{Batch, PixelNorm};
 use burn::prelude::*;
 
 use crate::error::Result;
+
+/// 8-bit clips `[B, T, 3, H, W]` (row-major `data`) and the normalisation they want: a view of
+/// a [`Batch`]'s pixels, or of some of its clips.
+#[derive(Debug, Clone, Copy)]
+pub struct Pixels<'a> {
+    /// `B * T * 3 * H * W` pixel values.
+    pub data: &'a [u8],
+    /// `[B, T, 3, H, W]`.
+    pub shape: [usize; 5],
+    /// Per-channel statistics.
+    pub norm: &'a PixelNorm,
+}
+
+impl<'a> Pixels<'a> {
+    /// The pixels of `batch`.
+    pub fn of(batch: &'a Batch) -> Self {
+        Pixels {
+            data: &batch.data,
+            shape: batch.shape,
+            norm: &batch.norm,
+        }
+    }
+
+    /// Clips `range` (clamped to the clips there are).
+    pub fn clips(&self, range: Range<usize>) -> Self {
+        let per: usize = self.shape[1..].iter().product();
+        let end = range.end.min(self.shape[0]);
+        let start = range.start.min(end);
+        let mut shape = self.shape;
+        shape[0] = end - start;
+        Pixels {
+            data: &self.data[start * per..end * per],
+            shape,
+            norm: self.norm,
+        }
+    }
+
+    /// The clips on `device`, normalised there.
+    ///
+    /// # Errors
+    /// As [`pixels_on`].
+    pub fn to_device(&self, device: &Device) -> Result<Tensor<5>> {
+        pixels_on(self.data.to_vec(), self.shape, self.norm, device)
+    }
+}
 
 /// `data` (row-major `shape`, channel axis third from the end) on `device`, normalised with
 /// `norm`.
@@ -120,6 +167,24 @@ mod tests {
             }
         }
         data
+    }
+
+    #[test]
+    fn clip_ranges_cut_the_batch_and_clamp() {
+        let data: Vec<u8> = (0..24).collect();
+        let norm = PixelNorm::UNIT;
+        let all = Pixels {
+            data: &data,
+            shape: [4, 1, 3, 2, 1],
+            norm: &norm,
+        };
+        let mid = all.clips(1..3);
+        assert_eq!((mid.shape, mid.data), ([2, 1, 3, 2, 1], &data[6..18]));
+        let tail = all.clips(3..9);
+        assert_eq!((tail.shape[0], tail.data), (1, &data[18..]));
+        assert_eq!(all.clips(5..9).shape[0], 0);
+        let t = mid.to_device(&Device::flex()).unwrap();
+        assert_eq!(amflow::read_values(t)[0], 6.0 / 255.0);
     }
 
     #[test]

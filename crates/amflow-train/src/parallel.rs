@@ -12,12 +12,11 @@
 
 use amflow::checkpoint::BACKBONE_PREFIX;
 use amflow::AmFlowModel;
-use amflow_video::PixelNorm;
 use burn::module::Module;
 use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
-use crate::input::pixels_on;
+use crate::input::Pixels;
 use crate::loss::cross_entropy;
 use crate::optim::Gradients;
 
@@ -42,19 +41,17 @@ pub struct PassSettings {
     pub trains_backbone: bool,
 }
 
-/// Runs the clips `[B, T, 3, H, W]` (8-bit `data`, row-major, normalised with `norm` on each
-/// device) with `labels` through `model` (on `devices[0]`, an autodiff device) and adds the
-/// gradients of the mean loss to `grads`, on `devices[0]`. With more than one device the pass
-/// is data parallel (module docs).
+/// Runs the clips `[B, T, 3, H, W]` (8-bit `pixels`, normalised on each device) with `labels`
+/// through `model` (on `devices[0]`, an autodiff device) and adds the gradients of the mean
+/// loss to `grads`, on `devices[0]`. With more than one device the pass is data parallel
+/// (module docs).
 ///
 /// # Errors
 /// Model errors, and [`TrainError::Config`] for an empty device list or a non-finite loss
 /// (reported by the caller with its step).
 pub fn forward_backward(
     model: &AmFlowModel,
-    shape: [usize; 5],
-    data: &[u8],
-    norm: &PixelNorm,
+    pixels: Pixels<'_>,
     labels: &[usize],
     devices: &[Device],
     settings: PassSettings,
@@ -63,13 +60,12 @@ pub fn forward_backward(
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Config("no training device".into()))?;
-    let b = shape[0];
+    let b = pixels.shape[0];
     if devices.len() == 1 || b == 1 {
-        let (out, g) = shard_pass(model, (shape, data, norm), labels, 1.0, settings, main)?;
+        let (out, g) = shard_pass(model, pixels, labels, 1.0, settings, main)?;
         grads.add(g, main);
         return Ok(out);
     }
-    let per_clip: usize = shape[1..].iter().product();
     let shard = b.div_ceil(devices.len());
     let jobs: Vec<(usize, usize, &Device)> = devices
         .iter()
@@ -82,21 +78,10 @@ pub fn forward_backward(
             .iter()
             .map(|&(start, end, device)| {
                 let replica = model.clone().fork(device);
-                let mut shape = shape;
-                shape[0] = end - start;
-                let data = &data[start * per_clip..end * per_clip];
+                let pixels = pixels.clips(start..end);
                 let labels = &labels[start..end];
                 let weight = (end - start) as f64 / b as f64;
-                scope.spawn(move || {
-                    shard_pass(
-                        &replica,
-                        (shape, data, norm),
-                        labels,
-                        weight,
-                        settings,
-                        device,
-                    )
-                })
+                scope.spawn(move || shard_pass(&replica, pixels, labels, weight, settings, device))
             })
             .collect();
         handles
@@ -130,13 +115,13 @@ pub fn forward_backward(
 /// gradients by path. The returned loss is the weighted one.
 fn shard_pass(
     model: &AmFlowModel,
-    (shape, data, norm): ([usize; 5], &[u8], &PixelNorm),
+    pixels: Pixels<'_>,
     labels: &[usize],
     weight: f64,
     settings: PassSettings,
     device: &Device,
 ) -> Result<(PassOutput, Gradients)> {
-    let clip = pixels_on(data.to_vec(), shape, norm, device)?;
+    let clip = pixels.to_device(device)?;
     let logits = model.forward(clip)?;
     let predictions: Tensor<1, Int> = logits.clone().detach().argmax(1).flatten(0, 1);
     let targets = Tensor::<1, Int>::from_data(

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{InputContract, Position};
 use crate::config::{ModelChoice, SelectBy, TrainConfig};
 use crate::error::{Result, TrainError};
-use crate::input::pixels_on;
+use crate::input::{pixels_on, Pixels};
 use crate::metrics::{Evaluation, Summary, ViewAverager};
 use crate::optim::AdamW;
 use crate::parallel::{forward_backward, PassSettings};
@@ -392,9 +392,7 @@ impl Run {
             let batch = batch?;
             let pass = forward_backward(
                 &self.model,
-                batch.shape,
-                &batch.data,
-                &batch.norm,
+                Pixels::of(&batch),
                 &batch.labels,
                 &self.replicas,
                 self.pass_settings,

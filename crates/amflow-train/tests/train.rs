@@ -203,6 +203,7 @@ fn trainable_backbone_trains_is_saved_and_resumes_exactly() {
 #[test]
 fn data_parallel_pass_matches_one_device_and_trains() {
     use amflow::{AmFlowModel, Preset};
+    use amflow_train::input::Pixels;
     use amflow_train::optim::Gradients;
     use amflow_train::parallel::{forward_backward, PassSettings};
     use amflow_train::trainer::train_data_parallel;
@@ -224,9 +225,11 @@ fn data_parallel_pass_matches_one_device_and_trains() {
         let mut g = Gradients::default();
         let out = forward_backward(
             &model,
-            shape,
-            &data,
-            &norm,
+            Pixels {
+                data: &data,
+                shape,
+                norm: &norm,
+            },
             &labels,
             &vec![ad.clone(); k],
             settings,

@@ -50,7 +50,7 @@ impl PixelNorm {
     /// When `data` is not a whole number of `3 x plane` blocks.
     pub fn normalize(&self, data: &[u8], plane: usize) -> Vec<f32> {
         assert!(
-            plane > 0 && data.len() % (3 * plane) == 0,
+            plane > 0 && data.len().is_multiple_of(3 * plane),
             "{} values are not a whole number of 3 x {plane} blocks",
             data.len()
         );
