@@ -210,6 +210,9 @@ impl Clip {
     }
 
     /// The normalised `f32` values (`T * 3 * H * W`), computed on the host.
+    ///
+    /// # Panics
+    /// When `data` does not fill `shape` (as [`PixelNorm::normalize`]).
     pub fn normalized(&self) -> Vec<f32> {
         self.norm
             .normalize(&self.data, (self.shape[2] * self.shape[3]).max(1))

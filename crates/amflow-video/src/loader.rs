@@ -135,6 +135,9 @@ impl Batch {
 
     /// The normalised `f32` values of the whole batch, computed on the host (the model's
     /// device normally does this: `amflow::pixels`).
+    ///
+    /// # Panics
+    /// When `data` does not fill `shape` (as [`PixelNorm::normalize`]).
     pub fn normalized(&self) -> Vec<f32> {
         self.norm
             .normalize(&self.data, (self.shape[3] * self.shape[4]).max(1))
