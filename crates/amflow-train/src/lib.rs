@@ -10,6 +10,7 @@
 //! - [`metrics`]: top-k, per-class and mean class accuracy, confusion matrix, multi-view
 //!   averaging (the project's one home for them);
 //! - [`data`]: datasets named by the config (synthetic motion data or a manifest);
+//! - [`input`]: the loader's 8-bit batches as model input, normalised on the device;
 //! - [`checkpoint`]: checkpoints with their input contract (class names, clip pipeline);
 //! - [`plan`]: the dry run of `amflow train --plan` (data, model, FLOPs, memory estimate);
 //! - [`trainer`]: the loop, validation every epoch, best and last checkpoints, exact resume.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod input;
 pub mod loss;
 pub mod metrics;
 pub mod mixing;

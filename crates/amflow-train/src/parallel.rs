@@ -11,11 +11,12 @@
 //! to the order of floating-point sums. Validation and the optimizer stay on the first device.
 
 use amflow::checkpoint::BACKBONE_PREFIX;
-use amflow::{AmFlowModel, HostTensor};
+use amflow::AmFlowModel;
 use burn::module::Module;
 use burn::prelude::*;
 
 use crate::error::{Result, TrainError};
+use crate::input::Pixels;
 use crate::loss::{cross_entropy, soft_cross_entropy};
 use crate::mixing::{MixConfig, MixPlan};
 use crate::optim::Gradients;
@@ -46,17 +47,17 @@ pub struct PassSettings {
     pub mix_seed: [u64; 3],
 }
 
-/// Runs the clips `[B, T, 3, H, W]` (`data`, row-major) with `labels` through `model` (on
-/// `devices[0]`, an autodiff device) and adds the gradients of the mean loss to `grads`, on
-/// `devices[0]`. With more than one device the pass is data parallel (module docs).
+/// Runs the clips `[B, T, 3, H, W]` (8-bit `pixels`, normalised on each device) with `labels`
+/// through `model` (on `devices[0]`, an autodiff device) and adds the gradients of the mean
+/// loss to `grads`, on `devices[0]`. With more than one device the pass is data parallel
+/// (module docs).
 ///
 /// # Errors
 /// Model errors, and [`TrainError::Config`] for an empty device list or a non-finite loss
 /// (reported by the caller with its step).
 pub fn forward_backward(
     model: &AmFlowModel,
-    shape: [usize; 5],
-    data: &[f32],
+    pixels: Pixels<'_>,
     labels: &[usize],
     devices: &[Device],
     settings: PassSettings,
@@ -65,13 +66,12 @@ pub fn forward_backward(
     let main = devices
         .first()
         .ok_or_else(|| TrainError::Config("no training device".into()))?;
-    let b = shape[0];
+    let b = pixels.shape[0];
     if devices.len() == 1 || b == 1 {
-        let (out, g) = shard_pass(model, shape, data, labels, 1.0, settings, main)?;
+        let (out, g) = shard_pass(model, pixels, labels, 1.0, settings, main)?;
         grads.add(g, main);
         return Ok(out);
     }
-    let per_clip: usize = shape[1..].iter().product();
     let shard = b.div_ceil(devices.len());
     let jobs: Vec<(usize, usize, &Device)> = devices
         .iter()
@@ -84,16 +84,12 @@ pub fn forward_backward(
             .iter()
             .map(|&(start, end, device)| {
                 let replica = model.clone().fork(device);
-                let mut shape = shape;
-                shape[0] = end - start;
-                let data = &data[start * per_clip..end * per_clip];
+                let pixels = pixels.clips(start..end);
                 let labels = &labels[start..end];
                 let weight = (end - start) as f64 / b as f64;
                 let mut settings = settings;
                 settings.mix_seed[2] = (settings.mix_seed[2] << 20) | start as u64;
-                scope.spawn(move || {
-                    shard_pass(&replica, shape, data, labels, weight, settings, device)
-                })
+                scope.spawn(move || shard_pass(&replica, pixels, labels, weight, settings, device))
             })
             .collect();
         handles
@@ -127,20 +123,19 @@ pub fn forward_backward(
 /// gradients by path. The returned loss is the weighted one.
 fn shard_pass(
     model: &AmFlowModel,
-    shape: [usize; 5],
-    data: &[f32],
+    pixels: Pixels<'_>,
     labels: &[usize],
     weight: f64,
     settings: PassSettings,
     device: &Device,
 ) -> Result<(PassOutput, Gradients)> {
-    let clip = HostTensor::new(shape.to_vec(), data.to_vec())?.to_tensor::<5>(device)?;
+    let clip = pixels.to_device(device)?;
     // Each shard mixes its own clips; `mix_seed` tells shards apart ([`forward_backward`]).
-    let [_, _, _, h, w] = shape;
+    let [_, _, _, h, w] = clip.dims();
     let plan = settings
         .mix
         .enabled()
-        .then(|| MixPlan::draw(&settings.mix, shape[0], h, w, settings.mix_seed));
+        .then(|| MixPlan::draw(&settings.mix, clip.dims()[0], h, w, settings.mix_seed));
     let clip = match &plan {
         Some(p) => p.apply(clip),
         None => clip,

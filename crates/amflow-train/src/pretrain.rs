@@ -30,6 +30,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
+use crate::input::pixels_on;
 use crate::loss::cross_entropy;
 use crate::metrics::{argmax, Evaluation};
 use crate::optim::{AdamW, AdamWConfig, Gradients};
@@ -269,7 +270,7 @@ pub struct PretrainOutcome {
 
 fn frames_of(batch: &Batch, device: &Device) -> Result<Tensor<4>> {
     let [b, t, c, h, w] = batch.shape;
-    Ok(HostTensor::new(vec![b * t, c, h, w], batch.data.clone())?.to_tensor::<4>(device)?)
+    pixels_on(batch.data.clone(), [b * t, c, h, w], &batch.norm, device)
 }
 
 /// Top-1 evaluation of `model` on every frame of `loader`.

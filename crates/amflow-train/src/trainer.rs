@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{InputContract, Position};
 use crate::config::{ModelChoice, SelectBy, TrainConfig};
 use crate::error::{Result, TrainError};
+use crate::input::{pixels_on, Pixels};
 use crate::metrics::{Evaluation, Summary, ViewAverager};
 use crate::optim::AdamW;
 use crate::parallel::{forward_backward, PassSettings};
@@ -396,8 +397,7 @@ impl Run {
             settings.mix_seed = [self.config.seed, epoch, batch.position as u64];
             let pass = forward_backward(
                 &self.model,
-                batch.shape,
-                &batch.data,
+                Pixels::of(&batch),
                 &batch.labels,
                 &self.replicas,
                 settings,
@@ -545,8 +545,9 @@ pub fn evaluate(
     let mut views = ViewAverager::default();
     observer.eval_start(loader.num_batches());
     for (done, batch) in loader.epoch(0).enumerate() {
-        let batch = batch?;
-        let clip = HostTensor::new(batch.shape.to_vec(), batch.data)?.to_tensor::<5>(&device)?;
+        let mut batch = batch?;
+        let pixels = std::mem::take(&mut batch.data);
+        let clip = pixels_on(pixels, batch.shape, &batch.norm, &device)?;
         let probs =
             HostTensor::from_tensor(&burn::tensor::activation::softmax(model.forward(clip)?, 1));
         for ((row, &sample), &label) in probs

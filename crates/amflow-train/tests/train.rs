@@ -203,6 +203,7 @@ fn trainable_backbone_trains_is_saved_and_resumes_exactly() {
 #[test]
 fn data_parallel_pass_matches_one_device_and_trains() {
     use amflow::{AmFlowModel, Preset};
+    use amflow_train::input::Pixels;
     use amflow_train::optim::Gradients;
     use amflow_train::parallel::{forward_backward, PassSettings};
     use amflow_train::trainer::train_data_parallel;
@@ -213,9 +214,8 @@ fn data_parallel_pass_matches_one_device_and_trains() {
     let (model, _) = AmFlowModel::new(&model_config, &ad).unwrap();
     let shape = [5, 4, 3, 16, 16];
     let n: usize = shape.iter().product();
-    let data: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 211) as f32 / 105.0 - 1.0)
-        .collect();
+    let data: Vec<u8> = (0..n).map(|i| ((i * 7919) % 256) as u8).collect();
+    let norm = amflow_video::transform::Normalization::ImageNet.pixel_norm();
     let labels = [0, 3, 1, 4, 2];
     let settings = PassSettings {
         label_smoothing: 0.1,
@@ -227,8 +227,11 @@ fn data_parallel_pass_matches_one_device_and_trains() {
         let mut g = Gradients::default();
         let out = forward_backward(
             &model,
-            shape,
-            &data,
+            Pixels {
+                data: &data,
+                shape,
+                norm: &norm,
+            },
             &labels,
             &vec![ad.clone(); k],
             settings,

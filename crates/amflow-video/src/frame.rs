@@ -1,10 +1,13 @@
 //! In-memory image and clip types: [`RgbFrame`] (8-bit interleaved RGB, row-major
 //! `H x W x 3`) as produced by the decoders and consumed by the transforms, and
-//! [`Clip`] (normalised `f32`, `T x 3 x H x W`) as handed to the model side.
+//! [`Clip`] (8-bit planar `T x 3 x H x W` with the [`PixelNorm`] to apply) as handed to the
+//! model side, which makes the normalised `f32` values where it runs.
 //! Also the basic pixel operations every stage needs (bilinear resize, crop, flip),
 //! following the usual half-pixel-centre convention of OpenCV/PIL bilinear resizing.
 
 use serde::{Deserialize, Serialize};
+
+use crate::pixels::PixelNorm;
 
 /// One decoded frame: 8-bit RGB, interleaved, row-major (`height` rows of `width * 3` bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,13 +160,16 @@ impl Resize {
     }
 }
 
-/// A clip ready for the model: normalised `f32` in `T x 3 x H x W` row-major layout.
+/// A clip ready for the model: 8-bit RGB in planar `T x 3 x H x W` row-major layout, and
+/// the normalisation the model side applies ([`Clip::normalized`] on the host).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clip {
-    /// `T * 3 * H * W` values.
-    pub data: Vec<f32>,
+    /// `T * 3 * H * W` pixel values.
+    pub data: Vec<u8>,
     /// `[T, 3, H, W]`.
     pub shape: [usize; 4],
+    /// Per-channel statistics the dataset's transform asks for.
+    pub norm: PixelNorm,
     /// Action (motion) class index.
     pub label: usize,
     /// Appearance class (e.g. the synthetic data's shape class), when the dataset has one.
@@ -175,24 +181,17 @@ pub struct Clip {
 }
 
 impl Clip {
-    /// Builds a clip from frames, converting each to `[0, 1]` and normalising it with
-    /// per-channel `mean`/`std`.
+    /// Lays frames out as planar `T x 3 x H x W` bytes (each frame's R plane, then G, then B).
     ///
     /// # Errors
     /// [`DataError::Config`](crate::DataError::Config) when frames differ in size or the list is empty.
-    pub fn from_frames(
-        frames: &[RgbFrame],
-        mean: [f32; 3],
-        std: [f32; 3],
-    ) -> crate::Result<(Vec<f32>, [usize; 4])> {
+    pub fn from_frames(frames: &[RgbFrame]) -> crate::Result<(Vec<u8>, [usize; 4])> {
         let first = frames
             .first()
             .ok_or_else(|| crate::DataError::Config("clip has no frames".into()))?;
         let (w, h) = (first.width, first.height);
         let plane = w * h;
-        let mut data = vec![0f32; frames.len() * 3 * plane];
-        let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * std[c]));
-        let shift: [f32; 3] = std::array::from_fn(|c| mean[c] / std[c]);
+        let mut data = vec![0u8; frames.len() * 3 * plane];
         for (t, f) in frames.iter().enumerate() {
             if f.width != w || f.height != h {
                 return Err(crate::DataError::Config(format!(
@@ -203,11 +202,20 @@ impl Clip {
             let base = t * 3 * plane;
             for (p, px) in f.data.chunks_exact(3).enumerate() {
                 for c in 0..3 {
-                    data[base + c * plane + p] = px[c] as f32 * scale[c] - shift[c];
+                    data[base + c * plane + p] = px[c];
                 }
             }
         }
         Ok((data, [frames.len(), 3, h, w]))
+    }
+
+    /// The normalised `f32` values (`T * 3 * H * W`), computed on the host.
+    ///
+    /// # Panics
+    /// When `data` does not fill `shape` (as [`PixelNorm::normalize`]).
+    pub fn normalized(&self) -> Vec<f32> {
+        self.norm
+            .normalize(&self.data, (self.shape[2] * self.shape[3]).max(1))
     }
 }
 
@@ -261,12 +269,25 @@ mod tests {
     fn clip_layout_is_t_c_h_w_and_normalised() {
         let a = RgbFrame::filled(2, 1, [255, 0, 51]);
         let b = RgbFrame::filled(2, 1, [0, 255, 0]);
-        let (data, shape) = Clip::from_frames(&[a, b], [0.0; 3], [1.0; 3]).unwrap();
+        let (data, shape) = Clip::from_frames(&[a, b.clone()]).unwrap();
         assert_eq!(shape, [2, 3, 1, 2]);
+        assert_eq!(data, [255, 255, 0, 0, 51, 51, 0, 0, 255, 255, 0, 0]);
+        let clip = Clip {
+            data,
+            shape,
+            norm: PixelNorm::UNIT,
+            label: 0,
+            appearance_label: None,
+            sample: 0,
+            view: 0,
+        };
         let want = [1.0, 1.0, 0.0, 0.0, 0.2, 0.2, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
-        for (g, w) in data.iter().zip(want) {
-            assert!((g - w).abs() < 1e-6, "{data:?}");
+        let got = clip.normalized();
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{got:?}");
         }
-        assert!(Clip::from_frames(&[], [0.0; 3], [1.0; 3]).is_err());
+        assert!(Clip::from_frames(&[]).is_err());
+        let wide = RgbFrame::filled(3, 1, [0; 3]);
+        assert!(Clip::from_frames(&[b, wide]).is_err());
     }
 }

@@ -3,8 +3,10 @@
 //! ([`dataset`]), the synthetic motion data ([`synthetic`]), the batching [`Loader`]
 //! ([`loader`]), the manifest checker ([`check`]) and prepared copies decoded once for
 //! fast multi-epoch reading ([`prepared`]) and sliding windows over whole videos for
-//! timelines ([`timeline`]) and over live sources ([`live`]). It produces plain `f32` buffers with
-//! shapes (`(B, T, 3, H, W)` row-major) and does not depend on any tensor library.
+//! timelines ([`timeline`]) and over live sources ([`live`]). It produces plain 8-bit buffers
+//! with shapes (`(B, T, 3, H, W)` row-major) and the per-channel normalisation to apply to them
+//! ([`pixels`]; the model side makes the `f32` values, on its device), and does not depend on
+//! any tensor library.
 //! `docs/data.md` in the repository describes formats, sampling and policies.
 //!
 //! ```
@@ -22,7 +24,8 @@
 //! for batch in epoch.by_ref() {
 //!     let batch = batch?;
 //!     assert_eq!(batch.shape, [4, 4, 3, 32, 32]);
-//!     assert_eq!(batch.data.len(), 4 * 4 * 3 * 32 * 32);
+//!     assert_eq!(batch.data.len(), 4 * 4 * 3 * 32 * 32); // bytes
+//!     assert_eq!(batch.normalized().len(), batch.data.len()); // f32, on the host
 //! }
 //! assert_eq!(epoch.summary().clips, 8);
 //! # Ok::<(), amflow_video::DataError>(())
@@ -38,6 +41,7 @@ pub mod frame;
 pub mod live;
 pub mod loader;
 pub mod metrics;
+pub mod pixels;
 pub mod prepared;
 pub mod sampling;
 pub mod source;
@@ -61,6 +65,7 @@ pub use error::{DataError, Result};
 pub use frame::{Clip, Resize, RgbFrame};
 pub use loader::{BadInputPolicy, Batch, Epoch, EpochSummary, Loader, LoaderConfig, SkippedSample};
 pub use metrics::{average_views, mean_class_accuracy, top1_accuracy};
+pub use pixels::PixelNorm;
 pub use prepared::{
     prepare, FrameCodec, PrepareConfig, PrepareOutcome, PrepareProgress, PrepareReport,
     PrepareSettings, PreparedStore, ShardPart,

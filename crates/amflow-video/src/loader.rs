@@ -1,7 +1,8 @@
 //! The [`Loader`]: worker threads that read clips from a [`VideoDataset`] in parallel
-//! and assemble `(B, T, 3, H, W)` batches, delivered in a deterministic order through a
-//! bounded window (at most [`LoaderConfig::prefetch`] batches exist ahead of the
-//! consumer, finished or in progress, so memory is bounded). Owns the bad-input policy:
+//! and assemble 8-bit `(B, T, 3, H, W)` batches (normalised to `f32` on the model's device),
+//! delivered in a deterministic order through a bounded window (at most
+//! [`LoaderConfig::prefetch`] batches exist ahead of the consumer, finished or in progress,
+//! so memory is bounded). Owns the bad-input policy:
 //! broken samples are skipped (replaced by other samples, warned about by name, counted
 //! in each batch and in the [`EpochSummary`]) or stop the epoch.
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::VideoDataset;
 use crate::error::{DataError, Result};
 use crate::frame::Clip;
+use crate::pixels::PixelNorm;
 use amflow_rng::{derive_seed, SplitMix64};
 
 /// What the loader does with a sample whose file cannot be used (see
@@ -42,7 +44,8 @@ pub struct LoaderConfig {
     /// Worker threads (0: one per available core).
     pub workers: usize,
     /// Most batches held ahead of the consumer, finished or being built (0: twice the
-    /// workers). Peak memory is about `prefetch x batch_size x T x 3 x H x W x 4` bytes.
+    /// workers). Peak memory is about `prefetch x batch_size x T x 3 x H x W` bytes
+    /// (one byte per value: batches are 8-bit).
     pub prefetch: usize,
     /// Shuffle the sample order each epoch (seeded by `seed` and the epoch number).
     pub shuffle: bool,
@@ -87,13 +90,15 @@ pub struct SkippedSample {
     pub reason: String,
 }
 
-/// A batch for the model.
+/// A batch for the model: 8-bit pixels and the normalisation the model side applies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// `B * T * 3 * H * W` values, row-major.
-    pub data: Vec<f32>,
+    /// `B * T * 3 * H * W` pixel values, row-major.
+    pub data: Vec<u8>,
     /// `[B, T, 3, H, W]`.
     pub shape: [usize; 5],
+    /// Per-channel statistics every clip of the batch asks for.
+    pub norm: PixelNorm,
     /// Action label per clip.
     pub labels: Vec<usize>,
     /// Appearance label per clip, when every clip has one (synthetic data).
@@ -120,12 +125,22 @@ impl Batch {
         self.shape[0] == 0
     }
 
-    /// The `T * 3 * H * W` values of clip `i`, or `None` past the end.
-    pub fn clip(&self, i: usize) -> Option<&[f32]> {
+    /// The `T * 3 * H * W` pixel values of clip `i`, or `None` past the end.
+    pub fn clip(&self, i: usize) -> Option<&[u8]> {
         let per: usize = self.shape[1..].iter().product();
         self.data
             .get(i * per..(i + 1) * per)
             .filter(|_| i < self.shape[0])
+    }
+
+    /// The normalised `f32` values of the whole batch, computed on the host (the model's
+    /// device normally does this: `amflow::pixels`).
+    ///
+    /// # Panics
+    /// When `data` does not fill `shape` (as [`PixelNorm::normalize`]).
+    pub fn normalized(&self) -> Vec<f32> {
+        self.norm
+            .normalize(&self.data, (self.shape[3] * self.shape[4]).max(1))
     }
 }
 
@@ -375,6 +390,7 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
         return Ok(Some(Batch {
             data: Vec::new(),
             shape: [0; 5],
+            norm: PixelNorm::UNIT,
             labels: Vec::new(),
             appearance_labels: None,
             indices: Vec::new(),
@@ -383,7 +399,7 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
             skipped,
         }));
     };
-    let shape = first.shape;
+    let (shape, norm) = (first.shape, first.norm);
     let mut data = Vec::with_capacity(clips.len() * first.data.len());
     for (_, c) in &clips {
         if c.shape != shape {
@@ -391,6 +407,12 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
                 expected: shape,
                 got: c.shape,
             });
+        }
+        if c.norm != norm {
+            return Err(DataError::Config(format!(
+                "clips of one batch ask for different normalisations ({norm:?} and {:?})",
+                c.norm
+            )));
         }
         data.extend_from_slice(&c.data);
     }
@@ -401,6 +423,7 @@ fn build_batch(s: &Shared, b: usize) -> Result<Option<Batch>> {
     Ok(Some(Batch {
         data,
         shape: [clips.len(), shape[0], shape[1], shape[2], shape[3]],
+        norm,
         labels: clips.iter().map(|(_, c)| c.label).collect(),
         appearance_labels,
         indices: clips.iter().map(|(i, _)| *i).collect(),

@@ -356,7 +356,7 @@ pub struct WindowClips {
 /// [`DataError::Config`] from the transform.
 pub fn window_clips(window: &Window, config: &FileDatasetConfig) -> Result<Vec<Clip>> {
     let spatial = config.transform.spatial_views();
-    let (mean, std) = config.transform.normalization.mean_std();
+    let norm = config.transform.normalization.pixel_norm();
     let mut clips = Vec::with_capacity(window.views.len() * spatial);
     for (t, frames) in window.views.iter().enumerate() {
         for s in 0..spatial {
@@ -365,10 +365,11 @@ pub fn window_clips(window: &Window, config: &FileDatasetConfig) -> Result<Vec<C
                 config
                     .transform
                     .apply(frames.clone(), 0, &config.flip, s, &mut rng)?;
-            let (data, shape) = Clip::from_frames(&frames, mean, std)?;
+            let (data, shape) = Clip::from_frames(&frames)?;
             clips.push(Clip {
                 data,
                 shape,
+                norm,
                 label: 0,
                 appearance_label: None,
                 sample: window.index,

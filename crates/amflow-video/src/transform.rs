@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::frame::{Resize, RgbFrame};
+use crate::pixels::PixelNorm;
 use amflow_rng::SplitMix64;
 
 /// Per-channel mean/std applied after scaling pixels to `[0, 1]`.
@@ -48,6 +49,12 @@ impl Normalization {
             Normalization::Unit => ([0.0; 3], [1.0; 3]),
             Normalization::Custom { mean, std } => (mean, std),
         }
+    }
+
+    /// The statistics as the [`PixelNorm`] a clip carries.
+    pub fn pixel_norm(&self) -> PixelNorm {
+        let (mean, std) = self.mean_std();
+        PixelNorm { mean, std }
     }
 }
 
@@ -241,7 +248,7 @@ pub const RAND_OPS: [RandOp; 12] = [
 pub struct TransformConfig {
     /// Applied in order.
     pub stages: Vec<Stage>,
-    /// Applied when the clip is converted to `f32`.
+    /// Applied when the clip is converted to `f32` (on the model's device; clips stay 8-bit).
     pub normalization: Normalization,
 }
 

@@ -351,3 +351,50 @@ fn an_epoch_resumed_at_a_batch_delivers_the_rest_without_decoding_the_start() {
     // Past the end: nothing.
     assert_eq!(loader.epoch_from(3, 8).count(), 0);
 }
+
+/// Batches are 8-bit and carry the clips' normalisation; clips that ask for different ones
+/// cannot share a batch (one normalisation per batch on the device).
+#[test]
+fn batches_carry_one_normalisation_and_refuse_mixed_ones() {
+    struct Mixed(Arc<Counting>);
+    impl VideoDataset for Mixed {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn class_names(&self) -> &[String] {
+            self.0.class_names()
+        }
+        fn get(&self, index: usize, seed: u64) -> Result<Clip> {
+            let mut clip = self.0.get(index, seed)?;
+            if index == 3 {
+                clip.norm = PixelNorm::UNIT;
+            }
+            Ok(clip)
+        }
+        fn describe(&self, index: usize) -> String {
+            self.0.describe(index)
+        }
+    }
+    let config = LoaderConfig {
+        batch_size: 2,
+        workers: 1,
+        shuffle: false,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(Arc::new(Mixed(Counting::synthetic(4))), config).unwrap();
+    let mut epoch = loader.epoch(0);
+    let first = epoch.next().unwrap().unwrap();
+    assert_eq!(first.norm, transform::Normalization::ImageNet.pixel_norm());
+    assert_eq!(first.data.len(), 2 * 2 * 3 * 16 * 16);
+    let host = first.normalized();
+    assert_eq!(host.len(), first.data.len());
+    let (scale, shift) = (first.norm.scale(), first.norm.shift());
+    let last = host.len() - 1; // the last clip's last frame's blue channel
+    assert_eq!(host[0], f32::from(first.data[0]) * scale[0] - shift[0]);
+    assert_eq!(
+        host[last],
+        f32::from(first.data[last]) * scale[2] - shift[2]
+    );
+    let e = epoch.next().unwrap().unwrap_err();
+    assert!(e.to_string().contains("different normalisations"), "{e}");
+}

@@ -32,6 +32,7 @@ pub mod info;
 pub mod init;
 pub mod model;
 pub mod nn;
+pub mod pixels;
 pub mod tensor_reader;
 pub mod tpm;
 
@@ -39,3 +40,4 @@ pub use config::{ModelConfig, Preset};
 pub use error::{AmflowError, Result};
 pub use host_tensor::{device_reads, read_values, HostTensor, TensorFile};
 pub use model::{AmFlowModel, ModelOutput};
+pub use pixels::normalized_pixels;

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use amflow::checkpoint;
 use amflow::flow::AmFlowMode;
 use amflow::{AmFlowModel, HostTensor, ModelConfig, Preset};
+use amflow_train::input::pixels_on;
 use amflow_video::synthetic::{CameraMotion, SyntheticMotionConfig, SyntheticMotionDataset};
 use amflow_video::VideoDataset;
 use anyhow::{bail, Result};
@@ -88,7 +89,7 @@ pub fn run(args: &DemoArgs, device: &Device) -> Result<ExitCode> {
     for index in 0..data.len() {
         let clip = data.get(index, args.seed)?;
         let [t, c, ch, cw] = clip.shape;
-        let input = HostTensor::new(vec![1, t, c, ch, cw], clip.data)?.to_tensor::<5>(device)?;
+        let input = pixels_on(clip.data, [1, t, c, ch, cw], &clip.norm, device)?;
         let out = model.forward_detailed(input, true)?;
         let probs = HostTensor::from_tensor(&burn::tensor::activation::softmax(out.logits, 1));
         let (best, p) =

@@ -132,7 +132,7 @@ pub(super) fn classify(
                 cfg.image_size[1]
             );
         }
-        views.push(HostTensor::new(vec![1, t, c, h, w], clip.data.clone())?);
+        views.push(HostTensor::new(vec![1, t, c, h, w], clip.normalized())?);
     }
     let probs = scores(model, &views, device)?;
     let mut order: Vec<usize> = (0..probs.len()).collect();

@@ -71,7 +71,7 @@ pub fn read_views(
                 model.image_size[1]
             );
         }
-        views.push(HostTensor::new(vec![1, t, c, h, w], clip.data)?);
+        views.push(HostTensor::new(vec![1, t, c, h, w], clip.normalized())?);
     }
     Ok(views)
 }

@@ -200,11 +200,11 @@ impl VideoDataset for FileVideoDataset {
             view % spatial,
             &mut rng,
         )?;
-        let (mean, std) = self.config.transform.normalization.mean_std();
-        let (data, shape) = Clip::from_frames(&frames, mean, std)?;
+        let (data, shape) = Clip::from_frames(&frames)?;
         Ok(Clip {
             data,
             shape,
+            norm: self.config.transform.normalization.pixel_norm(),
             label,
             appearance_label: None,
             sample: index / views,

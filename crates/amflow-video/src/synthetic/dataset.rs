@@ -140,11 +140,11 @@ impl VideoDataset for SyntheticMotionDataset {
     fn get(&self, index: usize, seed: u64) -> Result<Clip> {
         let label = index % self.config.classes.len().max(1);
         let (frames, shape) = self.render_frames(index, None, Some(seed))?;
-        let (mean, std) = self.config.normalization.mean_std();
-        let (data, shape4) = Clip::from_frames(&frames, mean, std)?;
+        let (data, shape4) = Clip::from_frames(&frames)?;
         Ok(Clip {
             data,
             shape: shape4,
+            norm: self.config.normalization.pixel_norm(),
             label,
             appearance_label: Some(shape),
             sample: index,
@@ -203,11 +203,11 @@ impl VideoDataset for SyntheticAppearanceDataset {
         let (frames, shape) = self
             .inner
             .render_frames(index / t, Some(index % t), Some(seed))?;
-        let (mean, std) = self.inner.config.normalization.mean_std();
-        let (data, shape4) = Clip::from_frames(&frames, mean, std)?;
+        let (data, shape4) = Clip::from_frames(&frames)?;
         Ok(Clip {
             data,
             shape: shape4,
+            norm: self.inner.config.normalization.pixel_norm(),
             label: shape,
             appearance_label: Some(motion),
             sample: index / t,
