@@ -200,6 +200,14 @@ pub struct WatchArgs {
     /// Give up with an error when the source sends no frame for this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub stall_timeout: f64,
+    /// After a lost, stalled or failing source, open it again up to this many times (not for
+    /// stdin, `-`), waiting `--reconnect-delay` seconds before each try; the count starts
+    /// anew after every prediction.
+    #[arg(long, default_value_t = 0)]
+    pub reconnect: u32,
+    /// Seconds to wait before reconnecting.
+    #[arg(long, default_value_t = 1.0)]
+    pub reconnect_delay: f64,
     /// Make clips as this input contract says instead of the checkpoint's own.
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,

@@ -599,10 +599,10 @@ fn predict_gives_the_validation_scores_of_a_model_trained_with_custom_normalisat
     let mut counts = vec![0usize; 6];
     for batch in loader.epoch(0) {
         let batch = batch.unwrap();
-        let clip = HostTensor::new(batch.shape.to_vec(), batch.data)
-            .unwrap()
-            .to_tensor::<5>(&device)
-            .unwrap();
+        // As `trainer::evaluate` does: the 8-bit batch normalised on the device.
+        let clip =
+            amflow_train::input::pixels_on(batch.data.clone(), batch.shape, &batch.norm, &device)
+                .unwrap();
         let probs = HostTensor::from_tensor(&burn::tensor::activation::softmax(
             trained.model.forward(clip).unwrap(),
             1,
@@ -1100,4 +1100,24 @@ fn watch_follows_a_pipe_and_udp_and_reports_stalled_or_bad_sources() {
         err.starts_with("error: pipe:0: ") && err.lines().count() == 1 && !err.contains("panicked"),
         "{err}"
     );
+
+    // Reconnecting: a source that fails is opened again `--reconnect` times, then the error
+    // says how many tries were made; stdin cannot be reopened.
+    let gone = d.join("gone.ts");
+    let o = watch(gone.to_str().unwrap(), "2")
+        .args(["--reconnect", "2", "--reconnect-delay", "0.05"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ")
+            && last.contains("after 2 reconnects")
+            && last.contains("gone.ts"),
+        "{err}"
+    );
+    assert_eq!(err.matches("reconnecting in").count(), 2, "{err}");
+    let o = watch("-", "2").args(["--reconnect", "1"]).output().unwrap();
+    fails_in_one_line(&o, "cannot reopen stdin");
 }

@@ -77,7 +77,7 @@ fn windows_are_timed_and_sampled_from_one_decode() {
         // Segment centres of a 10-frame window: frames start + 2 and start + 7.
         let plane = 3 * 16 * 16;
         for (t, offset) in [2, 7].into_iter().enumerate() {
-            let grey = clip.data[t * plane] * 255.0;
+            let grey = clip.data[t * plane] as f32;
             let want = 8.0 * (w.start_frame + offset) as f32;
             assert!(
                 (grey - want).abs() < 3.5,
