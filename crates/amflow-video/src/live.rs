@@ -156,12 +156,7 @@ fn decode(
     let fps = reader.info().fps;
     let plan = WindowPlan::from_spans(window, stride, fps)
         .map_err(|e| DataError::Config(format!("{source}: {e}")))?;
-    let mut buffer = WindowBuffer::new(
-        plan,
-        config.read.sampler,
-        config.read.short_video,
-        config.temporal_views.max(1),
-    )?;
+    let mut buffer = WindowBuffer::for_clips(plan, config)?;
     let time = |frame: usize| if fps > 0.0 { frame as f64 / fps } else { 0.0 };
     reader.for_each_frame(config.read.resize, &mut |i, frame| {
         let done = buffer.push(i, frame)?;

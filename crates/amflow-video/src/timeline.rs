@@ -182,6 +182,20 @@ pub struct WindowBuffer {
 }
 
 impl WindowBuffer {
+    /// A buffer for `plan` that samples each window as `config` reads a clip (its sampler,
+    /// short-video rule and test views).
+    ///
+    /// # Errors
+    /// As [`WindowBuffer::new`].
+    pub fn for_clips(plan: WindowPlan, config: &FileDatasetConfig) -> Result<Self> {
+        Self::new(
+            plan,
+            config.read.sampler,
+            config.read.short_video,
+            config.temporal_views.max(1),
+        )
+    }
+
     /// A buffer for `plan`, sampling `temporal_views` test views of `sampler` in each
     /// window.
     ///
@@ -413,12 +427,7 @@ pub fn read_windows(
     let fps = reader.info().fps;
     let plan = WindowPlan::from_spans(window, stride, fps)
         .map_err(|e| DataError::Config(format!("{}: {e}", path.display())))?;
-    let mut buffer = WindowBuffer::new(
-        plan,
-        config.read.sampler,
-        config.read.short_video,
-        config.temporal_views.max(1),
-    )?;
+    let mut buffer = WindowBuffer::for_clips(plan, config)?;
     let time = |frame: usize| if fps > 0.0 { frame as f64 / fps } else { 0.0 };
     let mut windows = 0;
     let mut emit = |w: Window, windows: &mut usize| -> Result<()> {

@@ -11,6 +11,7 @@ mod pass;
 mod probe;
 mod seek;
 
+pub(crate) use convert::RgbScaler;
 pub(crate) use probe::check_file;
 
 use std::path::{Path, PathBuf};

@@ -36,7 +36,7 @@ impl VideoReader {
             want,
             next: 0,
             corrupt: 0,
-            scaler: None,
+            scaler: Default::default(),
             resize,
             pos: Some(0),
             seek_target: 0,
@@ -261,10 +261,7 @@ pub(super) struct DecodeState<'a> {
     pub(super) want: &'a [usize],
     pub(super) next: usize,
     pub(super) corrupt: usize,
-    pub(super) scaler: Option<(
-        ff::software::scaling::Context,
-        (ff::format::Pixel, u32, u32),
-    )>,
+    pub(super) scaler: super::convert::RgbScaler,
     pub(super) resize: Resize,
     /// Index of the next frame the decoder outputs; None right after a seek.
     pub(super) pos: Option<usize>,

@@ -8,7 +8,7 @@ use std::path::Path;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::init;
+use crate::decode::{init, RgbScaler};
 use crate::error::{DataError, Result};
 use crate::frame::RgbFrame;
 
@@ -154,15 +154,12 @@ impl FrameEncoder {
     }
 }
 
-/// Source format and size, target size of a scaler.
-type ScalerKey = (ff::format::Pixel, u32, u32, usize, usize);
-
 /// Turns stored frames back into RGB frames of a requested size; one per clip read (it
 /// keeps the decoder and the scaler between the frames of a clip).
 pub(crate) struct FrameDecoder {
     codec: FrameCodec,
     jpeg: Option<ff::decoder::Video>,
-    scaler: Option<(ff::software::scaling::Context, ScalerKey)>,
+    scaler: RgbScaler,
 }
 
 impl FrameDecoder {
@@ -170,7 +167,7 @@ impl FrameDecoder {
         FrameDecoder {
             codec,
             jpeg: None,
-            scaler: None,
+            scaler: RgbScaler::default(),
         }
     }
 
@@ -259,47 +256,14 @@ impl FrameDecoder {
     fn convert(
         &mut self,
         frame: &ff::frame::Video,
-        (tw, th): (usize, usize),
+        target: (usize, usize),
         path: &Path,
     ) -> Result<RgbFrame> {
-        let err = |e: ff::Error| DataError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("pixel conversion failed: {e}"),
-        };
-        let key = (frame.format(), frame.width(), frame.height(), tw, th);
-        if self.scaler.as_ref().map(|(_, k)| *k) != Some(key) {
-            let ctx = ff::software::scaling::Context::get(
-                key.0,
-                key.1,
-                key.2,
-                ff::format::Pixel::RGB24,
-                tw as u32,
-                th as u32,
-                ff::software::scaling::Flags::BILINEAR,
-            )
-            .map_err(err)?;
-            self.scaler = Some((ctx, key));
-        }
-        let mut rgb = ff::frame::Video::empty();
-        if let Some((scaler, _)) = self.scaler.as_mut() {
-            scaler.run(frame, &mut rgb).map_err(err)?;
-        }
-        let stride = rgb.stride(0);
-        let plane = rgb.data(0);
-        let mut data = Vec::with_capacity(tw * th * 3);
-        for row in 0..th {
-            let line = plane
-                .get(row * stride..row * stride + tw * 3)
-                .ok_or_else(|| DataError::Corrupt {
-                    path: path.to_path_buf(),
-                    reason: "converted frame is smaller than expected".into(),
-                })?;
-            data.extend_from_slice(line);
-        }
-        Ok(RgbFrame {
-            width: tw,
-            height: th,
-            data,
-        })
+        self.scaler
+            .to_rgb(frame, target)
+            .map_err(|reason| DataError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            })
     }
 }
