@@ -183,34 +183,6 @@ impl TensorFile {
 }
 
 fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let bytes = view.data();
-    let values = match view.dtype() {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        Dtype::F64 => bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                f64::from_le_bytes(b) as f32
-            })
-            .collect(),
-        other => {
-            return Err(AmflowError::UnsupportedDtype {
-                name: name.to_string(),
-                dtype: format!("{other:?}"),
-            })
-        }
-    };
-    Ok(values)
+    let dtype = crate::tensor_reader::StoredDtype::parse(&format!("{:?}", view.dtype()), name)?;
+    Ok(dtype.decode(view.data()))
 }

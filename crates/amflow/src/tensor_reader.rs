@@ -37,7 +37,9 @@ pub enum StoredDtype {
 }
 
 impl StoredDtype {
-    fn parse(name: &str, tensor: &str) -> Result<Self> {
+    /// The type of a safetensors dtype name (`F32`, `F16`, `BF16`, `F64`); any other is
+    /// [`AmflowError::UnsupportedDtype`] naming `tensor`.
+    pub fn parse(name: &str, tensor: &str) -> Result<Self> {
         Ok(match name {
             "F32" => Self::F32,
             "F16" => Self::F16,
@@ -50,6 +52,32 @@ impl StoredDtype {
                 })
             }
         })
+    }
+
+    /// Little-endian `bytes` of this type as `f32` values.
+    pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            Self::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Self::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Self::Bf16 => bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Self::F64 => bytes
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(c);
+                    f64::from_le_bytes(b) as f32
+                })
+                .collect(),
+        }
     }
 
     /// Bytes per element.
@@ -206,25 +234,7 @@ impl TensorReader {
         self.file
             .read_exact(&mut bytes)
             .map_err(|e| AmflowError::io(&self.path, e))?;
-        Ok(match stored.dtype {
-            StoredDtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            StoredDtype::Bf16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            StoredDtype::F64 => bytes
-                .chunks_exact(8)
-                .map(|c| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(c);
-                    f64::from_le_bytes(b) as f32
-                })
-                .collect(),
-            StoredDtype::F32 => unreachable!("read above"),
-        })
+        Ok(stored.dtype.decode(&bytes))
     }
 }
 
