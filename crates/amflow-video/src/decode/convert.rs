@@ -23,7 +23,7 @@ pub(crate) struct RgbScaler {
 impl RgbScaler {
     /// `frame` as a `tw x th` RGB frame; the error says what failed (callers name the kind:
     /// a decode error, a damaged record).
-    pub(crate) fn to_rgb(
+    pub(crate) fn convert(
         &mut self,
         frame: &ff::frame::Video,
         (tw, th): (usize, usize),
@@ -76,6 +76,6 @@ impl DecodeState<'_> {
             return Err(decode("decoder produced an empty frame".into()));
         }
         let target = self.resize.target(w, h);
-        self.scaler.to_rgb(frame, target).map_err(decode)
+        self.scaler.convert(frame, target).map_err(decode)
     }
 }

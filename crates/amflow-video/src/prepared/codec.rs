@@ -260,7 +260,7 @@ impl FrameDecoder {
         path: &Path,
     ) -> Result<RgbFrame> {
         self.scaler
-            .to_rgb(frame, target)
+            .convert(frame, target)
             .map_err(|reason| DataError::Corrupt {
                 path: path.to_path_buf(),
                 reason,
