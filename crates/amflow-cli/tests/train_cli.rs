@@ -409,26 +409,10 @@ transform = { stages = [{ op = "center_crop", size = 16 }], normalization = "ima
 
 #[test]
 fn prepared_copy_trains_and_evaluates_like_the_originals() {
-    use amflow_video::{write_synthetic_dataset, EncodeConfig, MotionClass};
     let d = dir("prepared");
-    let ds = amflow_video::SyntheticMotionDataset::new(amflow_video::SyntheticMotionConfig {
-        num_samples: 10,
-        num_frames: 6,
-        size: 16,
-        classes: vec![
-            MotionClass::Static,
-            MotionClass::Left,
-            MotionClass::Right,
-            MotionClass::Up,
-            MotionClass::Down,
-        ],
-        ..amflow_video::SyntheticMotionConfig::default()
-    })
-    .unwrap();
-    let src = d.join("src");
-    write_synthetic_dataset(&ds, &src, &EncodeConfig::default()).unwrap();
+    let (list, _) = generated_videos(&d, 10);
+    let src = list.parent().unwrap().to_path_buf();
     // One broken entry: left out of the copy (and listed), skipped when reading originals.
-    let list = src.join("list.txt");
     let mut text = std::fs::read_to_string(&list).unwrap();
     text.push_str("videos/missing.mp4 2\n");
     std::fs::write(&list, text).unwrap();
