@@ -4,6 +4,7 @@
 #   bench/model/run.sh            # 5 timed repetitions after 1 warm-up, every case
 #   bench/model/run.sh --quick    # 2 repetitions (or REPS=n WARMUP=n)
 #   CASES="infer:1 train:1" bench/model/run.sh
+#   ISA=avx2 bench/model/run.sh   # both sides on their AVX2 code paths (below)
 #
 # Every case runs in its own process on each side (peak RSS is per case), amflow first.
 # Threads: THREADS (default 2) for both: torch.set_num_threads and RAYON_NUM_THREADS (burn's
@@ -28,8 +29,32 @@ export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
 # the extra anchors (default: all; bf16 only on CPUs with native bf16: AVX-512 BF16 or AMX).
 unset OMP_WAIT_POLICY
 EXTRA="${EXTRA:-passive compile bf16}"
+# ISA=avx2 measures the AVX2 code paths on a CPU that also has AVX-512, as an AVX2-only CPU
+# (AMD Zen 3 and older, many desktop CPUs) runs them: amflow is built from a copy of the tree
+# without the `x86-v4` features of burn and pulp (gemm and the host kernels then have only
+# their AVX2/FMA kernels; target/bench-avx2), and PyTorch gets ATen's, MKL's and oneDNN's AVX2
+# limits. The micro-architecture stays this CPU's, so this is the code path, not the machine.
+ISA="${ISA:-native}"
 
 cd "$ROOT"
+BUILD_DIR="$ROOT"
+case "$ISA" in
+  native) ;;
+  avx2)
+    BUILD_DIR="$ROOT/target/bench-avx2/src"
+    rm -rf "$BUILD_DIR"; mkdir -p "$BUILD_DIR"
+    # The tracked files as they are in the working tree (uncommitted edits included).
+    git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$BUILD_DIR"
+    sed -i 's/, "x86-v4"//' "$BUILD_DIR/Cargo.toml"
+    sed -i 's/features = \["x86-v4"\]/features = []/' "$BUILD_DIR/crates/amflow-kernels/Cargo.toml"
+    export CARGO_TARGET_DIR="$ROOT/target/bench-avx2/target"
+    if (cd "$BUILD_DIR" && cargo tree -e features -p amflow-train --locked) | grep -q 'x86-v4'; then
+      echo "ISA=avx2: the x86-v4 feature is still enabled in $BUILD_DIR" >&2; exit 1
+    fi
+    export ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+    ;;
+  *) echo "ISA must be native or avx2, not $ISA" >&2; exit 2 ;;
+esac
 flags="$(grep -m1 '^flags' /proc/cpuinfo)"
 ext=""
 for f in avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile; do
@@ -37,15 +62,18 @@ for f in avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile; do
 done
 native_bf16=0
 [[ "$ext" == *avx512_bf16* || "$ext" == *amx_bf16* ]] && native_bf16=1
+[[ $ISA == avx2 ]] && native_bf16=0  # an AVX2-only CPU has no native bf16
 load_start="$(cut -d' ' -f1 /proc/loadavg)"
 loaded=0
 # A start with more than a quarter of a core busy is a loaded machine: say so, and keep the
 # numbers out of the docs (docs/performance.md, "Method").
 awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }' && loaded=1
 { echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, extensions:$ext, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# code paths: ISA=$ISA (amflow$([[ $ISA == avx2 ]] && echo ' without x86-v4: gemm and host kernels AVX2/FMA' || echo ': run-time choice, AVX-512 where the CPU has it')); PyTorch ATen $("$PYTHON" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())' 2>/dev/null || echo '?')${MKL_ENABLE_INSTRUCTIONS:+, MKL_ENABLE_INSTRUCTIONS=$MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA}"
   if [[ $loaded == 1 ]]; then echo "# LOADED MACHINE at start (load $load_start): not for the docs"; fi
 } | tee -a "$OUT" >&2
-cargo bench -p amflow-train --bench model --locked --no-run >&2
+amflow_bench() { (cd "$BUILD_DIR" && cargo bench -q -p amflow-train --bench model --locked -- "$@"); }
+(cd "$BUILD_DIR" && cargo bench -p amflow-train --bench model --locked --no-run) >&2
 torch=1
 "$PYTHON" -c "import torch, transformers" 2>/dev/null || { torch=0; echo "PyTorch side skipped: $PYTHON lacks torch/transformers" >&2; }
 
@@ -53,9 +81,9 @@ for c in $CASES; do
   case_name="${c%%:*}"; batch="${c##*:}"
   args=(--case "$case_name" --batch "$batch" --reps "$REPS" --warmup "$WARMUP")
   echo "== $case_name batch $batch" >&2
-  cargo bench -q -p amflow-train --bench model --locked -- "${args[@]}" | tee -a "$OUT" >&2
+  amflow_bench "${args[@]}" | tee -a "$OUT" >&2
   if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-    cargo bench -q -p amflow-train --bench model --locked -- "${args[@]}" --precision bf16 | tee -a "$OUT" >&2
+    amflow_bench "${args[@]}" --precision bf16 | tee -a "$OUT" >&2
   fi
   if [[ $torch == 1 ]]; then
     "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" | tee -a "$OUT" >&2
@@ -64,7 +92,9 @@ for c in $CASES; do
         --variant passive | tee -a "$OUT" >&2
     fi
     if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
-      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --compile | tee -a "$OUT" >&2
+      # The compiled anchor's first call compiles: at least one warm-up, never timed.
+      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
+        --threads "$THREADS" --compile | tee -a "$OUT" >&2
     fi
     if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
       "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16 | tee -a "$OUT" >&2
