@@ -48,6 +48,10 @@ enum Case {
     /// The tiny preset's logits on `--device` against the CPU backend, for every AM flow mode
     /// and TPM (one JSON line each; for a GPU machine, bench/gpu).
     Parity,
+    /// The matrix products of one block of the benchmark's model at batch 1 (`x W^T` through
+    /// `amflow_kernels::ops::linear`, the model's path), one JSON line each with its GFLOP/s:
+    /// where a kernel (AVX2 or AVX-512) loses against its own square-sgemm rate.
+    Products,
 }
 
 struct Args {
@@ -88,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
                     "sgemm" => Case::Sgemm,
                     "backbone" => Case::Backbone,
                     "parity" => Case::Parity,
+                    "products" => Case::Products,
                     other => return Err(format!("unknown case {other}")),
                 }
             }
@@ -216,6 +221,42 @@ fn parity(device: &str) -> amflow::Result<()> {
     Ok(())
 }
 
+/// `(label, rows, in, out)` of the linear layers of one block of `dinov2-s14-am12-transformer`
+/// at batch 1: 8 frames x 257 tokens = 2056 rows everywhere (the TPMs see the same rows as
+/// `[257, 8, 96]` sequences).
+const BLOCK_PRODUCTS: [(&str, usize, usize, usize); 10] = [
+    ("vit q/k/v/o", 2056, 384, 384),
+    ("vit fc1", 2056, 384, 1536),
+    ("vit fc2", 2056, 1536, 384),
+    ("adapter down", 2056, 384, 96),
+    ("adapter up", 2056, 96, 384),
+    ("align proj", 2056, 6, 192),
+    ("align q/k/v/o", 2056, 192, 192),
+    ("align fc1", 2056, 192, 768),
+    ("align fc2", 2056, 768, 192),
+    ("tpm q/k/v/o", 2056, 96, 96),
+];
+
+fn products(args: &Args) {
+    let device = amflow_train::device::parse("flex").expect("the CPU device");
+    for (label, rows, input, output) in BLOCK_PRODUCTS {
+        let x = Tensor::<2>::random([rows, input], Distribution::Default, &device);
+        let w = Tensor::<2>::random([output, input], Distribution::Default, &device);
+        let b = Tensor::<1>::random([output], Distribution::Default, &device);
+        let times = timed(args.reps, args.warmup, || {
+            let y = amflow_kernels::ops::linear(x.clone(), w.clone(), Some(b.clone()));
+            let _: f32 = y.slice([0..1, 0..1]).into_scalar();
+        });
+        let flop = 2.0 * (rows * input * output) as f64;
+        println!(
+            "{{\"side\": \"amflow\", \"case\": \"products\", \"product\": \"{label}\",              \"m\": {rows}, \"k\": {input}, \"n\": {output}, \"threads\": {},              \"median_s\": {:.7}, \"gflops\": {:.1}}}",
+            threads(),
+            median(&times),
+            flop / median(&times) / 1e9
+        );
+    }
+}
+
 fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
     let device = amflow_train::device::parse(&args.device)
         .map_err(|e| amflow::AmflowError::Config(e.to_string()))?;
@@ -231,8 +272,8 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
         config.image_size[1],
     ];
     match args.case {
-        Case::Parity => Err(amflow::AmflowError::Config(
-            "parity runs through `parity`, not `run`".into(),
+        Case::Parity | Case::Products => Err(amflow::AmflowError::Config(
+            "parity and products run by themselves, not through `run`".into(),
         )),
         Case::Sgemm => {
             let x = Tensor::<2>::random([SGEMM_N, SGEMM_N], Distribution::Default, &device);
@@ -308,6 +349,10 @@ fn main() {
     };
     let tuned_malloc = std::env::var("AMFLOW_BENCH_DEFAULT_MALLOC").as_deref() != Ok("1")
         && allocator::keep_freed_memory_mapped();
+    if args.case == Case::Products {
+        products(&args);
+        return;
+    }
     if args.case == Case::Parity {
         if let Err(e) = parity(&args.device) {
             eprintln!("model bench: {e}");
@@ -323,6 +368,7 @@ fn main() {
                 Case::Sgemm => "sgemm",
                 Case::Backbone => "backbone",
                 Case::Parity => "parity",
+                Case::Products => "products",
             };
             let list: Vec<String> = times.iter().map(|t| format!("{t:.6}")).collect();
             println!(
