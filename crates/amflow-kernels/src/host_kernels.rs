@@ -96,33 +96,37 @@ impl<T, R: Send, F: Fn(T) -> R + Copy + Send> Kernel<T> for Plain<F> {
     }
 }
 
-/// The chunk length that splits `len` elements over the cores, or `None` when one thread
-/// should do the work (few elements, or one core).
+/// The chunk length that splits `len` elements over the threads of rayon's pool (the one
+/// `gemm` and burn's CPU backend use, sized by `RAYON_NUM_THREADS`), or `None` when one thread
+/// should do the work (few elements, or one thread).
 fn chunk_len(len: usize) -> Option<usize> {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads =
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = rayon::current_num_threads();
     (threads >= 2 && len >= PARALLEL_MIN).then(|| len.div_ceil(threads))
 }
 
-/// Runs `kernel` on each part, the first on this thread and the others on scoped threads, and
-/// returns the results in order.
+/// Runs `kernel` on each part on rayon's pool and returns the results in order. (These ran on
+/// scoped OS threads spawned per call, next to rayon's own: more runnable threads than cores,
+/// and a thread count that `RAYON_NUM_THREADS` did not set.)
 fn map_parts<T: Send, K: Kernel<T>>(parts: impl Iterator<Item = T>, kernel: K) -> Vec<K::Output> {
-    std::thread::scope(|s| {
-        let mut parts = parts;
-        let first = parts.next();
-        let others: Vec<_> = parts
-            .map(|part| s.spawn(move || simd(kernel, part)))
-            .collect();
-        let mut results: Vec<K::Output> =
-            first.into_iter().map(|part| simd(kernel, part)).collect();
-        results.extend(
-            others
-                .into_iter()
-                .map(|h| h.join().expect("host kernel thread panicked")),
-        );
-        results
-    })
+    let mut parts = parts.peekable();
+    let Some(first) = parts.next() else {
+        return Vec::new();
+    };
+    if parts.peek().is_none() {
+        return vec![simd(kernel, first)];
+    }
+    let parts: Vec<T> = std::iter::once(first).chain(parts).collect();
+    let mut results: Vec<Option<K::Output>> = parts.iter().map(|_| None).collect();
+    let slots = &mut results;
+    rayon::scope(move |s| {
+        for (slot, part) in slots.iter_mut().zip(parts) {
+            s.spawn(move |_| *slot = Some(simd(kernel, part)));
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every part ran in the scope"))
+        .collect()
 }
 
 /// [`map_parts`] for work without a result.
