@@ -1,6 +1,6 @@
 //! Moving between burn's CPU tensors (`FlexTensor`, the primitive of the `Flex` backend) and the
-//! host's `f32` slices, for the fused ops ([`super::fused`], [`super::fused_attention`],
-//! [`super::fused_linear_attention`]).
+//! host's `f32` slices (and `bf16` ones, for the bf16 linear layer), for the fused ops
+//! ([`super::fused`], [`super::fused_attention`], [`super::fused_linear_attention`]).
 //!
 //! A contiguous tensor is read in place; `Vec<f32>` results become tensors without a copy
 //! (`TensorData::new` keeps the vector, whose `f32` alignment burn's CPU backend accepts).
@@ -12,7 +12,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::{DType, Shape, TensorData};
+use burn::tensor::{bf16, DType, Shape, TensorData};
 
 /// Whether `x` is an `f32` tensor on the CPU backend (in the autodiff graph or not): the case
 /// the fused ops serve.
@@ -43,9 +43,9 @@ where
     }
 }
 
-/// `t` itself when its values are contiguous, else a contiguous copy.
+/// `t` itself when its values are contiguous, else a contiguous copy (any dtype).
 pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
+    if t.layout().contiguous_offsets().is_some() {
         t
     } else {
         t.to_contiguous()
@@ -59,6 +59,14 @@ pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
 /// wrappers admit only `f32`).
 pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
+/// The values of a contiguous `bf16` tensor, in row-major order.
+///
+/// # Panics
+/// When `t` is not contiguous (pass it through [`contiguous`]) or not `bf16`.
+pub(crate) fn bf16_values(t: &FlexTensor) -> &[bf16] {
+    t.as_slice::<bf16>().expect("contiguous bf16 tensor")
 }
 
 /// A contiguous `f32` tensor of `shape` holding `data`.

@@ -1,6 +1,7 @@
-//! Softmax, layer norm and GELU as single operations with their own backward pass, for tensors in
-//! the autodiff graph on the CPU backend (the frozen backbone during training: its weights do
-//! not train, but the residual stream depends on the adapters, so gradients flow through it).
+//! Softmax, layer norm, GELU and the linear layer as single operations with their own backward
+//! pass, for tensors in the autodiff graph on the CPU backend (the frozen backbone during
+//! training: its weights do not train, but the residual stream depends on the adapters, so
+//! gradients flow through it).
 //!
 //! burn 0.22's autodiff backend has no softmax or layer norm of its own: it differentiates their
 //! decompositions into element-wise ops, each a pass over memory that allocates its output and
@@ -21,7 +22,13 @@
 //! - the linear layer `y = x W^T + b`: one `gemm` call whose output starts as the bias rows
 //!   (burn adds the bias in a pass of its own, and its CPU backend zero-fills each product's
 //!   output and then copies it into an aligned buffer); keeps `x` and `W`; backward `dx = g W`,
-//!   `dW = g^T x`, `db = sum_rows g`, each only when that input is tracked.
+//!   `dW = g^T x`, `db = sum_rows g`, each only when that input is tracked;
+//! - the linear layer with a frozen bf16 weight (the mixed-precision backbone),
+//!   `y = bf16(x) W^T + b` in [`crate::bf16_gemm`] (f32 out, not rounded to bf16), the output
+//!   starting as the bias rows: keeps `W`; backward `dx = bf16(g) W` (the upstream gradient
+//!   rounded to bf16, as autocast does; f32 out) and `db = sum_rows g`. A bf16 weight never
+//!   trains (the bf16 backbone is frozen): [`crate::ops::linear`] sends a tracked one to burn's
+//!   ops.
 //!
 //! Everything else (other backends, other dtypes) takes burn's ops; the wrappers below choose. Tests compare values and gradients with burn's decompositions and
 //! with finite differences.
@@ -38,7 +45,10 @@ use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
 use burn::tensor::activation;
 
-use super::flex_host::{contiguous, map_in_place, on_cpu_f32, tensor_of, values, with_backward};
+use super::bf16_gemm::{self, Bf16Ref};
+use super::flex_host::{
+    bf16_values, contiguous, map_in_place, on_cpu_f32, tensor_of, values, with_backward,
+};
 use super::gemm::{self, MatMut, MatRef};
 use crate::host_kernels;
 
@@ -65,6 +75,13 @@ pub trait FusedOps: burn::backend::Backend {
         bias: FloatTensor<Self>,
         keep_input: bool,
         keep_weight: bool,
+    ) -> FloatTensor<Self>;
+    /// `bf16(x) W^T + b` for `x` `[rows, in]` f32, a frozen `W` `[out, in]` bf16 and `b`
+    /// `[out]` f32, f32 out. The backward gives `x` and `b` their gradients, never `W`.
+    fn fused_linear_bf16(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 }
 
@@ -99,6 +116,10 @@ impl FusedOps for Flex {
     ) -> FlexTensor {
         linear_forward(&contiguous(x), &contiguous(weight), &contiguous(bias))
     }
+
+    fn fused_linear_bf16(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        linear_bf16_forward(&contiguous(x), &contiguous(weight), &contiguous(bias))
+    }
 }
 
 /// `[rows, in]`, `[out, in]` as (rows, in, out).
@@ -120,6 +141,51 @@ fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Fle
         1.0,
     );
     tensor_of(y, [rows, d_out])
+}
+
+/// `bf16(x) W^T + b` for a bf16 `W`: the output starts as `b` in every row.
+fn linear_bf16_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let (rows, d_in, d_out) = linear_dims(x, weight);
+    let mut y: Vec<f32> = values(bias).repeat(rows);
+    let w = Bf16Ref::row_major(bf16_values(weight), d_out, d_in);
+    bf16_gemm::matmul(&mut y, values(x), w.t(), rows);
+    tensor_of(y, [rows, d_out])
+}
+
+#[derive(Debug)]
+struct LinearBf16Backward;
+
+/// The bf16 linear layer's backward: the weight (a shared buffer) and `(rows, in, out)`.
+#[derive(Debug, Clone)]
+struct LinearBf16State {
+    weight: FlexTensor,
+    dims: (usize, usize, usize),
+}
+
+impl Backward<Flex, 3> for LinearBf16Backward {
+    type State = LinearBf16State;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        assert!(
+            node_w.is_none(),
+            "a bf16 weight does not train (ops::linear gives a tracked one to burn's ops)"
+        );
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let LinearBf16State { weight, dims } = ops.state;
+        let (rows, d_in, d_out) = dims;
+        if let Some(node) = node_x {
+            // dx = bf16(g) W
+            let mut dx = vec![0.0f32; rows * d_in];
+            let w = Bf16Ref::row_major(bf16_values(&weight), d_out, d_in);
+            bf16_gemm::matmul(&mut dx, values(&grad), w, rows);
+            grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in]));
+        }
+        if let Some(node) = node_b {
+            let db = host_kernels::column_sums(values(&grad), d_out);
+            grads.register::<Flex>(node.id, tensor_of(db, [d_out]));
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -330,6 +396,24 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
             |[x, weight, bias]| Flex::fused_linear(x, weight, bias, keep_input, keep_weight),
         )
     }
+
+    fn fused_linear_bf16(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        with_backward::<C, _, _>(
+            LinearBf16Backward,
+            [x, weight, bias],
+            |[x, weight, bias]| {
+                let (x, weight) = (contiguous(x), contiguous(weight));
+                let y = linear_bf16_forward(&x, &weight, &contiguous(bias));
+                let dims = linear_dims(&x, &weight);
+                (LinearBf16State { weight, dims }, y)
+            },
+            |[x, weight, bias]| Flex::fused_linear_bf16(x, weight, bias),
+        )
+    }
 }
 
 /// Whether `x` is a tracked `f32` tensor on the CPU backend.
@@ -388,6 +472,17 @@ pub(crate) fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor
         bias.into_dispatch(),
         keep_input,
         keep_weight,
+    ))
+}
+
+/// `bf16(x) W^T + b` for a frozen bf16 `W` (`x`, `b` f32) as one product that starts from the
+/// bias ([`crate::bf16_gemm`]), with its own backward for `x` and `b`. Callers check the dtypes,
+/// the backend and that `W` is not tracked first ([`crate::ops::linear`]).
+pub(crate) fn linear_bf16(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_linear_bf16(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
     ))
 }
 
@@ -582,5 +677,94 @@ mod tests {
         let y = linear(xu.clone(), wu.clone(), bu.clone());
         let want = xu.matmul(wu.transpose()) + bu.unsqueeze::<2>();
         assert!(relative_error(&host(y), &host(want)) < 1e-6);
+    }
+
+    /// `t` on the plain CPU device.
+    fn plain<const D: usize>(t: &Tensor<D>) -> Tensor<D> {
+        Tensor::from_data(t.clone().into_data(), &Device::flex())
+    }
+
+    /// `t` rounded to bf16 values, as f32.
+    fn rounded<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+        t.cast(DType::BF16).cast(DType::F32)
+    }
+
+    #[test]
+    fn bf16_linear_values_and_gradients_match_the_rounded_product() {
+        let device = Device::flex().autodiff();
+        // Parallel sizes (at least 192^3 multiply-adds) with edges; a transposed input.
+        for (rows, d_in, d_out, transposed) in [(300, 97, 257, false), (7, 5, 3, true)] {
+            let x0 = if transposed {
+                random([d_in, rows], &device).transpose()
+            } else {
+                random([rows, d_in], &device)
+            };
+            let w = random([d_out, d_in], &device).cast(DType::BF16);
+            let b0 = random([d_out], &device);
+            let weights = random([rows, d_out], &device);
+            let x = x0.clone().detach().require_grad();
+            let b = b0.clone().detach().require_grad();
+            let y = linear_bf16(x.clone(), w.clone(), b.clone());
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            assert!(w.grad(&grads).is_none());
+            // The references, in f32 from bf16-rounded operands: y = bf16(x) W^T + b,
+            // dx = bf16(g) W, db = sum_rows g, with g = weights.
+            let (g, wf) = (plain(&weights), plain(&w).cast(DType::F32));
+            let want_y =
+                rounded(plain(&x0)).matmul(wf.clone().transpose()) + plain(&b0).unsqueeze::<2>();
+            let want_dx = rounded(g.clone()).matmul(wf);
+            let want_db = g.sum_dim(0).reshape([d_out]);
+            let got = [
+                host(y),
+                host(x.grad(&grads).unwrap()),
+                host(b.grad(&grads).unwrap()),
+            ];
+            let want = [host(want_y), host(want_dx), host(want_db)];
+            for (name, (a, b)) in ["y", "dx", "db"].iter().zip(got.iter().zip(&want)) {
+                let err = relative_error(a, b);
+                assert!(err < 1e-5, "{rows}x{d_in}->{d_out} {name}: {err}");
+            }
+            // burn's bf16 decomposition (products rounded to bf16): within a bf16 step or two.
+            let x = x0.clone().detach().require_grad();
+            let y = x
+                .clone()
+                .cast(DType::BF16)
+                .matmul(w.clone().transpose())
+                .cast(DType::F32)
+                + b0.clone().unsqueeze::<2>();
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            for (name, (a, b)) in [
+                ("y", (&got[0], host(y))),
+                ("dx", (&got[1], host(x.grad(&grads).unwrap()))),
+            ] {
+                let err = relative_error(a, &b);
+                assert!(
+                    err < 2e-2,
+                    "{rows}x{d_in}->{d_out} {name} against burn's: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_linear_of_untracked_inputs_and_tracked_bf16_weights() {
+        let device = Device::flex().autodiff();
+        let x = random([9, 4], &device);
+        let w = random([6, 4], &device).cast(DType::BF16);
+        let b = random([6], &device).require_grad();
+        // x untracked, the bias tracked: only db.
+        let y = crate::ops::linear(x.clone(), w.clone(), Some(b.clone()));
+        let want = rounded(plain(&x)).matmul(plain(&w).cast(DType::F32).transpose())
+            + plain(&b).unsqueeze::<2>();
+        assert!(relative_error(&host(y.clone()), &host(want)) < 1e-5);
+        let grads = y.sum().backward();
+        assert_eq!(host(b.grad(&grads).unwrap()), vec![9.0; 6]);
+        // A tracked bf16 weight (never the model's case) takes burn's ops, which train it.
+        let x = x.require_grad();
+        let w = w.require_grad();
+        let grads = crate::ops::linear(x.clone(), w.clone(), None)
+            .sum()
+            .backward();
+        assert!(x.grad(&grads).is_some() && w.grad(&grads).is_some());
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides. [`MatRef`] and [`MatMut`] hold a slice with its
 //! shape and strides and check at construction that every element the strides reach lies inside
-//! the slice, so [`matmul`] can hand their pointers over soundly. This is one of the
-//! workspace's two `unsafe` blocks (the other is the `amflow` binary's allocator setting).
+//! the slice, so [`matmul`] can hand their pointers over soundly. This is one of the few
+//! places with `unsafe` in the workspace (the others: the bf16 kernel in
+//! [`super::bf16_gemm`] and the `amflow` binary's allocator setting).
 
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
 /// the same threshold).
@@ -21,7 +22,13 @@ pub struct MatRef<'a> {
 }
 
 /// Whether a `rows x cols` matrix with these strides fits in `len` elements.
-fn fits(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
+pub(crate) fn fits(
+    len: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> bool {
     rows == 0
         || cols == 0
         || (rows - 1)

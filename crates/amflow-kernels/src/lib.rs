@@ -13,10 +13,12 @@
 //! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V`, heads in place),
 //! `fused_linear_attention` (the aligning encoder's linear attention), `host_kernels`
 //! (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`), `gemm` (a
-//! bounds-checked front for the `gemm` crate) and `flex_host` (the `FlexTensor` <-> slice
-//! helpers). Tests compare every fused op with burn's ops on the same inputs, values and
-//! gradients.
+//! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
+//! mixed-precision backbone: `vdpbf16ps` where the CPU has AVX-512 BF16, the f32 product of
+//! bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
+//! Tests compare every fused op with burn's ops on the same inputs, values and gradients.
 
+mod bf16_gemm;
 mod flex_host;
 mod fused;
 mod fused_attention;

@@ -13,13 +13,21 @@ use burn::tensor::DType;
 use crate::flex_host::on_cpu_f32;
 use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
 
-/// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`). On the CPU backend with an
-/// `f32` weight one product that starts from the bias, with its own backward; otherwise burn's
-/// product in the weight's precision ([`weight_matmul`]: bf16 for a mixed-precision backbone).
+/// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`). On the CPU backend one product
+/// that starts from the bias, with its own backward: in f32 for an `f32` weight, in bf16 for a
+/// frozen `bf16` weight (the mixed-precision backbone: [`weight_matmul`]); otherwise burn's
+/// product in the weight's precision and the bias added after.
 pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-    if weight.dtype() == DType::F32 && on_cpu_f32(&x) {
-        let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
-        return fused::linear(x, weight, bias);
+    if on_cpu_f32(&x) {
+        let zeros = |w: &Tensor<2>| Tensor::zeros([w.dims()[0]], &w.device());
+        if weight.dtype() == DType::F32 {
+            let bias = bias.unwrap_or_else(|| zeros(&weight));
+            return fused::linear(x, weight, bias);
+        }
+        if frozen_bf16(&weight) && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32) {
+            let bias = bias.unwrap_or_else(|| zeros(&weight));
+            return fused::linear_bf16(x, weight, bias);
+        }
     }
     let y = weight_matmul(x, weight);
     match bias {
@@ -28,12 +36,24 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
     }
 }
 
+/// Whether `weight` is a bf16 weight outside the autodiff graph (the frozen backbone's), which
+/// the CPU backend multiplies with its own bf16 kernel.
+fn frozen_bf16(weight: &Tensor<2>) -> bool {
+    weight.dtype() == DType::BF16 && !weight.is_tracked()
+}
+
 /// `x W^T` in the precision of `weight` (`x` `[rows, in]` f32, `weight` `[out, in]`), f32 out:
-/// the activations are cast to the weight's dtype for the product and the result back.
+/// the activations are rounded to the weight's dtype for the product. On the CPU backend a
+/// frozen bf16 weight takes the crate's bf16 kernel (native bf16 dot products where the CPU has
+/// AVX-512 BF16; f32 sums, the result not rounded to bf16, gradient for `x` only); otherwise
+/// burn's product in that dtype, cast back to f32.
 pub fn weight_matmul(x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
     let dtype = weight.dtype();
     if dtype == DType::F32 {
         return x.matmul(weight.transpose());
+    }
+    if frozen_bf16(&weight) && on_cpu_f32(&x) {
+        return linear(x, weight, None);
     }
     x.cast(dtype).matmul(weight.transpose()).cast(DType::F32)
 }
@@ -237,5 +257,42 @@ mod tests {
         let half = host(linear(x, w.cast(DType::BF16), None));
         let e = relative_error(&half, &no_bias);
         assert!(e > 0.0 && e < 2e-2, "{e}");
+    }
+
+    /// `bf16(x) W^T + b` in f32 on the host's values (the bf16 kernel's function, up to the
+    /// order of the f32 sums), on the plain CPU device.
+    fn bf16_reference(x: &Tensor<2>, w: &Tensor<2>, b: Option<&Tensor<1>>) -> Vec<f32> {
+        let plain = Device::flex();
+        let round = |t: Tensor<2>| {
+            let t = Tensor::<2>::from_data(t.into_data(), &plain);
+            t.cast(DType::BF16).cast(DType::F32)
+        };
+        let y = round(x.clone()).matmul(round(w.clone()).transpose());
+        host(match b {
+            Some(b) => y + Tensor::<1>::from_data(b.clone().into_data(), &plain).unsqueeze::<2>(),
+            None => y,
+        })
+    }
+
+    #[test]
+    fn bf16_weights_take_the_bf16_kernel_with_its_values() {
+        let device = Device::flex();
+        // Parallel sizes (at least 192^3 multiply-adds) with edges, and a small product.
+        for (rows, d_in, d_out) in [(300, 97, 257), (5, 6, 3)] {
+            let x: Tensor<2> = random([rows, d_in], 1.0, &device);
+            let w = random::<2>([d_out, d_in], 1.0, &device).cast(DType::BF16);
+            let b: Tensor<1> = random([d_out], 1.0, &device);
+            let want = bf16_reference(&x, &w, Some(&b));
+            let got = host(linear(x.clone(), w.clone(), Some(b.clone())));
+            let e = relative_error(&got, &want);
+            assert!(e < 1e-5, "{rows}x{d_in}->{d_out}: {e}");
+            let product = host(weight_matmul(x.clone(), w.clone()));
+            let e = relative_error(&product, &bf16_reference(&x, &w, None));
+            assert!(e < 1e-5, "weight_matmul {rows}x{d_in}->{d_out}: {e}");
+            // burn's own bf16 path rounds the product to bf16: within a bf16 step or two.
+            let burns = x.cast(DType::BF16).matmul(w.transpose()).cast(DType::F32);
+            let e = relative_error(&got, &host(burns + b.unsqueeze::<2>()));
+            assert!(e < 2e-2, "against burn's bf16 product: {e}");
+        }
     }
 }

@@ -1,10 +1,14 @@
 //! Mixed precision for the frozen backbone: its matrix weights (patch projection, attention
 //! and MLP linear layers) stored in bf16, and every product with them computed in bf16
-//! (`amflow_kernels::ops::weight_matmul`: the activations are cast to bf16 for the product and
-//! the result back to f32). Everything else (layer norms, softmax, the attention products `Q K^T` and `P V`,
-//! the residual stream, the AM flow and all trainable additions) stays in f32, as autocast does
-//! in PyTorch for a frozen feature extractor. This halves the backbone's weight memory and uses
-//! the bf16 matrix units of GPUs; on the CPU backend it is a correctness path only.
+//! (`amflow_kernels::ops::weight_matmul` and `ops::linear`: the activations are rounded to bf16
+//! for the product, the result is f32). Everything else (layer norms, softmax, the attention
+//! products `Q K^T` and `P V`, the residual stream, the AM flow and all trainable additions)
+//! stays in f32, as autocast does in PyTorch for a frozen feature extractor. This halves the
+//! backbone's weight memory and uses the bf16 matrix units of GPUs. On the CPU backend the
+//! products run in amflow-kernels' bf16 kernel: native bf16 dot products (`vdpbf16ps`) where the
+//! CPU has AVX-512 BF16, with f32 sums and an f32 result (not rounded to bf16, unlike burn's and
+//! PyTorch's bf16 products); elsewhere the f32 product of the bf16-rounded operands (the same
+//! numbers, at about the f32 path's speed).
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
