@@ -33,7 +33,7 @@
 use burn::tensor::bf16;
 use rayon::prelude::*;
 
-use crate::gemm::{self, fits, MatMut, MatRef};
+use crate::gemm::{self, MatMut, MatRef};
 
 /// Products of at least this many multiply-adds run on rayon's pool (as [`crate::gemm`]).
 const PARALLEL_MIN_MACS: usize = 192 * 192 * 192;
@@ -55,58 +55,10 @@ pub(crate) fn round(x: f32) -> f32 {
     f32::from_bits(u32::from(round_bits(x)) << 16)
 }
 
-/// A read-only strided view of bf16 values (as [`MatRef`] for f32).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Bf16Ref<'a> {
-    data: &'a [bf16],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
+/// A read-only strided view of bf16 values.
+pub(crate) type Bf16Ref<'a> = MatRef<'a, bf16>;
 
-impl<'a> Bf16Ref<'a> {
-    /// A view of `data`; element `(i, j)` is `data[i * row_stride + j * col_stride]`.
-    ///
-    /// # Panics
-    /// When an element lies outside `data`.
-    pub(crate) fn new(
-        data: &'a [bf16],
-        rows: usize,
-        cols: usize,
-        row_stride: usize,
-        col_stride: usize,
-    ) -> Self {
-        assert!(
-            fits(data.len(), rows, cols, row_stride, col_stride),
-            "bf16 matrix {rows}x{cols} (strides {row_stride}, {col_stride}) exceeds {} values",
-            data.len()
-        );
-        Self {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        }
-    }
-
-    /// A row-major `rows x cols` view.
-    pub(crate) fn row_major(data: &'a [bf16], rows: usize, cols: usize) -> Self {
-        Self::new(data, rows, cols, cols, 1)
-    }
-
-    /// The transpose (a view: strides swapped).
-    pub(crate) fn t(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-
+impl Bf16Ref<'_> {
     /// The bits of element `(i, j)`.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline(always)]

@@ -619,16 +619,22 @@ mod tests {
         assert!(relative_error(&host(b), &host(a)) < 1e-6);
     }
 
+    /// A random `[rows, d_in]` input, or the transpose of a `[d_in, rows]` one (a
+    /// non-contiguous view).
+    fn linear_input(rows: usize, d_in: usize, transposed: bool, device: &Device) -> Tensor<2> {
+        if transposed {
+            random([d_in, rows], device).transpose()
+        } else {
+            random([rows, d_in], device)
+        }
+    }
+
     #[test]
     fn linear_value_and_gradients_match_burns_ops() {
         let device = Device::flex().autodiff();
         // Large enough for gemm's parallel path; a transposed (non-contiguous) input as well.
         for (rows, d_in, d_out, transposed) in [(300, 97, 200, false), (7, 5, 3, true)] {
-            let x0 = if transposed {
-                random([d_in, rows], &device).transpose()
-            } else {
-                random([rows, d_in], &device)
-            };
+            let x0 = linear_input(rows, d_in, transposed, &device);
             let w0 = random([d_out, d_in], &device);
             let b0 = random([d_out], &device);
             let weights = random([rows, d_out], &device);
@@ -694,11 +700,7 @@ mod tests {
         let device = Device::flex().autodiff();
         // Parallel sizes (at least 192^3 multiply-adds) with edges; a transposed input.
         for (rows, d_in, d_out, transposed) in [(300, 97, 257, false), (7, 5, 3, true)] {
-            let x0 = if transposed {
-                random([d_in, rows], &device).transpose()
-            } else {
-                random([rows, d_in], &device)
-            };
+            let x0 = linear_input(rows, d_in, transposed, &device);
             let w = random([d_out, d_in], &device).cast(DType::BF16);
             let b0 = random([d_out], &device);
             let weights = random([rows, d_out], &device);

@@ -11,24 +11,18 @@
 /// the same threshold).
 const PARALLEL_MIN_MACS: usize = 192 * 192 * 192;
 
-/// A read-only strided matrix view.
+/// A read-only strided matrix view of `f32` values (or `bf16`: `bf16_gemm::Bf16Ref`).
 #[derive(Debug, Clone, Copy)]
-pub struct MatRef<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
+pub struct MatRef<'a, T = f32> {
+    pub(crate) data: &'a [T],
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) row_stride: usize,
+    pub(crate) col_stride: usize,
 }
 
 /// Whether a `rows x cols` matrix with these strides fits in `len` elements.
-pub(crate) fn fits(
-    len: usize,
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-) -> bool {
+fn fits(len: usize, rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> bool {
     rows == 0
         || cols == 0
         || (rows - 1)
@@ -38,13 +32,13 @@ pub(crate) fn fits(
             .is_some_and(|last| last < len)
 }
 
-impl<'a> MatRef<'a> {
+impl<'a, T> MatRef<'a, T> {
     /// A view of `data`; element `(i, j)` is `data[i * row_stride + j * col_stride]`.
     ///
     /// # Panics
     /// When an element lies outside `data`.
     pub fn new(
-        data: &'a [f32],
+        data: &'a [T],
         rows: usize,
         cols: usize,
         row_stride: usize,
@@ -65,7 +59,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// A row-major `rows x cols` view.
-    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
         Self::new(data, rows, cols, cols, 1)
     }
 
