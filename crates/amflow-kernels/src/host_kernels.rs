@@ -108,14 +108,10 @@ fn chunk_len(len: usize) -> Option<usize> {
 /// scoped OS threads spawned per call, next to rayon's own: more runnable threads than cores,
 /// and a thread count that `RAYON_NUM_THREADS` did not set.)
 fn map_parts<T: Send, K: Kernel<T>>(parts: impl Iterator<Item = T>, kernel: K) -> Vec<K::Output> {
-    let mut parts = parts.peekable();
-    let Some(first) = parts.next() else {
-        return Vec::new();
-    };
-    if parts.peek().is_none() {
-        return vec![simd(kernel, first)];
+    let parts: Vec<T> = parts.collect();
+    if parts.len() <= 1 {
+        return parts.into_iter().map(|part| simd(kernel, part)).collect();
     }
-    let parts: Vec<T> = std::iter::once(first).chain(parts).collect();
     let mut results: Vec<Option<K::Output>> = parts.iter().map(|_| None).collect();
     let slots = &mut results;
     rayon::scope(move |s| {
