@@ -63,17 +63,22 @@ done
 native_bf16=0
 [[ "$ext" == *avx512_bf16* || "$ext" == *amx_bf16* ]] && native_bf16=1
 [[ $ISA == avx2 ]] && native_bf16=0  # an AVX2-only CPU has no native bf16
+amflow_bench() { (cd "$BUILD_DIR" && cargo bench -q -p amflow-train --bench model --locked -- "$@"); }
+(cd "$BUILD_DIR" && cargo bench -p amflow-train --bench model --locked --no-run) >&2
+# A start with more than a quarter of a core busy is a loaded machine: say so, and keep the
+# numbers out of the docs (docs/performance.md, "Method"). The 1-minute load average still
+# holds the build above or a previous run for a minute or two, so wait up to IDLE_WAIT seconds
+# (default 240) for it to fall first.
+busy() { awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }'; }
+waited=0
+while busy && (( waited < ${IDLE_WAIT:-240} )); do sleep 10; waited=$(( waited + 10 )); done
 load_start="$(cut -d' ' -f1 /proc/loadavg)"
 loaded=0
-# A start with more than a quarter of a core busy is a loaded machine: say so, and keep the
-# numbers out of the docs (docs/performance.md, "Method").
-awk -v l="$load_start" -v n="$(nproc)" 'BEGIN { exit !(l > 0.25 * n) }' && loaded=1
-{ echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, extensions:$ext, load $(cut -d' ' -f1-3 /proc/loadavg)"
+busy && loaded=1
+{ echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, extensions:$ext, load $(cut -d' ' -f1-3 /proc/loadavg)$( (( waited > 0 )) && echo " (after waiting ${waited} s for it to fall)")"
   echo "# code paths: ISA=$ISA (amflow$([[ $ISA == avx2 ]] && echo ' without x86-v4: gemm and host kernels AVX2/FMA' || echo ': run-time choice, AVX-512 where the CPU has it')); PyTorch ATen $("$PYTHON" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())' 2>/dev/null || echo '?')${MKL_ENABLE_INSTRUCTIONS:+, MKL_ENABLE_INSTRUCTIONS=$MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA}"
   if [[ $loaded == 1 ]]; then echo "# LOADED MACHINE at start (load $load_start): not for the docs"; fi
 } | tee -a "$OUT" >&2
-amflow_bench() { (cd "$BUILD_DIR" && cargo bench -q -p amflow-train --bench model --locked -- "$@"); }
-(cd "$BUILD_DIR" && cargo bench -p amflow-train --bench model --locked --no-run) >&2
 torch=1
 "$PYTHON" -c "import torch, transformers" 2>/dev/null || { torch=0; echo "PyTorch side skipped: $PYTHON lacks torch/transformers" >&2; }
 

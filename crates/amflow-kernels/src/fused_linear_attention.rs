@@ -27,7 +27,8 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::flex_host::{contiguous, values, with_backward};
-use crate::host_kernels::{rows_per_part, run_parts, Plain};
+use crate::gemm::{matmul, MatMut, MatRef};
+use crate::host_kernels::{dot, exp_nonpositive, rows_per_part, run_parts, Kernel};
 
 /// The fused linear attention (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -42,23 +43,29 @@ pub trait LinearAttentionOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// `phi(x) = elu(x) + 1`.
+/// `phi(x) = elu(x) + 1 = e^min(x, 0) + max(x, 0)`, without a branch (it vectorises; NaN stays
+/// NaN).
 #[inline(always)]
 fn phi(x: f32) -> f32 {
-    if x > 0.0 {
-        x + 1.0
+    let positive = if x > 0.0 { x } else { 0.0 };
+    exp_nonpositive(x) + positive
+}
+
+/// `phi'(x)` from `p = phi(x)`: 1 above 0, `e^x = p` below, so `min(p, 1)`.
+#[inline(always)]
+fn phi_slope(p: f32) -> f32 {
+    if p < 1.0 {
+        p
     } else {
-        x.exp()
+        1.0
     }
 }
 
-/// `phi'(x)`.
+/// `phi` of each value of `src`, into `dst`.
 #[inline(always)]
-fn phi_slope(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else {
-        x.exp()
+fn phi_into(dst: &mut [f32], src: &[f32]) {
+    for (o, &x) in dst.iter_mut().zip(src) {
+        *o = phi(x);
     }
 }
 
@@ -89,136 +96,264 @@ impl Dims {
     fn frame(&self) -> usize {
         self.tokens * self.width()
     }
-    /// Row `i`, head `h` of a frame: its `head_dim` values.
-    fn at(&self, i: usize, h: usize) -> std::ops::Range<usize> {
-        let start = i * self.width() + h * self.head_dim;
-        start..start + self.head_dim
+    /// Head `h` of a frame's `[tokens, width]` values, as a `tokens x d` view.
+    fn head<'a>(&self, frame: &'a [f32], h: usize) -> MatRef<'a> {
+        let d = self.head_dim;
+        MatRef::new(&frame[h * d..], self.tokens, d, self.width(), 1)
+    }
+    /// The same, writable.
+    fn head_mut<'a>(&self, frame: &'a mut [f32], h: usize) -> MatMut<'a> {
+        let d = self.head_dim;
+        MatMut::new(&mut frame[h * d..], self.tokens, d, self.width())
     }
 }
 
-/// Per head of one frame: `A` (`d x d`, row-major), `z` (`d`) from `phi(k)` and `v`.
-fn kv_summary(dims: Dims, kf: &[f32], vf: &[f32], h: usize, a: &mut [f32], z: &mut [f32]) {
-    let d = dims.head_dim;
-    a.fill(0.0);
-    z.fill(0.0);
-    let mut kp = vec![0.0f32; d];
-    for j in 0..dims.tokens {
-        let r = dims.at(j, h);
-        for (o, &x) in kp.iter_mut().zip(&kf[r.clone()]) {
-            *o = phi(x);
+/// Per-frame buffers of one part: `phi(q)`, `phi(k)` and a `[tokens, width]` product; per head
+/// `A` and `dA` (`d x d` each, heads one after the other), `z` and `dz` (`width`); `1 / s` and
+/// `ds` per token and head.
+struct Scratch {
+    qp: Vec<f32>,
+    kp: Vec<f32>,
+    product: Vec<f32>,
+    a: Vec<f32>,
+    da: Vec<f32>,
+    z: Vec<f32>,
+    dz: Vec<f32>,
+    inv_s: Vec<f32>,
+    ds: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(dims: Dims) -> Self {
+        let (fl, w, mats) = (
+            dims.frame(),
+            dims.width(),
+            dims.heads * dims.head_dim.pow(2),
+        );
+        let per_head = dims.tokens * dims.heads;
+        Self {
+            qp: vec![0.0; fl],
+            kp: vec![0.0; fl],
+            product: vec![0.0; fl],
+            a: vec![0.0; mats],
+            da: vec![0.0; mats],
+            z: vec![0.0; w],
+            dz: vec![0.0; w],
+            inv_s: vec![0.0; per_head],
+            ds: vec![0.0; per_head],
         }
-        let vj = &vf[r];
-        for (c, &kc) in kp.iter().enumerate() {
-            z[c] += kc;
-            for (o, &vv) in a[c * d..(c + 1) * d].iter_mut().zip(vj) {
-                *o += kc * vv;
+    }
+
+    /// `qp = phi(q)`, `kp = phi(k)`, and per head `A_h = phi(k_h)^T v_h`, `z_h = sum_j
+    /// phi(k_j)`, `1 / s` with `s = phi(q_i) . z_h + eps` for every token `i`.
+    fn summarise(&mut self, dims: Dims, qf: &[f32], kf: &[f32], vf: &[f32]) {
+        let (w, d) = (dims.width(), dims.head_dim);
+        phi_into(&mut self.qp, qf);
+        phi_into(&mut self.kp, kf);
+        self.z.fill(0.0);
+        for kj in self.kp.chunks_exact(w) {
+            for (zc, &kc) in self.z.iter_mut().zip(kj) {
+                *zc += kc;
             }
+        }
+        for (h, ah) in self.a.chunks_exact_mut(d * d).enumerate() {
+            let (kh, vh) = (dims.head(&self.kp, h), dims.head(vf, h));
+            matmul(MatMut::row_major(ah, d, d), false, kh.t(), vh, 1.0);
+        }
+        for (qi, inv) in self
+            .qp
+            .chunks_exact(w)
+            .zip(self.inv_s.chunks_exact_mut(dims.heads))
+        {
+            for ((q, zh), inv) in qi.chunks_exact(d).zip(self.z.chunks_exact(d)).zip(inv) {
+                *inv = 1.0 / (dot(q, zh) + dims.eps);
+            }
+        }
+    }
+
+    /// `product_h = phi(q_h) A_h` for every head.
+    fn numerators(&mut self, dims: Dims) {
+        let d = dims.head_dim;
+        for (h, ah) in self.a.chunks_exact(d * d).enumerate() {
+            let (qh, dst) = (dims.head(&self.qp, h), dims.head_mut(&mut self.product, h));
+            matmul(dst, false, qh, MatRef::row_major(ah, d, d), 1.0);
         }
     }
 }
 
-/// The output of one frame, written into `of`.
-fn forward_frame(dims: Dims, qf: &[f32], kf: &[f32], vf: &[f32], of: &mut [f32]) {
-    let d = dims.head_dim;
-    let (mut a, mut z, mut qp) = (vec![0.0f32; d * d], vec![0.0f32; d], vec![0.0f32; d]);
-    for h in 0..dims.heads {
-        kv_summary(dims, kf, vf, h, &mut a, &mut z);
-        for i in 0..dims.tokens {
-            let r = dims.at(i, h);
-            for (o, &x) in qp.iter_mut().zip(&qf[r.clone()]) {
-                *o = phi(x);
-            }
-            let s: f32 = qp.iter().zip(&z).map(|(x, y)| x * y).sum::<f32>() + dims.eps;
-            let out = &mut of[r];
-            out.fill(0.0);
-            for (c, &qc) in qp.iter().enumerate() {
-                for (o, &av) in out.iter_mut().zip(&a[c * d..(c + 1) * d]) {
-                    *o += qc * av;
-                }
-            }
-            let inv = 1.0 / s;
-            for o in out.iter_mut() {
+/// The output of one frame, written into `of`: `n_i / s_i` per head with `n = phi(q) A`.
+fn forward_frame(
+    dims: Dims,
+    (qf, kf, vf): (&[f32], &[f32], &[f32]),
+    of: &mut [f32],
+    sc: &mut Scratch,
+) {
+    let (w, d) = (dims.width(), dims.head_dim);
+    sc.summarise(dims, qf, kf, vf);
+    for (h, ah) in sc.a.chunks_exact(d * d).enumerate() {
+        let qh = dims.head(&sc.qp, h);
+        matmul(
+            dims.head_mut(of, h),
+            false,
+            qh,
+            MatRef::row_major(ah, d, d),
+            1.0,
+        );
+    }
+    for (oi, inv) in of
+        .chunks_exact_mut(w)
+        .zip(sc.inv_s.chunks_exact(dims.heads))
+    {
+        for (out, &inv) in oi.chunks_exact_mut(d).zip(inv) {
+            for o in out {
                 *o *= inv;
             }
         }
     }
 }
 
-/// The gradients of one frame, written into `dqf`, `dkf`, `dvf`.
-#[allow(clippy::too_many_arguments)]
+/// The gradients of one frame, written into `dqf`, `dkf`, `dvf` (the module docs' equations).
 fn backward_frame(
     dims: Dims,
-    qf: &[f32],
-    kf: &[f32],
-    vf: &[f32],
-    gf: &[f32],
-    dqf: &mut [f32],
-    dkf: &mut [f32],
-    dvf: &mut [f32],
+    (qf, kf, vf, gf): (&[f32], &[f32], &[f32], &[f32]),
+    (dqf, dkf, dvf): (&mut [f32], &mut [f32], &mut [f32]),
+    sc: &mut Scratch,
 ) {
-    let d = dims.head_dim;
-    let (mut a, mut z) = (vec![0.0f32; d * d], vec![0.0f32; d]);
-    let (mut da, mut dz) = (vec![0.0f32; d * d], vec![0.0f32; d]);
-    let (mut qp, mut num, mut dn) = (vec![0.0f32; d], vec![0.0f32; d], vec![0.0f32; d]);
-    for h in 0..dims.heads {
-        kv_summary(dims, kf, vf, h, &mut a, &mut z);
-        da.fill(0.0);
-        dz.fill(0.0);
-        for i in 0..dims.tokens {
-            let r = dims.at(i, h);
-            for (o, &x) in qp.iter_mut().zip(&qf[r.clone()]) {
-                *o = phi(x);
+    let (w, d) = (dims.width(), dims.head_dim);
+    sc.summarise(dims, qf, kf, vf);
+    sc.numerators(dims);
+    // dn_i = G_i / s_i (into `product`, over n_i), ds_i = -(G_i . n_i) / s_i^2; dz = sum ds_i Q_i
+    sc.dz.fill(0.0);
+    let rows = sc
+        .product
+        .chunks_exact_mut(w)
+        .zip(gf.chunks_exact(w))
+        .zip(sc.qp.chunks_exact(w))
+        .zip(
+            sc.inv_s
+                .chunks_exact(dims.heads)
+                .zip(sc.ds.chunks_exact_mut(dims.heads)),
+        );
+    for (((ni, gi), qi), (inv, ds)) in rows {
+        let heads = ni
+            .chunks_exact_mut(d)
+            .zip(gi.chunks_exact(d))
+            .zip(qi.chunks_exact(d).zip(sc.dz.chunks_exact_mut(d)))
+            .zip(inv.iter().zip(ds.iter_mut()));
+        for (((n, g), (q, dzh)), (&inv, ds)) in heads {
+            *ds = -dot(g, n) * inv * inv;
+            for (o, &gv) in n.iter_mut().zip(g) {
+                *o = gv * inv;
             }
-            let s: f32 = qp.iter().zip(&z).map(|(x, y)| x * y).sum::<f32>() + dims.eps;
-            num.fill(0.0);
-            for (c, &qc) in qp.iter().enumerate() {
-                for (o, &av) in num.iter_mut().zip(&a[c * d..(c + 1) * d]) {
-                    *o += qc * av;
-                }
-            }
-            let g = &gf[r.clone()];
-            // G . out = (G . n) / s
-            let gn: f32 = g.iter().zip(&num).map(|(x, y)| x * y).sum();
-            let ds = -gn / (s * s);
-            for (o, &gv) in dn.iter_mut().zip(g) {
-                *o = gv / s;
-            }
-            // dQ_i = dn A^T + ds z, times phi'(q)
-            for (c, ((dq, &x), &zc)) in dqf[r.clone()]
-                .iter_mut()
-                .zip(&qf[r.clone()])
-                .zip(&z)
-                .enumerate()
-            {
-                let row = &a[c * d..(c + 1) * d];
-                let dot: f32 = dn.iter().zip(row).map(|(x, y)| x * y).sum();
-                *dq = (dot + ds * zc) * phi_slope(x);
-            }
-            // dA += Q_i^T dn, dz += ds Q_i
-            for (c, &qc) in qp.iter().enumerate() {
-                dz[c] += ds * qc;
-                for (o, &dv) in da[c * d..(c + 1) * d].iter_mut().zip(&dn) {
-                    *o += qc * dv;
-                }
+            for (o, &qc) in dzh.iter_mut().zip(q) {
+                *o += *ds * qc;
             }
         }
-        for j in 0..dims.tokens {
-            let r = dims.at(j, h);
-            let vj = &vf[r.clone()];
-            // dK_j = v_j dA^T + dz, times phi'(k); dv_j = K_j dA
-            for (c, (dk, &x)) in dkf[r.clone()].iter_mut().zip(&kf[r.clone()]).enumerate() {
-                let row = &da[c * d..(c + 1) * d];
-                let dot: f32 = vj.iter().zip(row).map(|(x, y)| x * y).sum();
-                *dk = (dot + dz[c]) * phi_slope(x);
+    }
+    let dn = &sc.product;
+    for (h, (ah, dah)) in
+        sc.a.chunks_exact(d * d)
+            .zip(sc.da.chunks_exact_mut(d * d))
+            .enumerate()
+    {
+        let (a, dnh) = (MatRef::row_major(ah, d, d), dims.head(dn, h));
+        // dQ_h = dn_h A_h^T (the ds z term and phi' below); dA_h = Q_h^T dn_h
+        matmul(dims.head_mut(dqf, h), false, dnh, a.t(), 1.0);
+        matmul(
+            MatMut::row_major(dah, d, d),
+            false,
+            dims.head(&sc.qp, h).t(),
+            dnh,
+            1.0,
+        );
+        // dK_h = v_h dA_h^T (dz and phi' below); dv_h = K_h dA_h
+        let da = MatRef::row_major(dah, d, d);
+        matmul(dims.head_mut(dkf, h), false, dims.head(vf, h), da.t(), 1.0);
+        matmul(dims.head_mut(dvf, h), false, dims.head(&sc.kp, h), da, 1.0);
+    }
+    let rows = dqf
+        .chunks_exact_mut(w)
+        .zip(sc.qp.chunks_exact(w))
+        .zip(sc.ds.chunks_exact(dims.heads));
+    for ((dqi, qi), ds) in rows {
+        for (((dq, q), zh), &ds) in dqi
+            .chunks_exact_mut(d)
+            .zip(qi.chunks_exact(d))
+            .zip(sc.z.chunks_exact(d))
+            .zip(ds)
+        {
+            for ((o, &zc), &qc) in dq.iter_mut().zip(zh).zip(q) {
+                *o = (*o + ds * zc) * phi_slope(qc);
             }
-            let dv = &mut dvf[r.clone()];
-            dv.fill(0.0);
-            for (c, &x) in kf[r].iter().enumerate() {
-                let kc = phi(x);
-                for (o, &av) in dv.iter_mut().zip(&da[c * d..(c + 1) * d]) {
-                    *o += kc * av;
-                }
-            }
+        }
+    }
+    for (dkj, kj) in dkf.chunks_exact_mut(w).zip(sc.kp.chunks_exact(w)) {
+        for ((o, &dzc), &kc) in dkj.iter_mut().zip(&sc.dz).zip(kj) {
+            *o = (*o + dzc) * phi_slope(kc);
+        }
+    }
+}
+
+/// The forward over one part of the frames (frames `part * per ..`), compiled for the CPU's
+/// vector extensions through [`crate::host_kernels`]' dispatch.
+#[derive(Clone, Copy)]
+struct ForwardFrames<'a> {
+    dims: Dims,
+    per: usize,
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+}
+
+impl<'o> Kernel<(usize, &'o mut [f32])> for ForwardFrames<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (part, out): (usize, &'o mut [f32])) {
+        let (dims, fl) = (self.dims, self.dims.frame());
+        let mut sc = Scratch::new(dims);
+        for (i, of) in out.chunks_mut(fl).enumerate() {
+            let r = (part * self.per + i) * fl..(part * self.per + i + 1) * fl;
+            let inputs = (&self.q[r.clone()], &self.k[r.clone()], &self.v[r]);
+            forward_frame(dims, inputs, of, &mut sc);
+        }
+    }
+}
+
+/// The backward over one part of the frames, as [`ForwardFrames`].
+#[derive(Clone, Copy)]
+struct BackwardFrames<'a> {
+    dims: Dims,
+    per: usize,
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    g: &'a [f32],
+}
+
+/// One part's `dq`, `dk`, `dv`.
+type GradPart<'o> = (usize, ((&'o mut [f32], &'o mut [f32]), &'o mut [f32]));
+
+impl<'o> Kernel<GradPart<'o>> for BackwardFrames<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (part, ((dq, dk), dv)): GradPart<'o>) {
+        let (dims, fl) = (self.dims, self.dims.frame());
+        let mut sc = Scratch::new(dims);
+        let frames = dq
+            .chunks_mut(fl)
+            .zip(dk.chunks_mut(fl))
+            .zip(dv.chunks_mut(fl));
+        for (i, ((dqf, dkf), dvf)) in frames.enumerate() {
+            let r = (part * self.per + i) * fl..(part * self.per + i + 1) * fl;
+            let inputs = (
+                &self.q[r.clone()],
+                &self.k[r.clone()],
+                &self.v[r.clone()],
+                &self.g[r],
+            );
+            backward_frame(dims, inputs, (dqf, dkf, dvf), &mut sc);
         }
     }
 }
@@ -232,16 +367,16 @@ fn tensor_of(data: Vec<f32>, dims: Dims) -> FlexTensor {
 
 fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, heads: usize, eps: f64) -> FlexTensor {
     let dims = Dims::of(q, heads, eps);
-    let (q, k, v) = (values(q), values(k), values(v));
     let fl = dims.frame();
     let mut out = vec![0.0f32; dims.frames * fl];
     let per = rows_per_part(dims.frames, fl);
-    let kernel = Plain(move |(part, out): (usize, &mut [f32])| {
-        for (i, of) in out.chunks_mut(fl).enumerate() {
-            let r = (part * per + i) * fl..(part * per + i + 1) * fl;
-            forward_frame(dims, &q[r.clone()], &k[r.clone()], &v[r], of);
-        }
-    });
+    let kernel = ForwardFrames {
+        dims,
+        per,
+        q: values(q),
+        k: values(k),
+        v: values(v),
+    };
     run_parts(out.chunks_mut(per * fl).enumerate(), kernel);
     tensor_of(out, dims)
 }
@@ -279,23 +414,18 @@ impl Backward<Flex, 3> for LinearAttentionBackward {
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let st = ops.state;
         let dims = Dims::of(&st.q, st.heads, st.eps);
-        let (q, k, v, g) = (values(&st.q), values(&st.k), values(&st.v), values(&grad));
         let fl = dims.frame();
         let n = dims.frames * fl;
         let (mut dq, mut dk, mut dv) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
         let per = rows_per_part(dims.frames, fl);
-        type Part<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
-        let kernel = Plain(move |(part, ((dq, dk), dv)): Part<'_>| {
-            let frames = dq
-                .chunks_mut(fl)
-                .zip(dk.chunks_mut(fl))
-                .zip(dv.chunks_mut(fl));
-            for (i, ((dqf, dkf), dvf)) in frames.enumerate() {
-                let r = (part * per + i) * fl..(part * per + i + 1) * fl;
-                let (qf, kf, vf, gf) = (&q[r.clone()], &k[r.clone()], &v[r.clone()], &g[r]);
-                backward_frame(dims, qf, kf, vf, gf, dqf, dkf, dvf);
-            }
-        });
+        let kernel = BackwardFrames {
+            dims,
+            per,
+            q: values(&st.q),
+            k: values(&st.k),
+            v: values(&st.v),
+            g: values(&grad),
+        };
         let parts = dq
             .chunks_mut(per * fl)
             .zip(dk.chunks_mut(per * fl))

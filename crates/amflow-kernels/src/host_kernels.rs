@@ -200,7 +200,7 @@ fn gelu_slice(values: &mut [f32]) {
 /// the exponent bits; relative error below 3e-7. `libm`'s `expf` is a call per element; this
 /// vectorises.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
     const LN2_HI: f32 = 0.693_359_4;
@@ -295,7 +295,7 @@ fn sum(a: &[f32]) -> f32 {
 
 /// Dot product of `a` and `b` (of equal length), vectorised like [`sum`].
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
