@@ -6,14 +6,18 @@
 //! `q`, `k`, `v` are the projections as they come, `[frames, tokens, width]` with the heads side
 //! by side; the output is `[frames, tokens, width]` with the heads merged. burn runs this as a
 //! dozen ops (the `phi`s, tiny batched products over `d = 16`, a reduction, a division and a
-//! head merge), each a pass over memory and each with its own backward; here each frame and head
-//! is one pass over its tokens.
+//! head merge), each a pass over memory and each with its own backward; here each frame is one
+//! task on rayon's pool: `phi` of its projections (branch-free, with the vectorised `exp` of
+//! `host_kernels`: no `libm` call per value), then per head the `tokens x d x d` products (two
+//! in the forward, six in the backward) through [`crate::gemm`] on the heads in place, and
+//! `d`-wide loops for the normaliser and `phi'`. (Loops for the products themselves, compiled
+//! for the CPU's vector extensions, vectorised across the wrong index, with gathers: slower.)
 //!
 //! Backward, per frame and head, with `Q = phi(q)`, `K = phi(k)`, `n_i = Q_i A`,
 //! `s_i = Q_i . z + eps`, output gradient `G`: `dn_i = G_i / s_i`, `ds_i = -(G_i . out_i) / s_i`;
 //! `dQ_i = dn_i A^T + ds_i z`; `dA = sum_i Q_i^T dn_i`, `dz = sum_i ds_i Q_i`;
 //! `dK_j = v_j dA^T + dz`, `dv_j = K_j dA`; `dq = dQ phi'(q)`, `dk = dK phi'(k)` with
-//! `phi'(x) = e^x` below 0 and 1 above.
+//! `phi'(x) = e^x` below 0 and 1 above, i.e. `min(phi(x), 1)`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -28,7 +32,7 @@ use burn::tensor::TensorData;
 
 use super::flex_host::{contiguous, values, with_backward};
 use crate::gemm::{matmul, MatMut, MatRef};
-use crate::host_kernels::{dot, exp_nonpositive, rows_per_part, run_parts, Kernel};
+use crate::host_kernels::{dot, exp_nonpositive, rows_per_part, run_parts, Plain};
 
 /// The fused linear attention (see the module docs).
 #[backend_extension(Flex, Autodiff)]
@@ -294,70 +298,6 @@ fn backward_frame(
     }
 }
 
-/// The forward over one part of the frames (frames `part * per ..`), compiled for the CPU's
-/// vector extensions through [`crate::host_kernels`]' dispatch.
-#[derive(Clone, Copy)]
-struct ForwardFrames<'a> {
-    dims: Dims,
-    per: usize,
-    q: &'a [f32],
-    k: &'a [f32],
-    v: &'a [f32],
-}
-
-impl<'o> Kernel<(usize, &'o mut [f32])> for ForwardFrames<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self, (part, out): (usize, &'o mut [f32])) {
-        let (dims, fl) = (self.dims, self.dims.frame());
-        let mut sc = Scratch::new(dims);
-        for (i, of) in out.chunks_mut(fl).enumerate() {
-            let r = (part * self.per + i) * fl..(part * self.per + i + 1) * fl;
-            let inputs = (&self.q[r.clone()], &self.k[r.clone()], &self.v[r]);
-            forward_frame(dims, inputs, of, &mut sc);
-        }
-    }
-}
-
-/// The backward over one part of the frames, as [`ForwardFrames`].
-#[derive(Clone, Copy)]
-struct BackwardFrames<'a> {
-    dims: Dims,
-    per: usize,
-    q: &'a [f32],
-    k: &'a [f32],
-    v: &'a [f32],
-    g: &'a [f32],
-}
-
-/// One part's `dq`, `dk`, `dv`.
-type GradPart<'o> = (usize, ((&'o mut [f32], &'o mut [f32]), &'o mut [f32]));
-
-impl<'o> Kernel<GradPart<'o>> for BackwardFrames<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self, (part, ((dq, dk), dv)): GradPart<'o>) {
-        let (dims, fl) = (self.dims, self.dims.frame());
-        let mut sc = Scratch::new(dims);
-        let frames = dq
-            .chunks_mut(fl)
-            .zip(dk.chunks_mut(fl))
-            .zip(dv.chunks_mut(fl));
-        for (i, ((dqf, dkf), dvf)) in frames.enumerate() {
-            let r = (part * self.per + i) * fl..(part * self.per + i + 1) * fl;
-            let inputs = (
-                &self.q[r.clone()],
-                &self.k[r.clone()],
-                &self.v[r.clone()],
-                &self.g[r],
-            );
-            backward_frame(dims, inputs, (dqf, dkf, dvf), &mut sc);
-        }
-    }
-}
-
 fn tensor_of(data: Vec<f32>, dims: Dims) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(
         data,
@@ -370,13 +310,14 @@ fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, heads: usize, eps: f6
     let fl = dims.frame();
     let mut out = vec![0.0f32; dims.frames * fl];
     let per = rows_per_part(dims.frames, fl);
-    let kernel = ForwardFrames {
-        dims,
-        per,
-        q: values(q),
-        k: values(k),
-        v: values(v),
-    };
+    let (q, k, v) = (values(q), values(k), values(v));
+    let kernel = Plain(move |(part, out): (usize, &mut [f32])| {
+        let mut sc = Scratch::new(dims);
+        for (i, of) in out.chunks_mut(fl).enumerate() {
+            let r = (part * per + i) * fl..(part * per + i + 1) * fl;
+            forward_frame(dims, (&q[r.clone()], &k[r.clone()], &v[r]), of, &mut sc);
+        }
+    });
     run_parts(out.chunks_mut(per * fl).enumerate(), kernel);
     tensor_of(out, dims)
 }
@@ -418,14 +359,21 @@ impl Backward<Flex, 3> for LinearAttentionBackward {
         let n = dims.frames * fl;
         let (mut dq, mut dk, mut dv) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
         let per = rows_per_part(dims.frames, fl);
-        let kernel = BackwardFrames {
-            dims,
-            per,
-            q: values(&st.q),
-            k: values(&st.k),
-            v: values(&st.v),
-            g: values(&grad),
-        };
+        let (q, k, v, g) = (values(&st.q), values(&st.k), values(&st.v), values(&grad));
+        type Part<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+        let kernel = Plain(move |(part, ((dq, dk), dv)): Part<'_>| {
+            let mut sc = Scratch::new(dims);
+            let frames = dq
+                .chunks_mut(fl)
+                .zip(dk.chunks_mut(fl))
+                .zip(dv.chunks_mut(fl));
+            for (i, grads) in frames.enumerate() {
+                let r = (part * per + i) * fl..(part * per + i + 1) * fl;
+                let inputs = (&q[r.clone()], &k[r.clone()], &v[r.clone()], &g[r]);
+                let ((dqf, dkf), dvf) = grads;
+                backward_frame(dims, inputs, (dqf, dkf, dvf), &mut sc);
+            }
+        });
         let parts = dq
             .chunks_mut(per * fl)
             .zip(dk.chunks_mut(per * fl))
