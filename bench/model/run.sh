@@ -5,6 +5,7 @@
 #   bench/model/run.sh --quick    # 2 repetitions (or REPS=n WARMUP=n)
 #   CASES="infer:1 train:1" bench/model/run.sh
 #   ISA=avx2 bench/model/run.sh   # both sides on their AVX2 code paths (below)
+#   ROUNDS=3 bench/model/run.sh   # each case 3 times, the sides alternating (below)
 #
 # Every case runs in its own process on each side (peak RSS is per case), amflow first.
 # Threads: THREADS (default 2) for both: torch.set_num_threads and RAYON_NUM_THREADS (burn's
@@ -20,6 +21,10 @@ if [[ "${1:-}" == "--quick" ]]; then REPS=2; fi
 THREADS="${THREADS:-2}"
 PYTHON="${PYTHON:-python3}"
 CASES="${CASES:-sgemm:1 infer:1 infer:4 train:1 train:4}"
+# ROUNDS > 1 runs each case's processes (amflow, then each PyTorch anchor) that many times in
+# turn, so that a minute of contention from the host's other tenants lands on both sides; the
+# table gives the median of the per-round ratios and their range. Every line carries its round.
+ROUNDS="${ROUNDS:-1}"
 OUT="${OUT:-$ROOT/target/bench-model/$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 mkdir -p "$(dirname "$OUT")"
 export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
@@ -85,26 +90,29 @@ torch=1
 for c in $CASES; do
   case_name="${c%%:*}"; batch="${c##*:}"
   args=(--case "$case_name" --batch "$batch" --reps "$REPS" --warmup "$WARMUP")
-  echo "== $case_name batch $batch" >&2
-  amflow_bench "${args[@]}" | tee -a "$OUT" >&2
-  if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-    amflow_bench "${args[@]}" --precision bf16 | tee -a "$OUT" >&2
-  fi
-  if [[ $torch == 1 ]]; then
-    "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" | tee -a "$OUT" >&2
-    if [[ " $EXTRA " == *" passive "* ]]; then
-      OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" \
-        --variant passive | tee -a "$OUT" >&2
-    fi
-    if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
-      # The compiled anchor's first call compiles: at least one warm-up, never timed.
-      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
-        --threads "$THREADS" --compile | tee -a "$OUT" >&2
-    fi
+  for round in $(seq "$ROUNDS"); do
+    echo "== $case_name batch $batch, round $round of $ROUNDS" >&2
+    record() { sed -u "s/^{/{\"round\": $round, /" | tee -a "$OUT" >&2; }
+    amflow_bench "${args[@]}" | record
     if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16 | tee -a "$OUT" >&2
+      amflow_bench "${args[@]}" --precision bf16 | record
     fi
-  fi
+    if [[ $torch == 1 ]]; then
+      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" | record
+      if [[ " $EXTRA " == *" passive "* ]]; then
+        OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" \
+          --variant passive | record
+      fi
+      if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
+        # The compiled anchor's first call compiles: at least one warm-up, never timed.
+        "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
+          --threads "$THREADS" --compile | record
+      fi
+      if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
+        "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16 | record
+      fi
+    fi
+  done
 done
 echo "# done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)$([[ $loaded == 1 ]] && echo ' (LOADED at start: not for the docs)')" | tee -a "$OUT" >&2
 "$PYTHON" "$HERE/table.py" "$OUT"

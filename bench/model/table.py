@@ -9,8 +9,13 @@ default threading); the other anchors of the same run are extra columns: `vs PAS
 amflow's FLOP count (`flop_count` in crates/amflow-train/benches/model.rs); "peak" is each
 side's own measured sgemm rate. A run that started on a loaded machine is flagged in its header
 lines (`# LOADED MACHINE`), and the table says so.
+
+With several rounds (`ROUNDS=n run.sh`: every line carries its `round`), times are the median
+of the rounds' medians, each ratio is the median of the per-round ratios with their range in
+parentheses, and peak RSS is the largest of the rounds.
 """
 import json
+import statistics
 import sys
 
 
@@ -23,13 +28,24 @@ def key(r):
     return f"pytorch-{variant}"
 
 
+def seconds(rounds):
+    """The median over rounds of each round's median time."""
+    return statistics.median(r["median_s"] for r in rounds.values())
+
+
+def rss(rounds):
+    """The largest peak RSS of the rounds (None where a side does not report it)."""
+    values = [r["peak_rss_bytes"] for r in rounds.values() if r.get("peak_rss_bytes")]
+    return max(values) if values else None
+
+
 def main():
     rows, header = {}, []
     for line in open(sys.argv[1]):
         line = line.strip()
         if line.startswith("{"):
             r = json.loads(line)
-            rows[(r["case"], r["batch"], key(r))] = r
+            rows.setdefault((r["case"], r["batch"], key(r)), {})[r.get("round", 1)] = r
         elif line.startswith("#"):
             header.append(line)
     for h in header:
@@ -40,7 +56,7 @@ def main():
     for side in ("amflow", "pytorch-eager"):
         s = rows.get(("sgemm", 1, side))
         if s:
-            peak[side] = s["flop"] / s["median_s"]
+            peak[side] = next(iter(s.values()))["flop"] / seconds(s)
     print("| case | amflow s | PyTorch s | ratio | vs PASSIVE | vs compile | amflow GFLOP/s (of peak) "
           "| PyTorch GFLOP/s (of peak) | amflow RSS MiB | PyTorch RSS MiB | RSS ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -48,13 +64,22 @@ def main():
     cases = sorted({(c, b) for (c, b, _) in rows}, key=lambda k: (order.index(k[0]), k[1]))
 
     def secs(r):
-        return "-" if r is None else f"{r['median_s']:.3f}"
+        return "-" if r is None else f"{seconds(r):.3f}"
 
     def mib(r):
-        return "-" if r is None or r["peak_rss_bytes"] is None else f"{r['peak_rss_bytes'] / 2**20:.0f}"
+        b = rss(r)
+        return "-" if b is None else f"{b / 2**20:.0f}"
 
     def ratio(a, p):
-        return f"{a['median_s'] / p['median_s']:.2f}" if a and p else "-"
+        if not a or not p:
+            return "-"
+        per_round = [a[k]["median_s"] / p[k]["median_s"] for k in sorted(a) if k in p]
+        if not per_round:  # different rounds on the two sides: medians of each
+            return f"{seconds(a) / seconds(p):.2f}"
+        mid = f"{statistics.median(per_round):.2f}"
+        if len(per_round) == 1:
+            return mid
+        return f"{mid} ({min(per_round):.2f}-{max(per_round):.2f})"
 
     for case, batch in cases:
         for amflow_key, torch_key, label in [("amflow", "pytorch-eager", ""),
@@ -62,12 +87,12 @@ def main():
             a, p = rows.get((case, batch, amflow_key)), rows.get((case, batch, torch_key))
             if a is None and p is None:
                 continue
-            flop = (a or p)["flop"]
+            flop = next(iter((a or p).values()))["flop"]
 
             def rate(r, side):
                 if r is None or flop is None:
                     return "-"
-                g = flop / r["median_s"]
+                g = flop / seconds(r)
                 frac = f" ({g / peak[side]:.0%})" if side in peak else ""
                 return f"{g / 1e9:.1f}{frac}"
 
@@ -75,10 +100,11 @@ def main():
             if label == "":
                 extra = (ratio(a, rows.get((case, batch, "pytorch-passive"))),
                          ratio(a, rows.get((case, batch, "pytorch-compile"))))
-            rss = f"{a['peak_rss_bytes'] / p['peak_rss_bytes']:.2f}" if a and p else "-"
+            both = a and p and rss(a) and rss(p)
+            rss_ratio = f"{rss(a) / rss(p):.2f}" if both else "-"
             name = "sgemm 2048²" if case == "sgemm" else f"{case} b{batch}{label}"
             print(f"| {name} | {secs(a)} | {secs(p)} | {ratio(a, p)} | {extra[0]} | {extra[1]} "
-                  f"| {rate(a, 'amflow')} | {rate(p, 'pytorch-eager')} | {mib(a)} | {mib(p)} | {rss} |")
+                  f"| {rate(a, 'amflow')} | {rate(p, 'pytorch-eager')} | {mib(a)} | {mib(p)} | {rss_ratio} |")
 
 
 if __name__ == "__main__":
