@@ -25,6 +25,7 @@ use burn::prelude::*;
 
 use super::flex_host::{contiguous, tensor_of, values, with_backward};
 use super::gemm::{matmul, MatMut, MatRef};
+use crate::heads::HeadLayout;
 use crate::host_kernels::{self, rows_per_part, run_parts, Plain};
 
 /// The attention products (see the module docs).
@@ -53,33 +54,10 @@ pub trait AttentionProductOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Sizes of one attention call.
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    frames: usize,
-    tokens: usize,
-    heads: usize,
-    head_dim: usize,
-}
+/// Sizes of one attention call: the projections' layout, and here its `tokens x tokens` maps.
+type Dims = HeadLayout;
 
 impl Dims {
-    /// From a projection `[frames, tokens, width]`.
-    fn of(x: &FlexTensor, heads: usize) -> Self {
-        let shape = x.layout().shape();
-        Self {
-            frames: shape[0],
-            tokens: shape[1],
-            heads,
-            head_dim: shape[2] / heads,
-        }
-    }
-    fn width(&self) -> usize {
-        self.heads * self.head_dim
-    }
-    /// Values of one frame of a projection.
-    fn frame(&self) -> usize {
-        self.tokens * self.width()
-    }
     /// Values of one `tokens x tokens` map.
     fn map(&self) -> usize {
         self.tokens * self.tokens
@@ -87,25 +65,6 @@ impl Dims {
     /// Frames per part when the frames are split over the cores.
     fn frames_per_part(&self) -> usize {
         rows_per_part(self.frames, self.heads * self.map())
-    }
-    /// Head `h` of a frame of a projection: `tokens x head_dim`, rows `width` apart.
-    fn head<'a>(&self, frame: &'a [f32], h: usize) -> MatRef<'a> {
-        MatRef::new(
-            &frame[h * self.head_dim..],
-            self.tokens,
-            self.head_dim,
-            self.width(),
-            1,
-        )
-    }
-    /// Head `h` of a frame of a projection-shaped output.
-    fn head_mut<'a>(&self, frame: &'a mut [f32], h: usize) -> MatMut<'a> {
-        MatMut::new(
-            &mut frame[h * self.head_dim..],
-            self.tokens,
-            self.head_dim,
-            self.width(),
-        )
     }
     /// Map `h` of a frame of `[heads, tokens, tokens]`.
     fn map_of<'a>(&self, maps: &'a [f32], h: usize) -> MatRef<'a> {

@@ -32,6 +32,7 @@ use burn::tensor::TensorData;
 
 use super::flex_host::{contiguous, values, with_backward};
 use crate::gemm::{matmul, MatMut, MatRef};
+use crate::heads::HeadLayout;
 use crate::host_kernels::{dot, exp_nonpositive, rows_per_part, run_parts, Plain};
 
 /// The fused linear attention (see the module docs).
@@ -73,84 +74,37 @@ fn phi_into(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// Sizes of one call.
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    frames: usize,
-    tokens: usize,
-    heads: usize,
-    head_dim: usize,
+/// The projections' layout.
+type Dims = HeadLayout;
+
+/// What the forward and the backward both compute for one frame: `phi(q)`, `phi(k)`
+/// (`[tokens, width]`), per head `A_h = phi(k_h)^T v_h` (`d x d`, heads one after the other)
+/// and `z_h = sum_j phi(k_j)` (`width` in all), and `1 / s` with `s = phi(q_i) . z_h + eps`
+/// per token and head. The buffers are reused from frame to frame.
+struct Summary {
     eps: f32,
-}
-
-impl Dims {
-    fn of(q: &FlexTensor, heads: usize, eps: f64) -> Self {
-        let shape = q.layout().shape();
-        Self {
-            frames: shape[0],
-            tokens: shape[1],
-            heads,
-            head_dim: shape[2] / heads,
-            eps: eps as f32,
-        }
-    }
-    fn width(&self) -> usize {
-        self.heads * self.head_dim
-    }
-    fn frame(&self) -> usize {
-        self.tokens * self.width()
-    }
-    /// Head `h` of a frame's `[tokens, width]` values, as a `tokens x d` view.
-    fn head<'a>(&self, frame: &'a [f32], h: usize) -> MatRef<'a> {
-        let d = self.head_dim;
-        MatRef::new(&frame[h * d..], self.tokens, d, self.width(), 1)
-    }
-    /// The same, writable.
-    fn head_mut<'a>(&self, frame: &'a mut [f32], h: usize) -> MatMut<'a> {
-        let d = self.head_dim;
-        MatMut::new(&mut frame[h * d..], self.tokens, d, self.width())
-    }
-}
-
-/// Per-frame buffers of one part: `phi(q)`, `phi(k)` and a `[tokens, width]` product; per head
-/// `A` and `dA` (`d x d` each, heads one after the other), `z` and `dz` (`width`); `1 / s` and
-/// `ds` per token and head.
-struct Scratch {
     qp: Vec<f32>,
     kp: Vec<f32>,
-    product: Vec<f32>,
     a: Vec<f32>,
-    da: Vec<f32>,
     z: Vec<f32>,
-    dz: Vec<f32>,
     inv_s: Vec<f32>,
-    ds: Vec<f32>,
 }
 
-impl Scratch {
-    fn new(dims: Dims) -> Self {
-        let (fl, w, mats) = (
-            dims.frame(),
-            dims.width(),
-            dims.heads * dims.head_dim.pow(2),
-        );
-        let per_head = dims.tokens * dims.heads;
+impl Summary {
+    fn new(dims: Dims, eps: f32) -> Self {
+        let (fl, d) = (dims.frame(), dims.head_dim);
         Self {
+            eps,
             qp: vec![0.0; fl],
             kp: vec![0.0; fl],
-            product: vec![0.0; fl],
-            a: vec![0.0; mats],
-            da: vec![0.0; mats],
-            z: vec![0.0; w],
-            dz: vec![0.0; w],
-            inv_s: vec![0.0; per_head],
-            ds: vec![0.0; per_head],
+            a: vec![0.0; dims.heads * d * d],
+            z: vec![0.0; dims.width()],
+            inv_s: vec![0.0; dims.tokens * dims.heads],
         }
     }
 
-    /// `qp = phi(q)`, `kp = phi(k)`, and per head `A_h = phi(k_h)^T v_h`, `z_h = sum_j
-    /// phi(k_j)`, `1 / s` with `s = phi(q_i) . z_h + eps` for every token `i`.
-    fn summarise(&mut self, dims: Dims, qf: &[f32], kf: &[f32], vf: &[f32]) {
+    /// Fills every buffer for the frame `qf`, `kf`, `vf`.
+    fn of_frame(&mut self, dims: Dims, qf: &[f32], kf: &[f32], vf: &[f32]) {
         let (w, d) = (dims.width(), dims.head_dim);
         phi_into(&mut self.qp, qf);
         phi_into(&mut self.kp, kf);
@@ -164,49 +118,68 @@ impl Scratch {
             let (kh, vh) = (dims.head(&self.kp, h), dims.head(vf, h));
             matmul(MatMut::row_major(ah, d, d), false, kh.t(), vh, 1.0);
         }
-        for (qi, inv) in self
-            .qp
-            .chunks_exact(w)
-            .zip(self.inv_s.chunks_exact_mut(dims.heads))
-        {
+        let per_token = self.inv_s.chunks_exact_mut(dims.heads);
+        for (qi, inv) in self.qp.chunks_exact(w).zip(per_token) {
             for ((q, zh), inv) in qi.chunks_exact(d).zip(self.z.chunks_exact(d)).zip(inv) {
-                *inv = 1.0 / (dot(q, zh) + dims.eps);
+                *inv = 1.0 / (dot(q, zh) + self.eps);
             }
         }
     }
 
-    /// `product_h = phi(q_h) A_h` for every head.
-    fn numerators(&mut self, dims: Dims) {
-        let d = dims.head_dim;
-        for (h, ah) in self.a.chunks_exact(d * d).enumerate() {
-            let (qh, dst) = (dims.head(&self.qp, h), dims.head_mut(&mut self.product, h));
-            matmul(dst, false, qh, MatRef::row_major(ah, d, d), 1.0);
+    /// `A_h` as a matrix.
+    fn a(&self, d: usize, h: usize) -> MatRef<'_> {
+        MatRef::row_major(&self.a[h * d * d..(h + 1) * d * d], d, d)
+    }
+
+    /// The numerators `n_h = phi(q_h) A_h` of every head, written into `dst` (`[tokens, width]`).
+    fn numerators(&self, dims: Dims, dst: &mut [f32]) {
+        for h in 0..dims.heads {
+            let qh = dims.head(&self.qp, h);
+            matmul(
+                dims.head_mut(dst, h),
+                false,
+                qh,
+                self.a(dims.head_dim, h),
+                1.0,
+            );
         }
     }
 }
 
-/// The output of one frame, written into `of`: `n_i / s_i` per head with `n = phi(q) A`.
+/// The backward's own buffers for one frame: `dn` over `[tokens, width]`, per head `dA`
+/// (`d x d`) and `dz` (`width` in all), `ds` per token and head.
+struct BackwardScratch {
+    dn: Vec<f32>,
+    da: Vec<f32>,
+    dz: Vec<f32>,
+    ds: Vec<f32>,
+}
+
+impl BackwardScratch {
+    fn new(dims: Dims) -> Self {
+        let d = dims.head_dim;
+        Self {
+            dn: vec![0.0; dims.frame()],
+            da: vec![0.0; dims.heads * d * d],
+            dz: vec![0.0; dims.width()],
+            ds: vec![0.0; dims.tokens * dims.heads],
+        }
+    }
+}
+
+/// The output of one frame, written into `of`: `n_i / s_i` per head.
 fn forward_frame(
     dims: Dims,
     (qf, kf, vf): (&[f32], &[f32], &[f32]),
     of: &mut [f32],
-    sc: &mut Scratch,
+    sm: &mut Summary,
 ) {
     let (w, d) = (dims.width(), dims.head_dim);
-    sc.summarise(dims, qf, kf, vf);
-    for (h, ah) in sc.a.chunks_exact(d * d).enumerate() {
-        let qh = dims.head(&sc.qp, h);
-        matmul(
-            dims.head_mut(of, h),
-            false,
-            qh,
-            MatRef::row_major(ah, d, d),
-            1.0,
-        );
-    }
+    sm.of_frame(dims, qf, kf, vf);
+    sm.numerators(dims, of);
     for (oi, inv) in of
         .chunks_exact_mut(w)
-        .zip(sc.inv_s.chunks_exact(dims.heads))
+        .zip(sm.inv_s.chunks_exact(dims.heads))
     {
         for (out, &inv) in oi.chunks_exact_mut(d).zip(inv) {
             for o in out {
@@ -221,28 +194,28 @@ fn backward_frame(
     dims: Dims,
     (qf, kf, vf, gf): (&[f32], &[f32], &[f32], &[f32]),
     (dqf, dkf, dvf): (&mut [f32], &mut [f32], &mut [f32]),
-    sc: &mut Scratch,
+    (sm, bs): (&mut Summary, &mut BackwardScratch),
 ) {
     let (w, d) = (dims.width(), dims.head_dim);
-    sc.summarise(dims, qf, kf, vf);
-    sc.numerators(dims);
-    // dn_i = G_i / s_i (into `product`, over n_i), ds_i = -(G_i . n_i) / s_i^2; dz = sum ds_i Q_i
-    sc.dz.fill(0.0);
-    let rows = sc
-        .product
+    sm.of_frame(dims, qf, kf, vf);
+    sm.numerators(dims, &mut bs.dn);
+    // dn_i = G_i / s_i (overwriting n_i), ds_i = -(G_i . n_i) / s_i^2; dz = sum_i ds_i Q_i
+    bs.dz.fill(0.0);
+    let per_token = sm
+        .inv_s
+        .chunks_exact(dims.heads)
+        .zip(bs.ds.chunks_exact_mut(dims.heads));
+    let rows = bs
+        .dn
         .chunks_exact_mut(w)
         .zip(gf.chunks_exact(w))
-        .zip(sc.qp.chunks_exact(w))
-        .zip(
-            sc.inv_s
-                .chunks_exact(dims.heads)
-                .zip(sc.ds.chunks_exact_mut(dims.heads)),
-        );
+        .zip(sm.qp.chunks_exact(w))
+        .zip(per_token);
     for (((ni, gi), qi), (inv, ds)) in rows {
         let heads = ni
             .chunks_exact_mut(d)
             .zip(gi.chunks_exact(d))
-            .zip(qi.chunks_exact(d).zip(sc.dz.chunks_exact_mut(d)))
+            .zip(qi.chunks_exact(d).zip(bs.dz.chunks_exact_mut(d)))
             .zip(inv.iter().zip(ds.iter_mut()));
         for (((n, g), (q, dzh)), (&inv, ds)) in heads {
             *ds = -dot(g, n) * inv * inv;
@@ -254,45 +227,35 @@ fn backward_frame(
             }
         }
     }
-    let dn = &sc.product;
-    for (h, (ah, dah)) in
-        sc.a.chunks_exact(d * d)
-            .zip(sc.da.chunks_exact_mut(d * d))
-            .enumerate()
-    {
-        let (a, dnh) = (MatRef::row_major(ah, d, d), dims.head(dn, h));
+    for (h, dah) in bs.da.chunks_exact_mut(d * d).enumerate() {
+        let dnh = dims.head(&bs.dn, h);
         // dQ_h = dn_h A_h^T (the ds z term and phi' below); dA_h = Q_h^T dn_h
-        matmul(dims.head_mut(dqf, h), false, dnh, a.t(), 1.0);
-        matmul(
-            MatMut::row_major(dah, d, d),
-            false,
-            dims.head(&sc.qp, h).t(),
-            dnh,
-            1.0,
-        );
+        matmul(dims.head_mut(dqf, h), false, dnh, sm.a(d, h).t(), 1.0);
+        let qh = dims.head(&sm.qp, h);
+        matmul(MatMut::row_major(dah, d, d), false, qh.t(), dnh, 1.0);
         // dK_h = v_h dA_h^T (dz and phi' below); dv_h = K_h dA_h
         let da = MatRef::row_major(dah, d, d);
         matmul(dims.head_mut(dkf, h), false, dims.head(vf, h), da.t(), 1.0);
-        matmul(dims.head_mut(dvf, h), false, dims.head(&sc.kp, h), da, 1.0);
+        matmul(dims.head_mut(dvf, h), false, dims.head(&sm.kp, h), da, 1.0);
     }
     let rows = dqf
         .chunks_exact_mut(w)
-        .zip(sc.qp.chunks_exact(w))
-        .zip(sc.ds.chunks_exact(dims.heads));
+        .zip(sm.qp.chunks_exact(w))
+        .zip(bs.ds.chunks_exact(dims.heads));
     for ((dqi, qi), ds) in rows {
-        for (((dq, q), zh), &ds) in dqi
+        let heads = dqi
             .chunks_exact_mut(d)
             .zip(qi.chunks_exact(d))
-            .zip(sc.z.chunks_exact(d))
-            .zip(ds)
-        {
+            .zip(sm.z.chunks_exact(d))
+            .zip(ds);
+        for (((dq, q), zh), &ds) in heads {
             for ((o, &zc), &qc) in dq.iter_mut().zip(zh).zip(q) {
                 *o = (*o + ds * zc) * phi_slope(qc);
             }
         }
     }
-    for (dkj, kj) in dkf.chunks_exact_mut(w).zip(sc.kp.chunks_exact(w)) {
-        for ((o, &dzc), &kc) in dkj.iter_mut().zip(&sc.dz).zip(kj) {
+    for (dkj, kj) in dkf.chunks_exact_mut(w).zip(sm.kp.chunks_exact(w)) {
+        for ((o, &dzc), &kc) in dkj.iter_mut().zip(&bs.dz).zip(kj) {
             *o = (*o + dzc) * phi_slope(kc);
         }
     }
@@ -306,16 +269,16 @@ fn tensor_of(data: Vec<f32>, dims: Dims) -> FlexTensor {
 }
 
 fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, heads: usize, eps: f64) -> FlexTensor {
-    let dims = Dims::of(q, heads, eps);
+    let dims = Dims::of(q, heads);
     let fl = dims.frame();
     let mut out = vec![0.0f32; dims.frames * fl];
     let per = rows_per_part(dims.frames, fl);
     let (q, k, v) = (values(q), values(k), values(v));
     let kernel = Plain(move |(part, out): (usize, &mut [f32])| {
-        let mut sc = Scratch::new(dims);
+        let mut sm = Summary::new(dims, eps as f32);
         for (i, of) in out.chunks_mut(fl).enumerate() {
             let r = (part * per + i) * fl..(part * per + i + 1) * fl;
-            forward_frame(dims, (&q[r.clone()], &k[r.clone()], &v[r]), of, &mut sc);
+            forward_frame(dims, (&q[r.clone()], &k[r.clone()], &v[r]), of, &mut sm);
         }
     });
     run_parts(out.chunks_mut(per * fl).enumerate(), kernel);
@@ -354,7 +317,7 @@ impl Backward<Flex, 3> for LinearAttentionBackward {
         let [node_q, node_k, node_v] = ops.parents;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let st = ops.state;
-        let dims = Dims::of(&st.q, st.heads, st.eps);
+        let (dims, eps) = (Dims::of(&st.q, st.heads), st.eps as f32);
         let fl = dims.frame();
         let n = dims.frames * fl;
         let (mut dq, mut dk, mut dv) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
@@ -362,7 +325,7 @@ impl Backward<Flex, 3> for LinearAttentionBackward {
         let (q, k, v, g) = (values(&st.q), values(&st.k), values(&st.v), values(&grad));
         type Part<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
         let kernel = Plain(move |(part, ((dq, dk), dv)): Part<'_>| {
-            let mut sc = Scratch::new(dims);
+            let (mut sm, mut bs) = (Summary::new(dims, eps), BackwardScratch::new(dims));
             let frames = dq
                 .chunks_mut(fl)
                 .zip(dk.chunks_mut(fl))
@@ -371,7 +334,7 @@ impl Backward<Flex, 3> for LinearAttentionBackward {
                 let r = (part * per + i) * fl..(part * per + i + 1) * fl;
                 let inputs = (&q[r.clone()], &k[r.clone()], &v[r.clone()], &g[r]);
                 let ((dqf, dkf), dvf) = grads;
-                backward_frame(dims, inputs, (dqf, dkf, dvf), &mut sc);
+                backward_frame(dims, inputs, (dqf, dkf, dvf), (&mut sm, &mut bs));
             }
         });
         let parts = dq

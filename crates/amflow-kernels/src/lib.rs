@@ -11,8 +11,10 @@
 //!
 //! The CPU kernels live in private modules: `fused` (softmax, layer norm, GELU, linear),
 //! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V`, heads in place),
-//! `fused_linear_attention` (the aligning encoder's linear attention), `host_kernels`
-//! (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`), `gemm` (a
+//! `fused_linear_attention` (the aligning encoder's linear attention), `heads` (the
+//! projections' `[frames, tokens, heads x head_dim]` layout both attention kernels read),
+//! `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`),
+//! `gemm` (a
 //! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
 //! mixed-precision backbone: `vdpbf16ps` where the CPU has AVX-512 BF16, the f32 product of
 //! bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
@@ -24,5 +26,6 @@ mod fused;
 mod fused_attention;
 mod fused_linear_attention;
 mod gemm;
+mod heads;
 mod host_kernels;
 pub mod ops;

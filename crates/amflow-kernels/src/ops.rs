@@ -19,14 +19,16 @@ use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
 /// product in the weight's precision and the bias added after.
 pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
     if on_cpu_f32(&x) {
-        let zeros = |w: &Tensor<2>| Tensor::zeros([w.dims()[0]], &w.device());
-        if weight.dtype() == DType::F32 {
-            let bias = bias.unwrap_or_else(|| zeros(&weight));
-            return fused::linear(x, weight, bias);
-        }
-        if frozen_bf16(&weight) && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32) {
-            let bias = bias.unwrap_or_else(|| zeros(&weight));
-            return fused::linear_bf16(x, weight, bias);
+        let f32_weight = weight.dtype() == DType::F32;
+        let bf16_weight =
+            frozen_bf16(&weight) && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+        if f32_weight || bf16_weight {
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+            return if f32_weight {
+                fused::linear(x, weight, bias)
+            } else {
+                fused::linear_bf16(x, weight, bias)
+            };
         }
     }
     let y = weight_matmul(x, weight);
