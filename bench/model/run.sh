@@ -87,29 +87,41 @@ busy && loaded=1
 torch=1
 "$PYTHON" -c "import torch, transformers" 2>/dev/null || { torch=0; echo "PyTorch side skipped: $PYTHON lacks torch/transformers" >&2; }
 
+# Steal: CPU time the hypervisor gave to other guests while this VM wanted it (`st` in vmstat),
+# as a share of all CPU time over one process. The load average does not show it; on a shared
+# host it reached 26-39 % during single runs (docs/performance.md, "Steal"). Every JSON line
+# carries its process's `steal_pct`; table.py flags cases above STEAL_MAX (default 5) %.
+cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+measured() {  # measured CMD...: runs it; its JSON line gets "round" and "steal_pct"
+  local s0 t0 s1 t1 out steal
+  read -r s0 t0 < <(cpu_ticks)
+  out="$("$@")"
+  read -r s1 t1 < <(cpu_ticks)
+  steal="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", t > 0 ? 100 * s / t : 0 }')"
+  printf '%s\n' "$out" | sed "s/^{/{\"round\": $round, \"steal_pct\": $steal, /" | tee -a "$OUT" >&2
+}
 for c in $CASES; do
   case_name="${c%%:*}"; batch="${c##*:}"
   args=(--case "$case_name" --batch "$batch" --reps "$REPS" --warmup "$WARMUP")
   for round in $(seq "$ROUNDS"); do
     echo "== $case_name batch $batch, round $round of $ROUNDS" >&2
-    record() { sed -u "s/^{/{\"round\": $round, /" | tee -a "$OUT" >&2; }
-    amflow_bench "${args[@]}" | record
+    measured amflow_bench "${args[@]}"
     if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-      amflow_bench "${args[@]}" --precision bf16 | record
+      measured amflow_bench "${args[@]}" --precision bf16
     fi
     if [[ $torch == 1 ]]; then
-      "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" | record
+      measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS"
       if [[ " $EXTRA " == *" passive "* ]]; then
-        OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" \
-          --variant passive | record
+        measured env OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" \
+          --threads "$THREADS" --variant passive
       fi
       if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
         # The compiled anchor's first call compiles: at least one warm-up, never timed.
-        "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
-          --threads "$THREADS" --compile | record
+        measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
+          --threads "$THREADS" --compile
       fi
       if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-        "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16 | record
+        measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16
       fi
     fi
   done

@@ -8,13 +8,16 @@ default threading); the other anchors of the same run are extra columns: `vs PAS
 `bf16` rows (amflow's bf16 backbone against PyTorch's bf16 autocast). GFLOP/s of both sides use
 amflow's FLOP count (`flop_count` in crates/amflow-train/benches/model.rs); "peak" is each
 side's own measured sgemm rate. A run that started on a loaded machine is flagged in its header
-lines (`# LOADED MACHINE`), and the table says so.
+lines (`# LOADED MACHINE`), and the table says so. Lines with `steal_pct` (the share of CPU
+time the hypervisor gave to other guests during that process) give the largest of a case in
+the `steal %` column; a case above STEAL_MAX (default 5) is marked `(stolen)`.
 
 With several rounds (`ROUNDS=n run.sh`: every line carries its `round`), times are the median
 of the rounds' medians, each ratio is the median of the per-round ratios with their range in
 parentheses, and peak RSS is the largest of the rounds.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -58,8 +61,9 @@ def main():
         if s:
             peak[side] = next(iter(s.values()))["flop"] / seconds(s)
     print("| case | amflow s | PyTorch s | ratio | vs PASSIVE | vs compile | amflow GFLOP/s (of peak) "
-          "| PyTorch GFLOP/s (of peak) | amflow RSS MiB | PyTorch RSS MiB | RSS ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| PyTorch GFLOP/s (of peak) | amflow RSS MiB | PyTorch RSS MiB | RSS ratio | steal % |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    steal_max = float(os.environ.get("STEAL_MAX", "5"))
     order = ["sgemm", "infer", "train"]
     cases = sorted({(c, b) for (c, b, _) in rows}, key=lambda k: (order.index(k[0]), k[1]))
 
@@ -103,8 +107,14 @@ def main():
             both = a and p and rss(a) and rss(p)
             rss_ratio = f"{rss(a) / rss(p):.2f}" if both else "-"
             name = "sgemm 2048²" if case == "sgemm" else f"{case} b{batch}{label}"
+            steals = [r["steal_pct"] for k, v in rows.items() if k[:2] == (case, batch)
+                      for r in v.values() if "steal_pct" in r]
+            steal = "-"
+            if steals:
+                steal = f"{max(steals):.1f}" + (" (stolen)" if max(steals) > steal_max else "")
             print(f"| {name} | {secs(a)} | {secs(p)} | {ratio(a, p)} | {extra[0]} | {extra[1]} "
-                  f"| {rate(a, 'amflow')} | {rate(p, 'pytorch-eager')} | {mib(a)} | {mib(p)} | {rss_ratio} |")
+                  f"| {rate(a, 'amflow')} | {rate(p, 'pytorch-eager')} | {mib(a)} | {mib(p)} | {rss_ratio} "
+                  f"| {steal} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@
 //! serves every block from the heap (`M_MMAP_MAX = 0`; the threshold alone stops at 32 MiB,
 //! less than one attention map of a 4-clip batch) and raises the trim threshold to 2 GiB, so
 //! that freed blocks stay in the heap for the next op. glibc still falls back to `mmap` for
-//! a request that no heap can serve. Measured on the ViT-S/14 AM/12 benchmark (2 threads),
+//! a request that no heap can serve. Every thread allocates from that one heap
+//! (`M_ARENA_MAX = 1`): a model pass runs on a rayon worker (`amflow_kernels::on_pool`), and
+//! glibc's per-thread arenas of 64 MiB heaps faulted its tensors in again (the kernel's
+//! `clear_page_erms` at 8 % of a train step, against 0.6 % in the main arena). Measured on the ViT-S/14 AM/12 benchmark (2 threads),
 //! against glibc's defaults: inference 1.4x faster at batch 1 and 1.2x at batch 4, train step
 //! 1.05x at batch 1 and 1.16x at batch 4; peak RSS within 1%, except inference at batch 4
 //! (392 -> 446 MiB, still a fifth of PyTorch's).
@@ -38,6 +41,7 @@ mod platform {
             libc::mallopt(libc::M_MMAP_THRESHOLD, mmap) == 1
                 && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX) == 1
+                && libc::mallopt(libc::M_ARENA_MAX, 1) == 1
         }
     }
 }

@@ -18,6 +18,8 @@
 //! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
 //! mixed-precision backbone: `vdpbf16ps` where the CPU has AVX-512 BF16, the f32 product of
 //! bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
+//! [`on_pool`] runs a model step on rayon's pool, where those kernels' parallel parts start
+//! without waking the caller.
 //! Tests compare every fused op with burn's ops on the same inputs, values and gradients.
 
 mod bf16_gemm;
@@ -29,3 +31,6 @@ mod gemm;
 mod heads;
 mod host_kernels;
 pub mod ops;
+mod pool;
+
+pub use pool::{on_pool, on_pool_for};

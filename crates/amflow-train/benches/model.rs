@@ -152,14 +152,17 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn timed(reps: usize, warmup: usize, mut step: impl FnMut()) -> Vec<f64> {
+/// Times `step` (after `warmup` untimed calls). Each call runs on rayon's pool, as the
+/// trainer runs its passes (`amflow_kernels::on_pool`).
+fn timed(reps: usize, warmup: usize, mut step: impl FnMut() + Send) -> Vec<f64> {
+    let mut run = || amflow_kernels::on_pool(&mut step);
     for _ in 0..warmup {
-        step();
+        run();
     }
     (0..reps)
         .map(|_| {
             let start = Instant::now();
-            step();
+            run();
             start.elapsed().as_secs_f64()
         })
         .collect()

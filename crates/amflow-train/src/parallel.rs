@@ -68,7 +68,12 @@ pub fn forward_backward(
         .ok_or_else(|| TrainError::Config("no training device".into()))?;
     let b = pixels.shape[0];
     if devices.len() == 1 || b == 1 {
-        let (out, g) = shard_pass(model, pixels, labels, 1.0, settings, main)?;
+        // On the CPU the forward and backward passes run on rayon's pool, where the kernels'
+        // parallel parts start without waking this thread (docs/performance.md, "Work on the
+        // pool").
+        let (out, g) = amflow_kernels::on_pool_for(main, || {
+            shard_pass(model, pixels, labels, 1.0, settings, main)
+        })?;
         grads.add(g, main);
         return Ok(out);
     }

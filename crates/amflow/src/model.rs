@@ -227,8 +227,16 @@ impl AmFlowModel {
         Ok(self.forward_detailed(clip, false)?.logits)
     }
 
-    /// The logits and, when `collect` is set, the intermediates.
+    /// The logits and, when `collect` is set, the intermediates. On the CPU backend the pass
+    /// runs on rayon's pool (`amflow_kernels::on_pool_for`: its parallel kernels then start
+    /// without waking the caller).
     pub fn forward_detailed(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
+        let device = clip.device();
+        amflow_kernels::on_pool_for(&device, || self.forward_on_this_thread(clip, collect))
+    }
+
+    /// [`AmFlowModel::forward_detailed`] on the calling thread.
+    fn forward_on_this_thread(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
         let [b, t, ch, h, w] = clip.dims();
         let [eh, ew] = self.config.image_size;
         if ch != 3 || h != eh || w != ew || b == 0 || t == 0 {

@@ -1,0 +1,71 @@
+//! Runs a model's work on a thread of rayon's pool, the pool that every CPU kernel splits its
+//! products and loops over (`gemm`, burn's CPU backend, [`crate::ops`]).
+//!
+//! A parallel op called from a thread outside the pool (a program's main thread) goes through
+//! rayon's cold path: the caller queues the job, wakes a sleeping worker with a `futex` call,
+//! then sleeps on a latch until a worker wakes it again. A model step is thousands of such
+//! ops, each paying two wake-ups, and on a virtual machine a wake-up of another vCPU is an
+//! inter-processor interrupt through the hypervisor. `perf` on a 2-vCPU AMD EPYC (Zen 3) found
+//! the main thread's `futex` wake-ups at 12 % of a train step's CPU time
+//! (docs/performance.md, "Work on the pool"). Called from a worker, the same op pushes half of
+//! its work onto the worker's own queue, does the other half itself and, when no other worker
+//! took the queued half, does that too: no wake-up of the caller, and one thread fewer
+//! competing for the cores.
+//!
+//! [`on_pool`] is that entry: the work runs on a pool thread while the caller waits (once);
+//! [`on_pool_for`] does so for work on the CPU backend only.
+
+/// [`on_pool`] when `device` is the CPU backend (with or without autodiff); on another device
+/// `work` runs on the calling thread (its kernels run on the device, not on the pool).
+pub fn on_pool_for<R: Send>(device: &burn::prelude::Device, work: impl FnOnce() -> R + Send) -> R {
+    if device.clone().inner().inner() == burn::prelude::Device::flex().inner() {
+        on_pool(work)
+    } else {
+        work()
+    }
+}
+
+/// Runs `work` on a thread of rayon's global pool and returns its result; the calling thread
+/// waits. From a thread of that pool it runs `work` in place.
+///
+/// Blocking inside `work` (a channel, a lock held by a pool job) stalls a pool thread, so
+/// wrap computation (a forward pass, a train step), not waits for data.
+pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return work();
+    }
+    rayon::scope(|_| work())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_runs_on_a_pool_thread_and_returns_its_result() {
+        assert!(
+            rayon::current_thread_index().is_none(),
+            "test threads are not the pool's"
+        );
+        let (index, sum) = on_pool(|| {
+            let sum: u64 = rayon::iter::ParallelIterator::sum(
+                rayon::iter::IntoParallelIterator::into_par_iter(0..1000u64),
+            );
+            (rayon::current_thread_index(), sum)
+        });
+        assert!(index.is_some());
+        assert_eq!(sum, 499_500);
+        // Nested: in place on the same thread.
+        let (outer, inner) = on_pool(|| {
+            (
+                rayon::current_thread_index(),
+                on_pool(rayon::current_thread_index),
+            )
+        });
+        assert_eq!(outer, inner);
+        // The CPU device, in the autodiff graph or not, runs on the pool.
+        let cpu = burn::prelude::Device::flex();
+        assert!(on_pool_for(&cpu, rayon::current_thread_index).is_some());
+        assert!(on_pool_for(&cpu.autodiff(), rayon::current_thread_index).is_some());
+    }
+}
