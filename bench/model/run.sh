@@ -97,7 +97,7 @@ measured() {  # measured CMD...: runs it; its JSON line gets "round" and "steal_
   read -r s0 t0 < <(cpu_ticks)
   out="$("$@")"
   read -r s1 t1 < <(cpu_ticks)
-  steal="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", t > 0 ? 100 * s / t : 0 }')"
+  steal="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }')"
   printf '%s\n' "$out" | sed "s/^{/{\"round\": $round, \"steal_pct\": $steal, /" | tee -a "$OUT" >&2
 }
 for c in $CASES; do

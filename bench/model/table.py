@@ -71,7 +71,7 @@ def main():
         return "-" if r is None else f"{seconds(r):.3f}"
 
     def mib(r):
-        b = rss(r)
+        b = None if r is None else rss(r)
         return "-" if b is None else f"{b / 2**20:.0f}"
 
     def ratio(a, p):
@@ -104,7 +104,7 @@ def main():
             if label == "":
                 extra = (ratio(a, rows.get((case, batch, "pytorch-passive"))),
                          ratio(a, rows.get((case, batch, "pytorch-compile"))))
-            both = a and p and rss(a) and rss(p)
+            both = a and p and rss(a) and rss(p)  # a side may be missing (a cut-short run)
             rss_ratio = f"{rss(a) / rss(p):.2f}" if both else "-"
             name = "sgemm 2048²" if case == "sgemm" else f"{case} b{batch}{label}"
             steals = [r["steal_pct"] for k, v in rows.items() if k[:2] == (case, batch)
