@@ -69,8 +69,8 @@ pub fn forward_backward(
     let b = pixels.shape[0];
     if devices.len() == 1 || b == 1 {
         // On the CPU the forward and backward passes run on rayon's pool, where the kernels'
-        // parallel parts start without waking this thread (docs/performance.md, "Work on the
-        // pool").
+        // parallel parts start without waking this thread (docs/performance.md, "One change:
+        // the passes run on rayon's pool").
         let (out, g) = amflow_kernels::on_pool_for(main, || {
             shard_pass(model, pixels, labels, 1.0, settings, main)
         })?;
