@@ -7,7 +7,8 @@
 #   ISA=avx2 bench/model/run.sh   # both sides on their AVX2 code paths (below)
 #   ROUNDS=3 bench/model/run.sh   # each case 3 times, the sides alternating (below)
 #
-# Every case runs in its own process on each side (peak RSS is per case), amflow first.
+# Every case runs in its own process on each side (peak RSS is per case); odd rounds run amflow
+# first, even rounds PyTorch first.
 # Threads: THREADS (default 2) for both: torch.set_num_threads and RAYON_NUM_THREADS (burn's
 # flex backend runs on rayon's global pool, its matrix products through gemm on the same pool).
 # The PyTorch side runs when `python3 -c "import torch, transformers"` works (PYTHON=...).
@@ -100,30 +101,37 @@ measured() {  # measured CMD...: runs it; its JSON line gets "round" and "steal_
   steal="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }')"
   printf '%s\n' "$out" | sed "s/^{/{\"round\": $round, \"steal_pct\": $steal, /" | tee -a "$OUT" >&2
 }
+amflow_side() {
+  measured amflow_bench "${args[@]}"
+  if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
+    measured amflow_bench "${args[@]}" --precision bf16
+  fi
+}
+torch_side() {
+  [[ $torch == 1 ]] || return 0
+  measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS"
+  if [[ " $EXTRA " == *" passive "* ]]; then
+    measured env OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" \
+      --threads "$THREADS" --variant passive
+  fi
+  if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
+    # The compiled anchor's first call compiles: at least one warm-up, never timed.
+    measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
+      --threads "$THREADS" --compile
+  fi
+  if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
+    measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16
+  fi
+}
 for c in $CASES; do
   case_name="${c%%:*}"; batch="${c##*:}"
   args=(--case "$case_name" --batch "$batch" --reps "$REPS" --warmup "$WARMUP")
   for round in $(seq "$ROUNDS"); do
     echo "== $case_name batch $batch, round $round of $ROUNDS" >&2
-    measured amflow_bench "${args[@]}"
-    if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-      measured amflow_bench "${args[@]}" --precision bf16
-    fi
-    if [[ $torch == 1 ]]; then
-      measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS"
-      if [[ " $EXTRA " == *" passive "* ]]; then
-        measured env OMP_WAIT_POLICY=PASSIVE "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" \
-          --threads "$THREADS" --variant passive
-      fi
-      if [[ " $EXTRA " == *" compile "* && $case_name != sgemm ]]; then
-        # The compiled anchor's first call compiles: at least one warm-up, never timed.
-        measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --warmup "$(( WARMUP > 0 ? WARMUP : 1 ))" \
-          --threads "$THREADS" --compile
-      fi
-      if [[ $native_bf16 == 1 && " $EXTRA " == *" bf16 "* && $case_name == infer ]]; then
-        measured "$PYTHON" "$HERE/bench_torch.py" "${args[@]}" --threads "$THREADS" --bf16
-      fi
-    fi
+    # Odd rounds run amflow first, even rounds PyTorch first: on the shared host the first
+    # process of a pair did better (docs/performance.md, "One change: the passes run on rayon's
+    # pool"), and alternating the order keeps that out of the median ratio.
+    if (( round % 2 == 1 )); then amflow_side; torch_side; else torch_side; amflow_side; fi
   done
 done
 echo "# done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)$([[ $loaded == 1 ]] && echo ' (LOADED at start: not for the docs)')" | tee -a "$OUT" >&2
