@@ -10,9 +10,10 @@
 //! a request that no heap can serve. Every thread allocates from that one heap
 //! (`M_ARENA_MAX = 1`): a model pass runs on a rayon worker (`amflow_kernels::on_pool`), and
 //! glibc's per-thread arenas of 64 MiB heaps faulted its tensors in again (the kernel's
-//! `clear_page_erms` at 8 % of a train step, against 0.6 % in the main arena). Measured on the ViT-S/14 AM/12 benchmark (2 threads),
-//! against glibc's defaults: inference 1.4x faster at batch 1 and 1.2x at batch 4, train step
-//! 1.05x at batch 1 and 1.16x at batch 4; peak RSS within 1%, except inference at batch 4
+//! `clear_page_erms` at 8 % of a train step, against 0.6 % in the main arena). Measured on
+//! the ViT-S/14 AM/12 benchmark (2 threads), against glibc's defaults: inference 1.4x faster
+//! at batch 1 and 1.2x at batch 4, train step 1.05x at batch 1 and 1.16x at batch 4; peak RSS
+//! within 1%, except inference at batch 4
 //! (392 -> 446 MiB, still a fifth of PyTorch's).
 //!
 //! The setting is process-wide, so it belongs to programs, not to the model library: the

@@ -17,7 +17,12 @@ use burn::tensor::{bf16, DType, Shape, TensorData};
 /// Whether `x` is an `f32` tensor on the CPU backend (in the autodiff graph or not): the case
 /// the fused ops serve.
 pub(crate) fn on_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && x.clone().without_autodiff().device() == Device::flex()
+    x.dtype() == DType::F32 && is_cpu(&x.device())
+}
+
+/// Whether `device` is the CPU backend, with or without autodiff.
+pub(crate) fn is_cpu(device: &Device) -> bool {
+    device.clone().inner().inner() == Device::flex().inner()
 }
 
 /// A fused op on `Autodiff<Flex>`: when an input is tracked, `forward` computes the output and

@@ -19,7 +19,7 @@
 /// [`on_pool`] when `device` is the CPU backend (with or without autodiff); on another device
 /// `work` runs on the calling thread (its kernels run on the device, not on the pool).
 pub fn on_pool_for<R: Send>(device: &burn::prelude::Device, work: impl FnOnce() -> R + Send) -> R {
-    if device.clone().inner().inner() == burn::prelude::Device::flex().inner() {
+    if crate::flex_host::is_cpu(device) {
         on_pool(work)
     } else {
         work()
