@@ -7,16 +7,21 @@
 //! (PyTorch's autocast and burn's bf16 product round it: this is more accurate, by up to half a
 //! bf16 step of each output).
 //!
-//! Two kernels compute it ([`Kernel`], chosen once per process at run time):
+//! Three kernels compute it ([`Kernel`], chosen once per process at run time, the first this
+//! CPU has unless `AMFLOW_BF16_KERNEL` names a later one: `amx`, `avx512-bf16`, `portable`):
 //!
+//! - `Amx`, on x86-64 Linux with AMX-TILE and AMX-BF16 (Sapphire Rapids and later Xeons):
+//!   `tdpbf16ps` on `16 x 16` tiles, in the submodule `amx` (its docs).
 //! - `Native`, on x86-64 CPUs with AVX-512F and AVX-512 BF16 (Zen 4 and 5, Cooper Lake,
 //!   Sapphire Rapids and later):
 //!   `vdpbf16ps`, which multiplies 16 pairs of bf16 values and adds each lane's two products to
-//!   an f32 accumulator, twice the multiply-adds per instruction of an f32 FMA. `B` is packed
+//!   an f32 accumulator, twice the multiply-adds per instruction of an f32 FMA (on AMD's Zen 4
+//!   and 5; Intel's cores issue it on one port, where it is no faster than the f32 product).
+//!   `B` is packed
 //!   once per call (not cached: the packing was 1% of a bf16 inference's profile) into panels of `NR = 48` columns in which each k-pair of a column is one
 //!   32-bit lane (odd `k`: the last pair's second half is zero, and so are the columns past `n`);
 //!   each row block of `A` (one rayon task; products below 192³ multiply-adds run on the caller's
-//!   thread) is rounded into bf16 pairs, `KC` pairs at a time, and an `8 x 48` register tile
+//!   thread) is rounded into bf16 pairs (`vcvtne2ps2bf16`), `KC` pairs at a time, and an `8 x 48` register tile
 //!   (24 accumulators) runs over each k-block with the block of `B`'s panel in L1. Edge tiles
 //!   (the last rows and columns) go through a zero-padded copy. The instructions flush
 //!   denormal inputs to zero, which changes nothing at f32 precision (such terms are below
@@ -28,7 +33,11 @@
 //!
 //! The `Native` kernel's `unsafe` is confined here: the call into code compiled for the
 //! AVX-512 BF16 target features (behind a run-time check) and the bit-for-bit reinterpretations
-//! between `[f32; 16]` / `[u32; 16]` and the 512-bit vector types.
+//! between `[f32; 16]` / `[u32; 16]` and the 512-bit vector types; the `Amx` kernel's (its
+//! system call, CPUID and inline assembly) to `amx`.
+
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use burn::tensor::bf16;
 use rayon::prelude::*;
@@ -67,35 +76,65 @@ impl Bf16Ref<'_> {
     }
 }
 
-/// The kernel that computes the product (module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kernel that computes the product (module docs), fastest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Kernel {
+    /// `tdpbf16ps` on AMX tiles (x86-64 Linux with AMX-TILE and AMX-BF16).
+    Amx,
     /// `vdpbf16ps` (x86-64 with AVX-512F and AVX-512 BF16).
     Native,
     /// bf16-rounded f32 operands through the f32 product.
     Portable,
 }
 
+/// The environment variable that caps the kernel choice (module docs).
+pub(crate) const KERNEL_VARIABLE: &str = "AMFLOW_BF16_KERNEL";
+
 impl Kernel {
-    /// `Native` where this CPU has it, else `Portable`.
+    /// The fastest kernel this CPU runs, no faster than `AMFLOW_BF16_KERNEL` names (read once
+    /// per process; an unknown name is reported on stderr once and ignored).
     pub(crate) fn detect() -> Self {
-        if native_available() {
-            Kernel::Native
-        } else {
-            Kernel::Portable
+        static CHOSEN: OnceLock<Kernel> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let cap = match std::env::var(KERNEL_VARIABLE) {
+                Ok(name) => Self::named(&name).unwrap_or_else(|| {
+                    eprintln!(
+                        "amflow: {KERNEL_VARIABLE}={name:?} is not amx, avx512-bf16 or portable; ignored"
+                    );
+                    Kernel::Amx
+                }),
+                Err(_) => Kernel::Amx,
+            };
+            Self::available()
+                .into_iter()
+                .find(|&kernel| kernel >= cap)
+                .unwrap_or(Kernel::Portable)
+        })
+    }
+
+    /// The kernel `AMFLOW_BF16_KERNEL` names.
+    fn named(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "amx" => Some(Kernel::Amx),
+            "avx512-bf16" | "avx512bf16" | "native" => Some(Kernel::Native),
+            "portable" => Some(Kernel::Portable),
+            _ => None,
         }
     }
-}
 
-/// Whether this CPU runs the `Native` kernel (`std` caches the feature test).
-fn native_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        native::Avx512Bf16::detect().is_some()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+    /// The kernels this CPU runs, fastest first (`Portable` always).
+    pub(crate) fn available() -> Vec<Self> {
+        let mut kernels = Vec::with_capacity(3);
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if amx::Amx::detect().is_some() {
+            kernels.push(Kernel::Amx);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if native::Avx512Bf16::detect().is_some() {
+            kernels.push(Kernel::Native);
+        }
+        kernels.push(Kernel::Portable);
+        kernels
     }
 }
 
@@ -133,6 +172,45 @@ pub(crate) fn matmul_with(kernel: Kernel, c: &mut [f32], a: &[f32], b: Bf16Ref<'
         }
         #[cfg(not(target_arch = "x86_64"))]
         Kernel::Native => panic!("the native bf16 kernel needs x86-64 with AVX-512 BF16"),
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        Kernel::Amx => {
+            let cpu = amx::Amx::detect().expect("a CPU with AMX-BF16, granted the tile data");
+            amx::matmul(cpu, c, a, b, m, parallel);
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        Kernel::Amx => panic!("the AMX bf16 kernel needs x86-64 Linux with AMX-BF16"),
+    }
+}
+
+/// Packs the `columns` of `b` as k-pairs: `set(p, j, word)` for each pair `p` of column `j`,
+/// the word holding `b[2p][j]` in its low half and `b[2p + 1][j]` in its high half (zero past
+/// the last row for odd `k`). Both native kernels pack `B` this way, into their own panels.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn pack_columns(b: Bf16Ref<'_>, columns: Range<usize>, mut set: impl FnMut(usize, usize, u32)) {
+    let k = b.rows;
+    if b.row_stride == 1 {
+        // Each column's k values are contiguous (the forward's `W^T`, a row of `W`): a
+        // pair is one 32-bit word of it.
+        for j in columns {
+            let column = &b.data[j * b.col_stride..][..k];
+            for (p, pair) in column.chunks(2).enumerate() {
+                let hi = pair.get(1).map_or(0, |x| u32::from(x.to_bits()));
+                set(p, j, u32::from(pair[0].to_bits()) | (hi << 16));
+            }
+        }
+        return;
+    }
+    // Any other layout (the backward's `W`: rows of `n` contiguous values), pair by pair.
+    for p in 0..k.div_ceil(2) {
+        for j in columns.clone() {
+            let lo = u32::from(b.bits(2 * p, j));
+            let hi = if 2 * p + 1 < k {
+                u32::from(b.bits(2 * p + 1, j))
+            } else {
+                0
+            };
+            set(p, j, lo | (hi << 16));
+        }
     }
 }
 
@@ -159,10 +237,15 @@ fn convert<T: Sync>(src: &[T], parallel: bool, f: impl Fn(&T) -> f32 + Sync + Se
     }
 }
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx;
+
 /// The `Native` kernel (module docs).
 #[cfg(target_arch = "x86_64")]
 mod native {
-    use std::arch::x86_64::{_mm512_dpbf16_ps, _mm512_set1_epi32, _mm512_setzero_ps};
+    use std::arch::x86_64::{
+        _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_set1_epi32, _mm512_setzero_ps,
+    };
 
     use rayon::prelude::*;
 
@@ -198,6 +281,16 @@ mod native {
         pub(super) fn detect() -> Option<Self> {
             (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16"))
                 .then_some(Self(()))
+        }
+
+        /// [`pack_pairs`] (for the tests).
+        #[cfg(test)]
+        pub(super) fn pack_pairs(self, dst: &mut [u32], src: &[f32]) {
+            #[allow(unsafe_code)]
+            // SAFETY: as in `row_block`.
+            unsafe {
+                pack_pairs(dst, src)
+            }
         }
 
         /// [`row_block`], compiled for AVX-512 BF16.
@@ -253,33 +346,10 @@ mod native {
     /// Packs the columns `jp NR ..` of `b` (zeros past its last column and, for odd `k`, in the
     /// last pair's high half) into `panel`, one [`PanelRow`] per k-pair.
     fn pack_panel(b: Bf16Ref<'_>, jp: usize, panel: &mut [PanelRow]) {
-        let (k, n) = (b.rows, b.cols);
-        let columns = jp * NR..n.min((jp + 1) * NR);
-        if b.row_stride == 1 {
-            // Each column's k values are contiguous (the forward's `W^T`, a row of `W`): a
-            // pair is one 32-bit word of it, copied to the panel's row of that pair.
-            for j in columns {
-                let (v, lane) = ((j % NR) / 16, j % 16);
-                let column = &b.data[j * b.col_stride..][..k];
-                for (row, pair) in panel.iter_mut().zip(column.chunks(2)) {
-                    let hi = pair.get(1).map_or(0, |x| u32::from(x.to_bits()));
-                    row[v].0[lane] = u32::from(pair[0].to_bits()) | (hi << 16);
-                }
-            }
-            return;
-        }
-        // Any other layout (the backward's `W`: rows of `n` contiguous values), pair by pair.
-        for (p, row) in panel.iter_mut().enumerate() {
-            for j in columns.clone() {
-                let lo = u32::from(b.bits(2 * p, j));
-                let hi = if 2 * p + 1 < k {
-                    u32::from(b.bits(2 * p + 1, j))
-                } else {
-                    0
-                };
-                row[(j % NR) / 16].0[j % 16] = lo | (hi << 16);
-            }
-        }
+        let columns = jp * NR..b.cols.min((jp + 1) * NR);
+        super::pack_columns(b, columns, |p, j, word| {
+            panel[p][(j % NR) / 16].0[j % 16] = word;
+        });
     }
 
     /// `c += bf16(a) b` for one block of rows (`c` `[rows, n]`, `a` `[rows, k]`) against all
@@ -320,9 +390,21 @@ mod native {
     }
 
     /// `dst[p]` = the bf16 pair of `src[2p]` (low half) and `src[2p + 1]` (high half; zero
-    /// past the end of an odd-length `src`).
-    #[inline(always)]
-    fn pack_pairs(dst: &mut [u32], src: &[f32]) {
+    /// past the end of an odd-length `src`), rounded to nearest even: 32 values at a time by
+    /// `vcvtne2ps2bf16` (which flushes denormals to zero, as the products do), the rest one by
+    /// one.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub(super) fn pack_pairs(dst: &mut [u32], src: &[f32]) {
+        let mut vectors = src.chunks_exact(32);
+        let mut words = dst.chunks_exact_mut(16);
+        for (s, d) in (&mut vectors).zip(&mut words) {
+            let lo = bits::load(&s[..16]);
+            let hi = bits::load(&s[16..]);
+            // The result's lanes 0..16 are `lo` rounded, 16..32 `hi`: in order, so each
+            // 32-bit word is a pair.
+            d.copy_from_slice(&bits::words(_mm512_cvtne2ps_pbh(hi, lo)));
+        }
+        let (src, dst) = (vectors.remainder(), &mut dst[src.len() / 32 * 16..]);
         let pairs = src.chunks_exact(2);
         let last = pairs.remainder().first().copied();
         for (d, s) in dst.iter_mut().zip(pairs) {
@@ -397,6 +479,14 @@ mod native {
             unsafe { transmute::<[u32; 16], __m512bh>(v) }
         }
 
+        /// 32 bf16 lanes as 16 words of pairs (lane `2l` the low half of word `l`).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        pub(super) fn words(x: __m512bh) -> [u32; 16] {
+            // SAFETY: 32 bf16 lanes as 64 bytes of bf16 pairs (see the module docs).
+            unsafe { transmute::<__m512bh, [u32; 16]>(x) }
+        }
+
         /// An integer vector as a bf16 vector of the same bits.
         #[inline]
         #[target_feature(enable = "avx512f")]
@@ -451,11 +541,11 @@ mod tests {
 
     /// The kernels that run on this CPU.
     fn kernels() -> Vec<Kernel> {
-        let mut kernels = vec![Kernel::Portable];
-        if Kernel::detect() == Kernel::Native {
-            kernels.push(Kernel::Native);
-        } else {
-            eprintln!("no AVX-512 BF16 on this CPU: the native kernel is not tested");
+        let kernels = Kernel::available();
+        for (kernel, missing) in [(Kernel::Amx, "AMX-BF16"), (Kernel::Native, "AVX-512 BF16")] {
+            if !kernels.contains(&kernel) {
+                eprintln!("no {missing} on this CPU (or OS): the {kernel:?} kernel is not tested");
+            }
         }
         kernels
     }
@@ -544,6 +634,46 @@ mod tests {
             );
             let e = relative_error(&got, &want);
             assert!(e < 1e-5, "{kernel:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_variable_names_each_kernel_and_caps_the_choice() {
+        assert_eq!(Kernel::named("amx"), Some(Kernel::Amx));
+        assert_eq!(Kernel::named(" AVX512-BF16\n"), Some(Kernel::Native));
+        assert_eq!(Kernel::named("portable"), Some(Kernel::Portable));
+        assert_eq!(Kernel::named("mkl"), None);
+        let available = Kernel::available();
+        assert_eq!(available.last(), Some(&Kernel::Portable));
+        assert!(available.windows(2).all(|w| w[0] < w[1]), "{available:?}");
+        assert!(available.contains(&Kernel::detect()));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_rounding_matches_the_scalar_rounding() {
+        let Some(cpu) = native::Avx512Bf16::detect() else {
+            eprintln!("no AVX-512 BF16 on this CPU: its rounding is not tested");
+            return;
+        };
+        // Normal values (the instruction flushes denormals), ties both ways, every length's
+        // tail (odd lengths, fewer than 32 left).
+        let mut src: Vec<f32> = (0..200).map(|i| value(i, 11) * 1e3).collect();
+        src[5] = f32::from_bits(0x3f80_8000);
+        src[40] = f32::from_bits(0x3f81_8000);
+        src[41] = f32::INFINITY;
+        for len in [1, 31, 32, 33, 64, 65, 199, 200] {
+            let src = &src[..len];
+            let mut got = vec![0u32; len.div_ceil(2)];
+            cpu.pack_pairs(&mut got, src);
+            let want: Vec<u32> = src
+                .chunks(2)
+                .map(|p| {
+                    u32::from(round_bits(p[0]))
+                        | p.get(1).map_or(0, |&x| u32::from(round_bits(x)) << 16)
+                })
+                .collect();
+            assert_eq!(got, want, "length {len}");
         }
     }
 

@@ -16,8 +16,8 @@
 //! `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`),
 //! `gemm` (a
 //! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
-//! mixed-precision backbone: `vdpbf16ps` where the CPU has AVX-512 BF16, the f32 product of
-//! bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
+//! mixed-precision backbone: AMX tiles on Intel Xeons that have them, `vdpbf16ps` where the
+//! CPU has AVX-512 BF16, the f32 product of bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
 //! [`on_pool`] runs a model step on rayon's pool, where those kernels' parallel parts start
 //! without waking the caller.
 //! Tests compare every fused op with burn's ops on the same inputs, values and gradients.
