@@ -5,10 +5,11 @@
 //! products `Q K^T` and `P V`, the residual stream, the AM flow and all trainable additions)
 //! stays in f32, as autocast does in PyTorch for a frozen feature extractor. This halves the
 //! backbone's weight memory and uses the bf16 matrix units of GPUs. On the CPU backend the
-//! products run in amflow-kernels' bf16 kernel: native bf16 dot products (`vdpbf16ps`) where the
-//! CPU has AVX-512 BF16, with f32 sums and an f32 result (not rounded to bf16, unlike burn's and
-//! PyTorch's bf16 products); elsewhere the f32 product of the bf16-rounded operands (the same
-//! numbers, at about the f32 path's speed).
+//! products run in amflow-kernels' bf16 kernels: AMX tiles (`tdpbf16ps`) on Intel Xeons that
+//! have them, native bf16 dot products (`vdpbf16ps`) where the CPU has AVX-512 BF16, both with
+//! f32 sums and an f32 result (not rounded to bf16, unlike burn's and PyTorch's bf16 products);
+//! elsewhere the f32 product of the bf16-rounded operands (the same numbers, at about the f32
+//! path's speed). `AMFLOW_BF16_KERNEL` (`amx`, `avx512-bf16`, `portable`) caps the choice.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
