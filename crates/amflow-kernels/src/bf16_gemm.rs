@@ -182,6 +182,60 @@ pub(crate) fn matmul_with(kernel: Kernel, c: &mut [f32], a: &[f32], b: Bf16Ref<'
     }
 }
 
+/// The blocking both native kernels share: `B` packed into `panels` panels of `pairs` k-pairs
+/// each, then row blocks of a multiple of `tile_rows` rows (one rayon task each).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Debug, Clone, Copy)]
+struct Blocking {
+    panels: usize,
+    pairs: usize,
+    tile_rows: usize,
+}
+
+/// Rows of a row block (one rayon task) at most, about.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const MC_MAX: usize = 256;
+
+/// `pack(jp, panel)` for each panel of packed `B` (rows of type `P`), then
+/// `row_block(c, a, packed)` for each block of rows of `c` `[m, n]` and `a` `[m, k]`: on
+/// rayon's pool when `parallel` and the pool has more than one thread, in a multiple of its
+/// threads tasks of near-equal size, else on the caller's thread.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn pack_and_run_row_blocks<P: Clone + Default + Send + Sync>(
+    blocking: Blocking,
+    c: &mut [f32],
+    a: &[f32],
+    m: usize,
+    parallel: bool,
+    pack: impl Fn(usize, &mut [P]) + Sync,
+    row_block: impl Fn(&mut [f32], &[f32], &[P]) + Sync,
+) {
+    let (k, n) = (a.len() / m, c.len() / m);
+    let threads = rayon::current_num_threads();
+    let parallel = parallel && threads > 1;
+    let mut packed = vec![P::default(); blocking.panels * blocking.pairs];
+    let pack = |(jp, panel): (usize, &mut [P])| pack(jp, panel);
+    if parallel {
+        packed
+            .par_chunks_mut(blocking.pairs)
+            .enumerate()
+            .for_each(pack);
+    } else {
+        packed.chunks_mut(blocking.pairs).enumerate().for_each(pack);
+    }
+    let packed = &packed[..];
+    let work = |(c, a): (&mut [f32], &[f32])| row_block(c, a, packed);
+    if parallel {
+        let tasks = m.div_ceil(MC_MAX).next_multiple_of(threads);
+        let mc = m.div_ceil(tasks).next_multiple_of(blocking.tile_rows);
+        c.par_chunks_mut(mc * n)
+            .zip(a.par_chunks(mc * k))
+            .for_each(work);
+    } else {
+        work((c, a));
+    }
+}
+
 /// Packs the `columns` of `b` as k-pairs: `set(p, j, word)` for each pair `p` of column `j`,
 /// the word holding `b[2p][j]` in its low half and `b[2p + 1][j]` in its high half (zero past
 /// the last row for odd `k`). Both native kernels pack `B` this way, into their own panels.
@@ -247,9 +301,7 @@ mod native {
         _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_set1_epi32, _mm512_setzero_ps,
     };
 
-    use rayon::prelude::*;
-
-    use super::{round_bits, Bf16Ref};
+    use super::{pack_and_run_row_blocks, round_bits, Bf16Ref, Blocking};
 
     /// Rows of the register tile.
     const MR: usize = 8;
@@ -260,11 +312,9 @@ mod native {
     /// k-pairs per block: a block of one panel of `B` (`KC NR` lanes, 36 KiB) stays in the
     /// 48 KiB L1 while the register tiles of a row block run over it.
     const KC: usize = 192;
-    /// Rows of a row block (one rayon task) at most.
-    const MC_MAX: usize = 256;
 
     /// 16 lanes of two bf16 values each (the low half holds the even k), aligned as a vector.
-    #[derive(Debug, Clone, Copy)]
+    #[derive(Debug, Clone, Copy, Default)]
     #[repr(C, align(64))]
     struct Lanes([u32; 16]);
 
@@ -314,33 +364,20 @@ mod native {
         parallel: bool,
     ) {
         let (k, n) = (b.rows, b.cols);
-        let kp = k.div_ceil(2);
-        let parallel = parallel && rayon::current_num_threads() > 1;
-        let mut packed = vec![[Lanes([0; 16]); NV]; n.div_ceil(NR) * kp];
-        let pack = |(jp, panel): (usize, &mut [PanelRow])| pack_panel(b, jp, panel);
-        if parallel {
-            packed.par_chunks_mut(kp).enumerate().for_each(pack);
-        } else {
-            packed.chunks_mut(kp).enumerate().for_each(pack);
-        }
-        let packed = &packed[..];
-        let work = |(c, a): (&mut [f32], &[f32])| cpu.row_block(c, a, packed, k, n);
-        if parallel {
-            let mc = block_rows(m);
-            c.par_chunks_mut(mc * n)
-                .zip(a.par_chunks(mc * k))
-                .for_each(work);
-        } else {
-            work((c, a));
-        }
-    }
-
-    /// Rows per rayon task: at most about `MC_MAX`, a multiple of `MR`, in a multiple of the
-    /// pool's threads tasks of near-equal size.
-    fn block_rows(m: usize) -> usize {
-        let threads = rayon::current_num_threads();
-        let tasks = m.div_ceil(MC_MAX).next_multiple_of(threads);
-        m.div_ceil(tasks).next_multiple_of(MR)
+        let blocking = Blocking {
+            panels: n.div_ceil(NR),
+            pairs: k.div_ceil(2),
+            tile_rows: MR,
+        };
+        pack_and_run_row_blocks(
+            blocking,
+            c,
+            a,
+            m,
+            parallel,
+            |jp, panel| pack_panel(b, jp, panel),
+            |c, a, packed| cpu.row_block(c, a, packed, k, n),
+        );
     }
 
     /// Packs the columns `jp NR ..` of `b` (zeros past its last column and, for odd `k`, in the

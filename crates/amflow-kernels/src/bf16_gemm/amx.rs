@@ -25,12 +25,11 @@
 //! This is the crate's only inline assembly: Rust's AMX intrinsics are not stable.
 
 use std::arch::asm;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
-
 use super::native::{self, Avx512Bf16};
-use super::Bf16Ref;
+use super::{pack_and_run_row_blocks, Bf16Ref, Blocking};
 
 /// Rows of the register tile (two tiles of 16).
 const MR: usize = 32;
@@ -42,11 +41,9 @@ const STEP: usize = 16;
 /// 24 KiB) and of 32 rows of `A` (24 KiB) stay in L1 and L2 while a row block's register tiles
 /// run over them.
 const KC: usize = 192;
-/// Rows of a row block (one rayon task) at most.
-const MC_MAX: usize = 256;
 
 /// One k-pair of a panel of packed `B`: [`NR`] columns, aligned to a cache line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct PanelRow([u32; NR]);
 
@@ -130,8 +127,8 @@ const TILES: TileConfig = TileConfig {
 };
 
 /// The tiles configured on this thread while it lives ([`TILES`]); released on drop, also
-/// when a panic unwinds.
-struct ConfiguredTiles(());
+/// when a panic unwinds. Not `Send`: the configuration belongs to the thread that loaded it.
+struct ConfiguredTiles(PhantomData<*const ()>);
 
 impl ConfiguredTiles {
     fn load(_: Amx) -> Self {
@@ -141,7 +138,7 @@ impl ConfiguredTiles {
         unsafe {
             asm!("ldtilecfg [{cfg}]", cfg = in(reg) &TILES, options(nostack, readonly));
         }
-        Self(())
+        Self(PhantomData)
     }
 }
 
@@ -159,37 +156,19 @@ impl Drop for ConfiguredTiles {
 /// `c += bf16(a) b` for `c` `[m, n]`, `a` `[m, k]`, with `m n k > 0`.
 pub(super) fn matmul(cpu: Amx, c: &mut [f32], a: &[f32], b: Bf16Ref<'_>, m: usize, parallel: bool) {
     let (k, n) = (b.rows, b.cols);
-    let pairs = k.div_ceil(2).next_multiple_of(STEP);
-    let parallel = parallel && rayon::current_num_threads() > 1;
-    let mut packed = vec![PanelRow([0; NR]); n.div_ceil(NR) * pairs];
-    let pack = |(jp, panel): (usize, &mut [PanelRow])| {
+    let blocking = Blocking {
+        panels: n.div_ceil(NR),
+        pairs: k.div_ceil(2).next_multiple_of(STEP),
+        tile_rows: MR,
+    };
+    let pack = |jp: usize, panel: &mut [PanelRow]| {
         super::pack_columns(b, jp * NR..n.min((jp + 1) * NR), |p, j, word| {
             panel[p].0[j % NR] = word;
         });
     };
-    if parallel {
-        packed.par_chunks_mut(pairs).enumerate().for_each(pack);
-    } else {
-        packed.chunks_mut(pairs).enumerate().for_each(pack);
-    }
-    let packed = &packed[..];
-    let work = |(c, a): (&mut [f32], &[f32])| cpu.row_block(c, a, packed, k, n);
-    if parallel {
-        let mc = block_rows(m);
-        c.par_chunks_mut(mc * n)
-            .zip(a.par_chunks(mc * k))
-            .for_each(work);
-    } else {
-        work((c, a));
-    }
-}
-
-/// Rows per rayon task: at most about `MC_MAX`, a multiple of `MR`, in a multiple of the
-/// pool's threads tasks of near-equal size.
-fn block_rows(m: usize) -> usize {
-    let threads = rayon::current_num_threads();
-    let tasks = m.div_ceil(MC_MAX).next_multiple_of(threads);
-    m.div_ceil(tasks).next_multiple_of(MR)
+    pack_and_run_row_blocks(blocking, c, a, m, parallel, pack, |c, a, packed| {
+        cpu.row_block(c, a, packed, k, n)
+    });
 }
 
 /// `c += bf16(a) b` for one block of rows (`c` `[rows, n]`, `a` `[rows, k]`) against all of
@@ -204,7 +183,7 @@ fn row_block(cpu: Amx, c: &mut [f32], a: &[f32], packed: &[PanelRow], k: usize, 
     // last up to its last step, are zero.
     let mut apack = vec![[0u32; KC]; rows.next_multiple_of(MR)];
     let mut edge = vec![0.0f32; MR * NR];
-    let _tiles = ConfiguredTiles::load(cpu);
+    let tiles = ConfiguredTiles::load(cpu);
     for kb in (0..kp).step_by(KC) {
         let kc = KC.min(kp - kb);
         let padded = kc.next_multiple_of(STEP);
@@ -218,14 +197,14 @@ fn row_block(cpu: Amx, c: &mut [f32], a: &[f32], packed: &[PanelRow], k: usize, 
             for (t, tile_a) in apack.chunks_exact(MR).enumerate() {
                 let (i0, tile_rows) = (t * MR, MR.min(rows - t * MR));
                 if tile_rows == MR && cols == NR {
-                    register_tile(cpu, tile_a, panel, &mut c[i0 * n + j0..], n);
+                    register_tile(&tiles, tile_a, panel, &mut c[i0 * n + j0..], n);
                     continue;
                 }
                 edge.fill(0.0);
                 for i in 0..tile_rows {
                     edge[i * NR..][..cols].copy_from_slice(&c[(i0 + i) * n + j0..][..cols]);
                 }
-                register_tile(cpu, tile_a, panel, &mut edge, NR);
+                register_tile(&tiles, tile_a, panel, &mut edge, NR);
                 for i in 0..tile_rows {
                     c[(i0 + i) * n + j0..][..cols].copy_from_slice(&edge[i * NR..][..cols]);
                 }
@@ -236,20 +215,20 @@ fn row_block(cpu: Amx, c: &mut [f32], a: &[f32], packed: &[PanelRow], k: usize, 
 
 /// The register tile: `c[i ldc + j] += sum_p a[i][p] . b[p][j]` for `i < MR`, `j < NR` and
 /// the `b.len()` k-pairs `p` (a multiple of [`STEP`], each term the two products of a pair),
-/// on a thread with [`TILES`] loaded.
+/// on the thread whose tiles `ConfiguredTiles` configured.
 ///
 /// # Panics
 /// When `a` has not `MR` rows of at least `b.len()` pairs, `b.len()` is not a multiple of
 /// `STEP`, or `c` does not hold `MR` rows of `NR` values `ldc` apart.
-fn register_tile(_: Amx, a: &[[u32; KC]], b: &[PanelRow], c: &mut [f32], ldc: usize) {
+fn register_tile(_: &ConfiguredTiles, a: &[[u32; KC]], b: &[PanelRow], c: &mut [f32], ldc: usize) {
     let steps = b.len() / STEP;
     assert!(a.len() == MR && b.len().is_multiple_of(STEP) && b.len() <= KC && steps > 0);
     assert!(ldc >= NR && c.len() >= (MR - 1) * ldc + NR);
     let row_bytes = std::mem::size_of::<[u32; KC]>();
     let c_bytes = ldc * std::mem::size_of::<f32>();
     #[allow(unsafe_code)]
-    // SAFETY: the caller holds `Amx` (AMX-TILE and AMX-BF16 with the tile data state) and has
-    // loaded `TILES` on this thread (`ConfiguredTiles`, as `row_block` does before any call).
+    // SAFETY: a `ConfiguredTiles` exists only where `Amx` does (AMX-TILE and AMX-BF16 with the
+    // tile data state) and, not being `Send`, on the thread where it loaded `TILES`.
     // Every access is in bounds, by the asserts: the C tiles are rows `0..16` and `16..32` of
     // `c`, 64 bytes each at byte offsets 0 and 64 of a row, `c_bytes` apart; the A tiles are
     // rows `0..16` and `16..32` of `a`, 64 bytes of pairs `16 s .. 16 s + 16` in step `s`
