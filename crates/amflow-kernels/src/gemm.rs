@@ -11,6 +11,12 @@
 /// the same threshold).
 const PARALLEL_MIN_MACS: usize = 192 * 192 * 192;
 
+/// Products of at most this many multiply-adds, with rows or columns of the operands
+/// contiguous, run in [`SmallProduct`]'s loops instead of `gemm`, whose set-up per call
+/// (about 0.7 us on the Xeon) outweighed the work of the temporal transformers' attention
+/// products (`8 x 24 x 8`, 150 thousand calls per train step: 4.5-8 GFLOP/s).
+const SMALL_MAX_MACS: usize = 16 * 1024;
+
 /// A read-only strided matrix view of `f32` values (or `bf16`: `bf16_gemm::Bf16Ref`).
 #[derive(Debug, Clone, Copy)]
 pub struct MatRef<'a, T = f32> {
@@ -73,6 +79,32 @@ impl<'a, T> MatRef<'a, T> {
             ..self
         }
     }
+
+    /// The columns `range` of this view (a view).
+    ///
+    /// # Panics
+    /// When the range reaches past the last column.
+    pub(crate) fn col_range(self, range: std::ops::Range<usize>) -> Self {
+        assert!(range.start <= range.end && range.end <= self.cols);
+        let offset = if range.is_empty() || self.rows == 0 {
+            0
+        } else {
+            range.start * self.col_stride
+        };
+        Self {
+            data: &self.data[offset..],
+            cols: range.len(),
+            ..self
+        }
+    }
+
+    /// The rows `range` of this view (a view).
+    ///
+    /// # Panics
+    /// When the range reaches past the last row.
+    pub(crate) fn row_range(self, range: std::ops::Range<usize>) -> Self {
+        self.t().col_range(range).t()
+    }
 }
 
 /// A writable matrix with contiguous rows `row_stride` apart.
@@ -107,14 +139,30 @@ impl<'a> MatMut<'a> {
     pub fn row_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
         Self::new(data, rows, cols, cols)
     }
+
+    /// The rows, each `cols` long.
+    fn rows_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        // One row may have any stride (`new`); a step of at least `cols` keeps it whole.
+        let (cols, step) = (self.cols, self.row_stride.max(self.cols).max(1));
+        self.data
+            .chunks_mut(step)
+            .take(self.rows)
+            .map(move |row| &mut row[..cols])
+    }
 }
 
 /// `dst = scale lhs rhs`, or `dst += scale lhs rhs` when `accumulate`.
 ///
+/// Products big enough for the pool run on rayon's threads. `gemm` splits the rows and columns
+/// of `dst` among them, which starves the threads when `dst` is small and the inner dimension is
+/// long (the weight gradients `x^T g` of the adapters and TPMs: 384 x 96 over 2056 tokens); such
+/// products split the inner dimension instead ([`split_k_parts`]), each thread summing its share
+/// into a private buffer, and the buffers are added at the end.
+///
 /// # Panics
 /// When the shapes do not chain.
 pub(crate) fn matmul(
-    dst: MatMut<'_>,
+    mut dst: MatMut<'_>,
     accumulate: bool,
     lhs: MatRef<'_>,
     rhs: MatRef<'_>,
@@ -136,13 +184,147 @@ pub(crate) fn matmul(
     }
     if k == 0 {
         if !accumulate {
-            for row in dst.data.chunks_mut(dst.row_stride).take(m) {
-                row[..n].fill(0.0);
-            }
+            dst.rows_mut().for_each(|row| row.fill(0.0));
         }
         return;
     }
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS {
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    if macs <= SMALL_MAX_MACS
+        && (rhs.col_stride == 1 || (lhs.col_stride == 1 && rhs.row_stride == 1))
+    {
+        return pulp::Arch::new().dispatch(SmallProduct {
+            dst: &mut dst,
+            accumulate,
+            lhs,
+            rhs,
+            scale,
+        });
+    }
+    if macs < PARALLEL_MIN_MACS {
+        return gemm_call(&mut dst, accumulate, lhs, rhs, scale, false);
+    }
+    let parts = split_k_parts(m, n, k, rayon::current_num_threads());
+    if parts < 2 {
+        return gemm_call(&mut dst, accumulate, lhs, rhs, scale, true);
+    }
+    let end = |part: usize| part * k / parts;
+    let mut partials: Vec<Vec<f32>> = Vec::new();
+    rayon::join(
+        || {
+            let first = 0..end(1);
+            gemm_call(
+                &mut dst,
+                accumulate,
+                lhs.col_range(first.clone()),
+                rhs.row_range(first),
+                scale,
+                false,
+            );
+        },
+        || {
+            use rayon::prelude::*;
+            partials = (1..parts)
+                .into_par_iter()
+                .map(|part| {
+                    let mut buffer = vec![0.0f32; m * n];
+                    let range = end(part)..end(part + 1);
+                    gemm_call(
+                        &mut MatMut::row_major(&mut buffer, m, n),
+                        false,
+                        lhs.col_range(range.clone()),
+                        rhs.row_range(range),
+                        scale,
+                        false,
+                    );
+                    buffer
+                })
+                .collect();
+        },
+    );
+    for partial in &partials {
+        for (row, part_row) in dst.rows_mut().zip(partial.chunks(n)) {
+            for (out, add) in row.iter_mut().zip(part_row) {
+                *out += add;
+            }
+        }
+    }
+}
+
+/// Into how many parts [`matmul`] splits the inner dimension of an `m x n x k` product on
+/// `threads` threads (below 2: not at all). Splitting pays when `k` is at least as long as
+/// `dst`'s longer side: measured on the 2-thread Xeon (GFLOP/s, gemm's own row/column split
+/// against a split of `k` in two), 384x96x2056 210 against 310, 96x96x2056 142 against 341,
+/// 192x768x2056 272 against 357, but 2056x384x384 428 against 341 (`docs/performance.md`).
+fn split_k_parts(m: usize, n: usize, k: usize, threads: usize) -> usize {
+    threads.min(k / m.max(n).max(1))
+}
+
+/// A product too small for `gemm`'s set-up ([`SMALL_MAX_MACS`]), as plain loops compiled by
+/// `pulp` for the widest vector instructions of the CPU (AVX-512, AVX2 or the baseline, chosen
+/// at run time): rows of `dst` updated by rows of `rhs` (`dst[i, :] += a_ip rhs[p, :]`) when
+/// `rhs`'s rows are contiguous, else dot products of `lhs`'s rows with `rhs`'s columns when
+/// both are contiguous. [`matmul`] sends only those layouts here.
+struct SmallProduct<'d, 'a> {
+    dst: &'d mut MatMut<'a>,
+    accumulate: bool,
+    lhs: MatRef<'d>,
+    rhs: MatRef<'d>,
+    scale: f32,
+}
+
+impl pulp::WithSimd for SmallProduct<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let Self {
+            dst,
+            accumulate,
+            lhs,
+            rhs,
+            scale,
+        } = self;
+        let (n, k) = (dst.cols, lhs.cols);
+        let rows = dst.rows_mut();
+        if rhs.col_stride == 1 {
+            for (i, row) in rows.enumerate() {
+                if !accumulate {
+                    row.fill(0.0);
+                }
+                for p in 0..k {
+                    let a = scale * lhs.data[i * lhs.row_stride + p * lhs.col_stride];
+                    let start = p * rhs.row_stride;
+                    for (out, b) in row.iter_mut().zip(&rhs.data[start..start + n]) {
+                        *out += a * b;
+                    }
+                }
+            }
+        } else {
+            debug_assert!(lhs.col_stride == 1 && rhs.row_stride == 1);
+            for (i, row) in rows.enumerate() {
+                let a = &lhs.data[i * lhs.row_stride..i * lhs.row_stride + k];
+                for (j, out) in row.iter_mut().enumerate() {
+                    let b = &rhs.data[j * rhs.col_stride..j * rhs.col_stride + k];
+                    let product = scale * crate::host_kernels::dot(a, b);
+                    *out = if accumulate { *out + product } else { product };
+                }
+            }
+        }
+    }
+}
+
+/// One call of `gemm::gemm` on views that [`matmul`] checked to chain.
+fn gemm_call(
+    dst: &mut MatMut<'_>,
+    accumulate: bool,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    scale: f32,
+    parallel: bool,
+) {
+    debug_assert!(lhs.cols == rhs.rows && dst.rows == lhs.rows && dst.cols == rhs.cols);
+    let (m, n, k) = (dst.rows, dst.cols, lhs.cols);
+    let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
@@ -150,9 +332,10 @@ pub(crate) fn matmul(
     // Strides as `isize`: every reachable offset is below the slice length, which fits.
     let stride = |s: usize| s as isize;
     #[allow(unsafe_code)]
-    // SAFETY: `MatRef::new` and `MatMut::new` checked that every element
-    // `(i, j)` with `i < rows`, `j < cols` at `i * row_stride + j * col_stride` lies inside its
-    // slice, and the shapes were checked to chain above, so `gemm` reads and writes only inside
+    // SAFETY: `MatRef::new` and `MatMut::new` (and the sub-views of `col_range` / `row_range`,
+    // which keep to the parent's elements) checked that every element `(i, j)` with
+    // `i < rows`, `j < cols` at `i * row_stride + j * col_stride` lies inside its slice, and the
+    // shapes chain (checked by `matmul`, the only caller), so `gemm` reads and writes only inside
     // the three slices; `dst` is a unique borrow, so it aliases neither input.
     unsafe {
         gemm::gemm(
@@ -226,6 +409,109 @@ mod tests {
                 assert!((wide[i * 8 + 2 + j] - 0.5 * want[i * 5 + j]).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn small_products_match_loops_in_every_layout() {
+        // The temporal transformer's attention shapes (8 x 24 x 8, 8 x 8 x 24) and odd ones;
+        // each operand read as stored or through a transpose, so that every small path (rows of
+        // `rhs` contiguous, dot products) and the `gemm` fallback run.
+        for (m, n, k) in [(8, 8, 24), (8, 24, 8), (3, 17, 5), (1, 9, 33), (16, 16, 64)] {
+            assert!(m * n * k <= SMALL_MAX_MACS);
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            for (lhs_t, rhs_t) in [(false, false), (false, true), (true, false), (true, true)] {
+                let lhs = if lhs_t {
+                    MatRef::row_major(&a, k, m).t()
+                } else {
+                    MatRef::row_major(&a, m, k)
+                };
+                let rhs = if rhs_t {
+                    MatRef::row_major(&b, n, k).t()
+                } else {
+                    MatRef::row_major(&b, k, n)
+                };
+                let want = naive(&lhs, &rhs);
+                let stride = n + 2;
+                let mut out = vec![3.0f32; m * stride];
+                matmul(MatMut::new(&mut out, m, n, stride), false, lhs, rhs, -0.5);
+                let mut acc = vec![3.0f32; m * stride];
+                matmul(MatMut::new(&mut acc, m, n, stride), true, lhs, rhs, 2.0);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (w, at) = (want[i * n + j], i * stride + j);
+                        assert!(
+                            (out[at] + 0.5 * w).abs() < 1e-4,
+                            "{m}x{n}x{k} {lhs_t} {rhs_t}"
+                        );
+                        assert!((acc[at] - 3.0 - 2.0 * w).abs() < 1e-4, "{m}x{n}x{k}");
+                    }
+                    assert_eq!(&out[i * stride + n..(i + 1) * stride], &[3.0, 3.0]);
+                }
+            }
+        }
+        // One output row may have any stride.
+        let (a, b) = ([1.0f32, 2.0], [3.0f32, 4.0, 5.0, 6.0]);
+        let mut out = [0.0f32; 2];
+        let (lhs, rhs) = (MatRef::row_major(&a, 1, 2), MatRef::row_major(&b, 2, 2));
+        matmul(MatMut::new(&mut out, 1, 2, 0), false, lhs, rhs, 1.0);
+        assert_eq!(out, [13.0, 16.0]);
+    }
+
+    #[test]
+    fn long_inner_dimensions_split_across_threads_and_match_loops() {
+        // Weight-gradient shaped: lhs = x^T read through a transposed view, k long.
+        let (m, n, k) = (40, 48, 3700);
+        let x: Vec<f32> = (0..k * m)
+            .map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5)
+            .collect();
+        let g: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104_729) % 991) as f32 / 991.0 - 0.5)
+            .collect();
+        let lhs = MatRef::row_major(&x, k, m).t();
+        let rhs = MatRef::row_major(&g, k, n);
+        assert!(m * n * k >= PARALLEL_MIN_MACS);
+        let want = naive(&lhs, &rhs);
+        for threads in [1, 2, 3] {
+            assert_eq!(split_k_parts(m, n, k, threads), threads);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            // Scaled, accumulating, into a buffer with a row stride wider than `n`.
+            let mut wide = vec![1.0f32; m * (n + 3)];
+            pool.install(|| matmul(MatMut::new(&mut wide, m, n, n + 3), true, lhs, rhs, 0.5));
+            for i in 0..m {
+                for j in 0..n {
+                    let got = wide[i * (n + 3) + j];
+                    let expected = 1.0 + 0.5 * want[i * n + j];
+                    assert!(
+                        (got - expected).abs() < 1e-3,
+                        "{threads} threads ({i}, {j})"
+                    );
+                }
+                assert_eq!(&wide[i * (n + 3) + n..(i + 1) * (n + 3)], &[1.0; 3]);
+            }
+        }
+    }
+
+    #[test]
+    fn short_inner_dimensions_keep_gemms_own_split() {
+        assert_eq!(split_k_parts(2056, 384, 384, 2), 0);
+        assert_eq!(split_k_parts(2056, 96, 96, 2), 0);
+        assert_eq!(split_k_parts(384, 96, 2056, 2), 2);
+        assert_eq!(split_k_parts(192, 768, 2056, 8), 2);
+    }
+
+    #[test]
+    fn sub_views_keep_to_their_range() {
+        let a: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let m = MatRef::row_major(&a, 3, 4);
+        let c = m.col_range(1..3);
+        assert_eq!((c.rows, c.cols, c.data[0]), (3, 2, 1.0));
+        let r = m.row_range(2..3);
+        assert_eq!((r.rows, r.cols, r.data[0]), (1, 4, 8.0));
+        assert_eq!(m.col_range(4..4).cols, 0);
     }
 
     #[test]
