@@ -93,13 +93,26 @@ torch=1
 # host it reached 26-39 % during single runs (docs/performance.md, "Steal"). Every JSON line
 # carries its process's `steal_pct`; table.py flags cases above STEAL_MAX (default 5) %.
 cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
-measured() {  # measured CMD...: runs it; its JSON line gets "round" and "steal_pct"
-  local s0 t0 s1 t1 out steal
+# The host probe: the AVX2 multiply-add rate on THREADS threads (fma_peak.c --probe, about 70 ms)
+# right before and after each process. Neither steal nor the load average shows a vCPU whose
+# physical core is shared with another guest's busy thread; the probe does (on a Zen 3 guest
+# the two-thread rate moved between 122 and 179 GFLOP/s from one minute to the next, and the
+# model's times with it). Lines get "fma_before" / "fma_after" (GFLOP/s); table.py compares
+# them with the run's best. Skipped where gcc cannot build it (not x86-64).
+PROBE="$(dirname "$OUT")/fma_probe"
+gcc -O3 -pthread "$HERE/fma_peak.c" -o "$PROBE" 2>/dev/null || PROBE=""
+probe() { if [[ -n $PROBE ]]; then "$PROBE" --probe "$THREADS" || echo null; else echo null; fi; }
+measured() {  # measured CMD...: runs it; its JSON line gets "round", "steal_pct" and the probes
+  local s0 t0 s1 t1 out steal f0 f1
+  f0="$(probe)"
   read -r s0 t0 < <(cpu_ticks)
   out="$("$@")"
   read -r s1 t1 < <(cpu_ticks)
+  f1="$(probe)"
   steal="$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }')"
-  printf '%s\n' "$out" | sed "s/^{/{\"round\": $round, \"steal_pct\": $steal, /" | tee -a "$OUT" >&2
+  printf '%s\n' "$out" \
+    | sed "s/^{/{\"round\": $round, \"steal_pct\": $steal, \"fma_before\": $f0, \"fma_after\": $f1, /" \
+    | tee -a "$OUT" >&2
 }
 amflow_side() {
   measured amflow_bench "${args[@]}"

@@ -10,7 +10,13 @@ amflow's FLOP count (`flop_count` in crates/amflow-train/benches/model.rs); "pea
 side's own measured sgemm rate. A run that started on a loaded machine is flagged in its header
 lines (`# LOADED MACHINE`), and the table says so. Lines with `steal_pct` (the share of CPU
 time the hypervisor gave to other guests during that process) give the largest of a case in
-the `steal %` column; a case above STEAL_MAX (default 5) is marked `(stolen)`.
+the `steal %` column; a case above STEAL_MAX (default 5) is marked `(stolen)`. Lines with the
+host probe (`fma_before` / `fma_after`: the AVX2 multiply-add rate right before and after the
+process, fma_peak.c --probe) give the `host FMA %` column: the lowest probe of a case as a share
+of the run's best; a case below FMA_MIN (default 85) % is marked `(contended)`: a busy sibling
+thread on a shared physical core, which neither steal nor the load average shows. The
+`ratio, quiet rounds` column is the median ratio over the rounds whose amflow and PyTorch-eager
+probes all reached FMA_MIN, with the number of such rounds.
 
 With several rounds (`ROUNDS=n run.sh`: every line carries its `round`), times are the median
 of the rounds' medians, each ratio is the median of the per-round ratios with their range in
@@ -61,9 +67,14 @@ def main():
         if s:
             peak[side] = next(iter(s.values()))["flop"] / seconds(s)
     print("| case | amflow s | PyTorch s | ratio | vs PASSIVE | vs compile | amflow GFLOP/s (of peak) "
-          "| PyTorch GFLOP/s (of peak) | amflow RSS MiB | PyTorch RSS MiB | RSS ratio | steal % |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| PyTorch GFLOP/s (of peak) | amflow RSS MiB | PyTorch RSS MiB | RSS ratio | steal % "
+          "| host FMA % | ratio, quiet rounds |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     steal_max = float(os.environ.get("STEAL_MAX", "5"))
+    fma_min = float(os.environ.get("FMA_MIN", "85"))
+    probes = [r[f] for v in rows.values() for r in v.values()
+              for f in ("fma_before", "fma_after") if r.get(f)]
+    best_probe = max(probes) if probes else None
     order = ["sgemm", "infer", "train"]
     cases = sorted({(c, b) for (c, b, _) in rows}, key=lambda k: (order.index(k[0]), k[1]))
 
@@ -84,6 +95,19 @@ def main():
         if len(per_round) == 1:
             return mid
         return f"{mid} ({min(per_round):.2f}-{max(per_round):.2f})"
+
+    def quiet(r):
+        got = [r.get(f) for f in ("fma_before", "fma_after")]
+        return best_probe and all(g and 100 * g / best_probe >= fma_min for g in got)
+
+    def quiet_ratio(a, p):
+        if not a or not p or not best_probe:
+            return "-"
+        per_round = [a[k]["median_s"] / p[k]["median_s"] for k in sorted(a)
+                     if k in p and quiet(a[k]) and quiet(p[k])]
+        if not per_round:
+            return "none"
+        return f"{statistics.median(per_round):.2f} ({len(per_round)})"
 
     for case, batch in cases:
         for amflow_key, torch_key, label in [("amflow", "pytorch-eager", ""),
@@ -112,9 +136,15 @@ def main():
             steal = "-"
             if steals:
                 steal = f"{max(steals):.1f}" + (" (stolen)" if max(steals) > steal_max else "")
+            host = "-"
+            case_probes = [r[f] for k, v in rows.items() if k[:2] == (case, batch)
+                           for r in v.values() for f in ("fma_before", "fma_after") if r.get(f)]
+            if case_probes and best_probe:
+                low = 100 * min(case_probes) / best_probe
+                host = f"{low:.0f}" + (" (contended)" if low < fma_min else "")
             print(f"| {name} | {secs(a)} | {secs(p)} | {ratio(a, p)} | {extra[0]} | {extra[1]} "
                   f"| {rate(a, 'amflow')} | {rate(p, 'pytorch-eager')} | {mib(a)} | {mib(p)} | {rss_ratio} "
-                  f"| {steal} |")
+                  f"| {steal} | {host} | {quiet_ratio(a, p)} |")
 
 
 if __name__ == "__main__":
