@@ -19,9 +19,10 @@
 //!   `dgamma = sum_rows g xhat`, `dbeta = sum_rows g` (Ba et al. 2016);
 //! - exact GELU `x Phi(x)`: keeps `gelu'(x)` (from [`crate::host_kernels`]); backward `dx = g
 //!   gelu'(x)`;
-//! - the linear layer `y = x W^T + b`: one `gemm` call whose output starts as the bias rows
-//!   (burn adds the bias in a pass of its own, and its CPU backend zero-fills each product's
-//!   output and then copies it into an aligned buffer); keeps `x` and `W`; backward `dx = g W`,
+//! - the linear layer `y = x W^T + b`: one `gemm` call whose output starts as the bias rows,
+//!   written in parallel when large ([`gemm::bias_rows`]) (burn adds the bias in a pass of its
+//!   own, and its CPU backend zero-fills each product's output and then copies it into an
+//!   aligned buffer); keeps `x` and `W`; backward `dx = g W`,
 //!   `dW = g^T x`, `db = sum_rows g`, each only when that input is tracked;
 //! - the linear layer with a frozen bf16 weight (the mixed-precision backbone),
 //!   `y = bf16(x) W^T + b` in [`crate::bf16_gemm`] (f32 out, not rounded to bf16), the output
@@ -132,7 +133,7 @@ fn linear_dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize, usize) {
 /// the bias costs no pass of its own.
 fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (rows, d_in, d_out) = linear_dims(x, weight);
-    let mut y: Vec<f32> = values(bias).repeat(rows);
+    let mut y = gemm::bias_rows(values(bias), rows);
     gemm::matmul(
         MatMut::row_major(&mut y, rows, d_out),
         true,
@@ -146,7 +147,7 @@ fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> Fle
 /// `bf16(x) W^T + b` for a bf16 `W`: the output starts as `b` in every row.
 fn linear_bf16_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (rows, d_in, d_out) = linear_dims(x, weight);
-    let mut y: Vec<f32> = values(bias).repeat(rows);
+    let mut y = gemm::bias_rows(values(bias), rows);
     let w = Bf16Ref::row_major(bf16_values(weight), d_out, d_in);
     bf16_gemm::matmul(&mut y, values(x), w.t(), rows);
     tensor_of(y, [rows, d_out])

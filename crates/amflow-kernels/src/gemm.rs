@@ -3,8 +3,9 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides. [`MatRef`] and [`MatMut`] hold a slice with its
 //! shape and strides and check at construction that every element the strides reach lies inside
-//! the slice, so [`matmul`] can hand their pointers over soundly. This is one of the few
-//! places with `unsafe` in the workspace (the others: the bf16 kernel in
+//! the slice, so [`matmul`] can hand their pointers over soundly; [`bias_rows`] writes a new
+//! output buffer without zero-filling it first. This is one of the few places with `unsafe` in
+//! the workspace (the others: the bf16 kernel in
 //! [`super::bf16_gemm`] and the `amflow` binary's allocator setting).
 
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
@@ -17,6 +18,45 @@ const PARALLEL_MIN_MACS: usize = 192 * 192 * 192;
 /// 150 thousand calls per train step). Measured on the op (`[257, 8, 96]`, 4 heads, forward and
 /// backward): 1.33 ms against 1.45-1.53 ms through `gemm` (`docs/performance.md`).
 const SMALL_MAX_MACS: usize = 16 * 1024;
+
+/// Outputs of at least this many values start as bias rows written on rayon's threads
+/// ([`bias_rows`]): below it the serial copy is as fast (measured on a Zen 3, 2 threads:
+/// `2056 x 96` values 0.026 ms serial against 0.029 ms in parallel, `2056 x 384` 0.16 against
+/// 0.11 ms).
+const PARALLEL_FILL_MIN: usize = 256 * 1024;
+
+/// `rows` copies of `bias` one after another: a linear layer's output before its product
+/// accumulates onto it. Large outputs are written in parallel, straight into the new buffer
+/// (no zero-fill first: a zeroed buffer filled in parallel was slower than the serial
+/// `bias.repeat(rows)`). Measured on a Zen 3 with 2 threads, the fill and product of the
+/// `2056 x 384 -> 1536` layer: 15.5 ms against 16.8 ms with the serial copy
+/// (`docs/performance.md`).
+pub(crate) fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let n = bias.len() * rows;
+    if n < PARALLEL_FILL_MIN {
+        return bias.repeat(rows);
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(bias.len() * 64)
+        .for_each(|chunk| {
+            for row in chunk.chunks_mut(bias.len()) {
+                for (value, &b) in row.iter_mut().zip(bias) {
+                    value.write(b);
+                }
+            }
+        });
+    #[allow(unsafe_code)]
+    // SAFETY: the capacity is at least `n`, and the loop above wrote every one of the first `n`
+    // elements: the chunks cover `[..n]`, every chunk is a whole number of `bias.len()`-long rows
+    // (`n` and the chunk length are multiples of it, `bias.len() > 0` since `n > 0`), and each
+    // row is written in full.
+    unsafe {
+        out.set_len(n);
+    }
+    out
+}
 
 /// A read-only strided matrix view of `f32` values (or `bf16`: `bf16_gemm::Bf16Ref`).
 #[derive(Debug, Clone, Copy)]
@@ -410,6 +450,22 @@ mod tests {
                 assert!((wide[i * 8 + 2 + j] - 0.5 * want[i * 5 + j]).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn bias_rows_repeat_the_bias_serially_and_in_parallel() {
+        // Below and above the parallel threshold, with a row length that does not divide the
+        // chunk size evenly into the threshold.
+        for (width, rows) in [(3, 5), (1536, 2056), (97, 4099), (1, PARALLEL_FILL_MIN + 1)] {
+            let bias: Vec<f32> = (0..width).map(|i| i as f32 * 0.5 - 3.0).collect();
+            assert_eq!(
+                bias_rows(&bias, rows),
+                bias.repeat(rows),
+                "{width} x {rows}"
+            );
+        }
+        assert!(bias_rows(&[], 7).is_empty());
+        assert!(bias_rows(&[1.0, 2.0], 0).is_empty());
     }
 
     #[test]
