@@ -37,6 +37,14 @@ def key(r):
     return f"pytorch-{variant}"
 
 
+PROBES = ("fma_before", "fma_after")
+
+
+def probe_values(records):
+    """The host probes (GFLOP/s) of these JSON records, where they have them."""
+    return [r[f] for r in records for f in PROBES if r.get(f)]
+
+
 def seconds(rounds):
     """The median over rounds of each round's median time."""
     return statistics.median(r["median_s"] for r in rounds.values())
@@ -72,8 +80,7 @@ def main():
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     steal_max = float(os.environ.get("STEAL_MAX", "5"))
     fma_min = float(os.environ.get("FMA_MIN", "85"))
-    probes = [r[f] for v in rows.values() for r in v.values()
-              for f in ("fma_before", "fma_after") if r.get(f)]
+    probes = probe_values(r for v in rows.values() for r in v.values())
     best_probe = max(probes) if probes else None
     order = ["sgemm", "infer", "train"]
     cases = sorted({(c, b) for (c, b, _) in rows}, key=lambda k: (order.index(k[0]), k[1]))
@@ -85,29 +92,32 @@ def main():
         b = None if r is None else rss(r)
         return "-" if b is None else f"{b / 2**20:.0f}"
 
+    def per_round(a, p, keep=lambda r: True):
+        """amflow / PyTorch per round that both sides ran and whose records pass `keep`."""
+        return [a[k]["median_s"] / p[k]["median_s"] for k in sorted(a)
+                if k in p and keep(a[k]) and keep(p[k])]
+
     def ratio(a, p):
         if not a or not p:
             return "-"
-        per_round = [a[k]["median_s"] / p[k]["median_s"] for k in sorted(a) if k in p]
-        if not per_round:  # different rounds on the two sides: medians of each
+        per_round_ratios = per_round(a, p)
+        if not per_round_ratios:  # different rounds on the two sides: medians of each
             return f"{seconds(a) / seconds(p):.2f}"
-        mid = f"{statistics.median(per_round):.2f}"
-        if len(per_round) == 1:
+        mid = f"{statistics.median(per_round_ratios):.2f}"
+        if len(per_round_ratios) == 1:
             return mid
-        return f"{mid} ({min(per_round):.2f}-{max(per_round):.2f})"
+        return f"{mid} ({min(per_round_ratios):.2f}-{max(per_round_ratios):.2f})"
 
     def quiet(r):
-        got = [r.get(f) for f in ("fma_before", "fma_after")]
-        return best_probe and all(g and 100 * g / best_probe >= fma_min for g in got)
+        return all(r.get(f) and 100 * r[f] / best_probe >= fma_min for f in PROBES)
 
     def quiet_ratio(a, p):
         if not a or not p or not best_probe:
             return "-"
-        per_round = [a[k]["median_s"] / p[k]["median_s"] for k in sorted(a)
-                     if k in p and quiet(a[k]) and quiet(p[k])]
-        if not per_round:
+        quiet_ratios = per_round(a, p, quiet)
+        if not quiet_ratios:
             return "none"
-        return f"{statistics.median(per_round):.2f} ({len(per_round)})"
+        return f"{statistics.median(quiet_ratios):.2f} ({len(quiet_ratios)})"
 
     for case, batch in cases:
         for amflow_key, torch_key, label in [("amflow", "pytorch-eager", ""),
@@ -131,14 +141,13 @@ def main():
             both = a and p and rss(a) and rss(p)  # a side may be missing (a cut-short run)
             rss_ratio = f"{rss(a) / rss(p):.2f}" if both else "-"
             name = "sgemm 2048²" if case == "sgemm" else f"{case} b{batch}{label}"
-            steals = [r["steal_pct"] for k, v in rows.items() if k[:2] == (case, batch)
-                      for r in v.values() if "steal_pct" in r]
+            records = [r for k, v in rows.items() if k[:2] == (case, batch) for r in v.values()]
+            steals = [r["steal_pct"] for r in records if "steal_pct" in r]
             steal = "-"
             if steals:
                 steal = f"{max(steals):.1f}" + (" (stolen)" if max(steals) > steal_max else "")
             host = "-"
-            case_probes = [r[f] for k, v in rows.items() if k[:2] == (case, batch)
-                           for r in v.values() for f in ("fma_before", "fma_after") if r.get(f)]
+            case_probes = probe_values(records)
             if case_probes and best_probe:
                 low = 100 * min(case_probes) / best_probe
                 host = f"{low:.0f}" + (" (contended)" if low < fma_min else "")

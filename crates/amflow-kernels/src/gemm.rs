@@ -5,8 +5,8 @@
 //! shape and strides and check at construction that every element the strides reach lies inside
 //! the slice, so [`matmul`] can hand their pointers over soundly; [`bias_rows`] writes a new
 //! output buffer without zero-filling it first. This is one of the few places with `unsafe` in
-//! the workspace (the others: the bf16 kernel in
-//! [`super::bf16_gemm`] and the `amflow` binary's allocator setting).
+//! the workspace (the others: the bf16 kernel in [`super::bf16_gemm`] and the `amflow` binary's
+//! allocator setting).
 
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
 /// the same threshold).
@@ -42,9 +42,7 @@ pub(crate) fn bias_rows(bias: &[f32], rows: usize) -> Vec<f32> {
         .par_chunks_mut(bias.len() * 64)
         .for_each(|chunk| {
             for row in chunk.chunks_mut(bias.len()) {
-                for (value, &b) in row.iter_mut().zip(bias) {
-                    value.write(b);
-                }
+                row.write_copy_of_slice(bias);
             }
         });
     #[allow(unsafe_code)]
