@@ -99,7 +99,9 @@ cpu_ticks() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 # the two-thread rate moved between 122 and 179 GFLOP/s from one minute to the next, and the
 # model's times with it). Lines get "fma_before" / "fma_after" (GFLOP/s); table.py compares
 # them with the run's best. Skipped where gcc cannot build it (not x86-64).
-PROBE="$(dirname "$OUT")/fma_probe"
+# Built under target/ (not next to $OUT, which may be docs/results).
+mkdir -p "$ROOT/target/bench-model"
+PROBE="$ROOT/target/bench-model/fma_probe"
 gcc -O3 -pthread "$HERE/fma_peak.c" -o "$PROBE" 2>/dev/null || PROBE=""
 probe() { if [[ -n $PROBE ]]; then "$PROBE" --probe "$THREADS" || echo null; else echo null; fi; }
 measured() {  # measured CMD...: runs it; its JSON line gets "round", "steal_pct" and the probes
