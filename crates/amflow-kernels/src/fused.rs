@@ -215,23 +215,15 @@ impl Backward<Flex, 3> for LinearBackward {
         if let Some(node) = node_x {
             // dx = g W
             let weight = weight.expect("kept when x is tracked");
-            let mut dx = vec![0.0f32; rows * d_in];
             let w = MatRef::row_major(values(&weight), d_out, d_in);
-            gemm::matmul(MatMut::row_major(&mut dx, rows, d_in), false, g, w, 1.0);
+            let dx = gemm::product(g, w, 1.0);
             grads.register::<Flex>(node.id, tensor_of(dx, [rows, d_in]));
         }
         if let Some(node) = node_w {
             // dW = g^T x
             let x = x.expect("kept when W is tracked");
-            let mut dw = vec![0.0f32; d_out * d_in];
             let xm = MatRef::row_major(values(&x), rows, d_in);
-            gemm::matmul(
-                MatMut::row_major(&mut dw, d_out, d_in),
-                false,
-                g.t(),
-                xm,
-                1.0,
-            );
+            let dw = gemm::product(g.t(), xm, 1.0);
             grads.register::<Flex>(node.id, tensor_of(dw, [d_out, d_in]));
         }
         if let Some(node) = node_b {

@@ -3,8 +3,8 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides. [`MatRef`] and [`MatMut`] hold a slice with its
 //! shape and strides and check at construction that every element the strides reach lies inside
-//! the slice, so [`matmul`] can hand their pointers over soundly; [`bias_rows`] writes a new
-//! output buffer without zero-filling it first. This is one of the few places with `unsafe` in
+//! the slice, so [`matmul`] can hand their pointers over soundly; [`product`] and [`bias_rows`]
+//! write a new output buffer without zero-filling it first. This is one of the few places with `unsafe` in
 //! the workspace (the others: the bf16 kernel in [`super::bf16_gemm`] and the `amflow` binary's
 //! allocator setting).
 
@@ -265,17 +265,13 @@ pub(crate) fn matmul(
             partials = (1..parts)
                 .into_par_iter()
                 .map(|part| {
-                    let mut buffer = vec![0.0f32; m * n];
                     let range = end(part)..end(part + 1);
-                    gemm_call(
-                        &mut MatMut::row_major(&mut buffer, m, n),
-                        false,
+                    fresh_product(
                         lhs.col_range(range.clone()),
                         rhs.row_range(range),
                         scale,
                         false,
-                    );
-                    buffer
+                    )
                 })
                 .collect();
         },
@@ -352,6 +348,101 @@ impl pulp::WithSimd for SmallProduct<'_, '_> {
     }
 }
 
+/// `scale lhs rhs` as a new row-major `lhs.rows x rhs.cols` buffer. Products that go to `gemm`
+/// write straight into the new buffer, which is not zero-filled first (a zero-fill of a linear
+/// layer's input gradient, `2056 x 384` values, was one thread's `memset` while the other
+/// waited; `docs/performance.md`, "The train step's serial sections"); the rest go through
+/// [`matmul`] into a zeroed buffer. Splits the inner dimension as [`matmul`] does.
+///
+/// # Panics
+/// When the shapes do not chain.
+pub(crate) fn product(lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) -> Vec<f32> {
+    assert!(
+        lhs.cols == rhs.rows,
+        "product of {}x{} by {}x{}",
+        lhs.rows,
+        lhs.cols,
+        rhs.rows,
+        rhs.cols
+    );
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    if m == 0 || n == 0 || k == 0 || macs <= SMALL_MAX_MACS {
+        let mut out = vec![0.0f32; m * n];
+        matmul(MatMut::row_major(&mut out, m, n), false, lhs, rhs, scale);
+        return out;
+    }
+    if macs < PARALLEL_MIN_MACS {
+        return fresh_product(lhs, rhs, scale, false);
+    }
+    let parts = split_k_parts(m, n, k, rayon::current_num_threads());
+    if parts < 2 {
+        return fresh_product(lhs, rhs, scale, true);
+    }
+    let end = |part: usize| part * k / parts;
+    let (mut out, partials) = rayon::join(
+        || {
+            fresh_product(
+                lhs.col_range(0..end(1)),
+                rhs.row_range(0..end(1)),
+                scale,
+                false,
+            )
+        },
+        || {
+            use rayon::prelude::*;
+            (1..parts)
+                .into_par_iter()
+                .map(|part| {
+                    let range = end(part)..end(part + 1);
+                    fresh_product(
+                        lhs.col_range(range.clone()),
+                        rhs.row_range(range),
+                        scale,
+                        false,
+                    )
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    for partial in &partials {
+        for (out, add) in out.iter_mut().zip(partial) {
+            *out += add;
+        }
+    }
+    out
+}
+
+/// One call of `gemm` writing `scale lhs rhs` into a new row-major buffer that is not
+/// initialised first. `gemm` (pinned to 0.19.0 for this) never reads the destination when
+/// `read_dst` is false: its kernels then store without loading, the `k = 0` path stores
+/// zeros, and the vector paths store zeros before they accumulate. `gemm_never_reads_the_
+/// destination_it_overwrites` checks every path with a destination full of NaN.
+fn fresh_product(lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32, parallel: bool) -> Vec<f32> {
+    debug_assert!(lhs.cols == rhs.rows);
+    let (m, n) = (lhs.rows, rhs.cols);
+    let len = m * n;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    #[allow(unsafe_code)]
+    // SAFETY: the spare capacity holds at least `m * n` values, row-major `m x n` with row
+    // stride `n` stays inside it, and it aliases neither input (a new allocation); with
+    // `read_dst` false `gemm` only writes it (above). It then wrote every one of the `m * n`
+    // values, so they are initialised for `set_len`.
+    unsafe {
+        gemm_into(
+            out.spare_capacity_mut().as_mut_ptr().cast(),
+            n,
+            false,
+            lhs,
+            rhs,
+            scale,
+            parallel,
+        );
+        out.set_len(len);
+    }
+    out
+}
+
 /// One call of `gemm::gemm` on views that [`matmul`] checked to chain.
 fn gemm_call(
     dst: &mut MatMut<'_>,
@@ -362,7 +453,40 @@ fn gemm_call(
     parallel: bool,
 ) {
     debug_assert!(lhs.cols == rhs.rows && dst.rows == lhs.rows && dst.cols == rhs.cols);
-    let (m, n, k) = (dst.rows, dst.cols, lhs.cols);
+    #[allow(unsafe_code)]
+    // SAFETY: `MatMut::new` checked that every element `(i, j)`, `i < rows`, `j < cols`, at
+    // `i * row_stride + j` lies inside its slice, which is initialised and a unique borrow, so it
+    // aliases neither input.
+    unsafe {
+        gemm_into(
+            dst.data.as_mut_ptr(),
+            dst.row_stride,
+            accumulate,
+            lhs,
+            rhs,
+            scale,
+            parallel,
+        );
+    }
+}
+
+/// `dst = scale lhs rhs`, or `dst += scale lhs rhs` when `read_dst`, through `gemm::gemm`, for
+/// views whose shapes chain; `dst` is `lhs.rows x rhs.cols` with rows `dst_row_stride` apart.
+///
+/// # Safety
+/// Every `dst.add(i * dst_row_stride + j)`, `i < lhs.rows`, `j < rhs.cols`, must be valid for
+/// writes, and for reads of an initialised value when `read_dst`; none may alias `lhs` or `rhs`.
+#[allow(unsafe_code)]
+unsafe fn gemm_into(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    read_dst: bool,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    scale: f32,
+    parallel: bool,
+) {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -370,21 +494,18 @@ fn gemm_call(
     };
     // Strides as `isize`: every reachable offset is below the slice length, which fits.
     let stride = |s: usize| s as isize;
-    #[allow(unsafe_code)]
-    // SAFETY: `MatRef::new` and `MatMut::new` (and the sub-views of `col_range` / `row_range`,
-    // which keep to the parent's elements) checked that every element `(i, j)` with
-    // `i < rows`, `j < cols` at `i * row_stride + j * col_stride` lies inside its slice, and the
-    // shapes chain (checked by `matmul`, the only caller), so `gemm` reads and writes only inside
-    // the three slices; `dst` is a unique borrow, so it aliases neither input.
+    // SAFETY: `MatRef::new` (and the sub-views of `col_range` / `row_range`, which keep to the
+    // parent's elements) checked that every element of `lhs` and `rhs` lies inside its slice;
+    // the destination is the caller's contract.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.data.as_mut_ptr(),
+            dst,
             1,
-            stride(dst.row_stride),
-            accumulate,
+            stride(dst_row_stride),
+            read_dst,
             lhs.data.as_ptr(),
             stride(lhs.col_stride),
             stride(lhs.row_stride),
@@ -546,6 +667,99 @@ mod tests {
                     );
                 }
                 assert_eq!(&wide[i * (n + 3) + n..(i + 1) * (n + 3)], &[1.0; 3]);
+            }
+        }
+    }
+
+    /// Deterministic values in `[-0.5, 0.5)`.
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 997) as f32 / 997.0 - 0.5)
+            .collect()
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn gemm_never_reads_the_destination_it_overwrites() {
+        // `fresh_product` hands `gemm` uninitialised memory with `read_dst = false`. Here the
+        // destination is full of NaN instead: one read of it (even times zero) would leave a NaN
+        // in the result. The shapes reach gemm's paths: one row or one column (its vector
+        // paths), a dot product, a tiny output with a long inner dimension, `k = 0`, odd serial
+        // shapes, the linear layers' shapes and large parallel ones; each with both operands as
+        // stored and transposed.
+        let shapes = [
+            (1, 1, 300),
+            (1, 77, 130),
+            (65, 1, 130),
+            (4, 5, 2000),
+            (16, 16, 16),
+            (7, 9, 0),
+            (37, 29, 41),
+            (257, 8, 96),
+            (96, 96, 1028),
+            (300, 200, 150),
+        ];
+        for (m, n, k) in shapes {
+            let (a, b) = (values(m * k, 1), values(k * n, 2));
+            for (lhs_t, rhs_t) in [(false, false), (false, true), (true, false), (true, true)] {
+                let lhs = if lhs_t {
+                    MatRef::row_major(&a, k, m).t()
+                } else {
+                    MatRef::row_major(&a, m, k)
+                };
+                let rhs = if rhs_t {
+                    MatRef::row_major(&b, n, k).t()
+                } else {
+                    MatRef::row_major(&b, k, n)
+                };
+                let want = naive(&lhs, &rhs);
+                for parallel in [false, true] {
+                    let mut dst = vec![f32::NAN; m * n];
+                    // SAFETY: `dst` holds the `m x n` row-major values and aliases neither input.
+                    unsafe { gemm_into(dst.as_mut_ptr(), n, false, lhs, rhs, -2.0, parallel) };
+                    for (at, (got, w)) in dst.iter().zip(&want).enumerate() {
+                        assert!(
+                            (got + 2.0 * w).abs() < 1e-3,
+                            "{m}x{n}x{k} {lhs_t} {rhs_t} parallel {parallel}: [{at}] {got}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn new_products_match_loops_on_every_branch() {
+        // Small (through `matmul`), serial `gemm`, parallel `gemm`, the inner split, and empty
+        // shapes; on one, two and three threads.
+        let shapes = [
+            (8, 8, 24),
+            (0, 5, 3),
+            (5, 4, 0),
+            (37, 29, 41),
+            (2056, 96, 96),
+            (96, 384, 2056),
+            (40, 48, 3700),
+        ];
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for (m, n, k) in shapes {
+                let (a, b) = (values(k * m, 3), values(k * n, 4));
+                // The weight-gradient layout: `x^T g`, lhs read through a transpose.
+                let lhs = MatRef::row_major(&a, k, m).t();
+                let rhs = MatRef::row_major(&b, k, n);
+                let want = naive(&lhs, &rhs);
+                let got = pool.install(|| product(lhs, rhs, 0.5));
+                assert_eq!(got.len(), m * n);
+                for (at, (got, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (got - 0.5 * w).abs() < 1e-3,
+                        "{m}x{n}x{k} on {threads} threads: [{at}]"
+                    );
+                }
             }
         }
     }
