@@ -541,6 +541,28 @@ mod tests {
         out
     }
 
+    /// `lhs` `m x k` over `a` and `rhs` `k x n` over `b`, each read as stored or, when its flag
+    /// is set, through a transposed view of the other layout.
+    fn operands<'a>(
+        a: &'a [f32],
+        b: &'a [f32],
+        (m, n, k): (usize, usize, usize),
+        lhs_t: bool,
+        rhs_t: bool,
+    ) -> (MatRef<'a>, MatRef<'a>) {
+        let lhs = if lhs_t {
+            MatRef::row_major(a, k, m).t()
+        } else {
+            MatRef::row_major(a, m, k)
+        };
+        let rhs = if rhs_t {
+            MatRef::row_major(b, n, k).t()
+        } else {
+            MatRef::row_major(b, k, n)
+        };
+        (lhs, rhs)
+    }
+
     #[test]
     fn strided_products_match_loops() {
         let a: Vec<f32> = (0..35).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -597,16 +619,7 @@ mod tests {
             let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
             for (lhs_t, rhs_t) in [(false, false), (false, true), (true, false), (true, true)] {
-                let lhs = if lhs_t {
-                    MatRef::row_major(&a, k, m).t()
-                } else {
-                    MatRef::row_major(&a, m, k)
-                };
-                let rhs = if rhs_t {
-                    MatRef::row_major(&b, n, k).t()
-                } else {
-                    MatRef::row_major(&b, k, n)
-                };
+                let (lhs, rhs) = operands(&a, &b, (m, n, k), lhs_t, rhs_t);
                 let want = naive(&lhs, &rhs);
                 let stride = n + 2;
                 let mut out = vec![3.0f32; m * stride];
@@ -702,16 +715,7 @@ mod tests {
         for (m, n, k) in shapes {
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             for (lhs_t, rhs_t) in [(false, false), (false, true), (true, false), (true, true)] {
-                let lhs = if lhs_t {
-                    MatRef::row_major(&a, k, m).t()
-                } else {
-                    MatRef::row_major(&a, m, k)
-                };
-                let rhs = if rhs_t {
-                    MatRef::row_major(&b, n, k).t()
-                } else {
-                    MatRef::row_major(&b, k, n)
-                };
+                let (lhs, rhs) = operands(&a, &b, (m, n, k), lhs_t, rhs_t);
                 let want = naive(&lhs, &rhs);
                 for parallel in [false, true] {
                     let mut dst = vec![f32::NAN; m * n];
