@@ -3,10 +3,10 @@
 //!
 //! `gemm::gemm` takes raw pointers and strides. [`MatRef`] and [`MatMut`] hold a slice with its
 //! shape and strides and check at construction that every element the strides reach lies inside
-//! the slice, so [`matmul`] can hand their pointers over soundly; [`product`] and [`bias_rows`]
-//! write a new output buffer without zero-filling it first. This is one of the few places with `unsafe` in
-//! the workspace (the others: the bf16 kernel in [`super::bf16_gemm`] and the `amflow` binary's
-//! allocator setting).
+//! the slice, so [`matmul`] can hand their pointers over soundly; [`product`] and
+//! [`bias_rows`] write a new output buffer without zero-filling it first. This is one of the
+//! few places with `unsafe` in the workspace (the others: the bf16 kernel in
+//! [`super::bf16_gemm`] and the `amflow` binary's allocator setting).
 
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
 /// the same threshold).
@@ -192,7 +192,8 @@ impl<'a> MatMut<'a> {
 
 /// `dst = scale lhs rhs`, or `dst += scale lhs rhs` when `accumulate`.
 ///
-/// Small products ([`SMALL_MAX_MACS`]) run in [`SmallProduct`]'s loops. Products big enough for the pool run on rayon's threads. `gemm` splits the rows and columns
+/// The [`Plan`]: small products ([`SMALL_MAX_MACS`]) run in [`SmallProduct`]'s loops.
+/// Products big enough for the pool run on rayon's threads. `gemm` splits the rows and columns
 /// of `dst` among them, which starves the threads when `dst` is small and the inner dimension is
 /// long (the weight gradients `x^T g` of the adapters and TPMs: 384 x 96 over 2056 tokens); such
 /// products split the inner dimension instead ([`split_k_parts`]), each thread summing its share
@@ -227,57 +228,90 @@ pub(crate) fn matmul(
         }
         return;
     }
-    let macs = m.saturating_mul(n).saturating_mul(k);
-    if macs <= SMALL_MAX_MACS
-        && (rhs.col_stride == 1 || (lhs.col_stride == 1 && rhs.row_stride == 1))
-    {
-        return pulp::Arch::new().dispatch(SmallProduct {
+    match Plan::of(lhs, rhs) {
+        Plan::Small => pulp::Arch::new().dispatch(SmallProduct {
             dst: &mut dst,
             accumulate,
             lhs,
             rhs,
             scale,
-        });
+        }),
+        Plan::Gemm { parallel } => gemm_call(&mut dst, accumulate, lhs, rhs, scale, parallel),
+        Plan::SplitInner(parts) => {
+            let first = part_range(0, parts, k);
+            let ((), later) = rayon::join(
+                || {
+                    let (lhs, rhs) = (lhs.col_range(first.clone()), rhs.row_range(first));
+                    gemm_call(&mut dst, accumulate, lhs, rhs, scale, false);
+                },
+                || later_parts(lhs, rhs, scale, parts),
+            );
+            add_parts(&mut dst, &later);
+        }
     }
-    if macs < PARALLEL_MIN_MACS {
-        return gemm_call(&mut dst, accumulate, lhs, rhs, scale, false);
+}
+
+/// How [`matmul`] and [`product`] compute a product whose dimensions are all nonzero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// [`SmallProduct`]'s loops: at most [`SMALL_MAX_MACS`] multiply-adds, with rows of `rhs`,
+    /// or rows of `lhs` and columns of `rhs`, contiguous.
+    Small,
+    /// One `gemm` call, on rayon's threads when `parallel` (at least [`PARALLEL_MIN_MACS`]).
+    Gemm { parallel: bool },
+    /// The inner dimension split into this many parts ([`split_k_parts`]): the first summed
+    /// into the destination, each of the others into a buffer of its own on another thread,
+    /// the buffers added at the end.
+    SplitInner(usize),
+}
+
+impl Plan {
+    fn of(lhs: MatRef<'_>, rhs: MatRef<'_>) -> Self {
+        let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+        let macs = m.saturating_mul(n).saturating_mul(k);
+        if macs <= SMALL_MAX_MACS
+            && (rhs.col_stride == 1 || (lhs.col_stride == 1 && rhs.row_stride == 1))
+        {
+            return Plan::Small;
+        }
+        if macs < PARALLEL_MIN_MACS {
+            return Plan::Gemm { parallel: false };
+        }
+        match split_k_parts(m, n, k, rayon::current_num_threads()) {
+            parts if parts >= 2 => Plan::SplitInner(parts),
+            _ => Plan::Gemm { parallel: true },
+        }
     }
-    let parts = split_k_parts(m, n, k, rayon::current_num_threads());
-    if parts < 2 {
-        return gemm_call(&mut dst, accumulate, lhs, rhs, scale, true);
-    }
-    let end = |part: usize| part * k / parts;
-    let mut partials: Vec<Vec<f32>> = Vec::new();
-    rayon::join(
-        || {
-            let first = 0..end(1);
-            gemm_call(
-                &mut dst,
-                accumulate,
-                lhs.col_range(first.clone()),
-                rhs.row_range(first),
+}
+
+/// The inner indices of part `part` of `parts` of an inner dimension `k`.
+fn part_range(part: usize, parts: usize, k: usize) -> std::ops::Range<usize> {
+    part * k / parts..(part + 1) * k / parts
+}
+
+/// Parts `1..parts` of a product split along its inner dimension, each `scale lhs_p rhs_p`
+/// in a new row-major buffer, on rayon's threads.
+fn later_parts(lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32, parts: usize) -> Vec<Vec<f32>> {
+    use rayon::prelude::*;
+    (1..parts)
+        .into_par_iter()
+        .map(|part| {
+            let range = part_range(part, parts, lhs.cols);
+            fresh_product(
+                lhs.col_range(range.clone()),
+                rhs.row_range(range),
                 scale,
                 false,
-            );
-        },
-        || {
-            use rayon::prelude::*;
-            partials = (1..parts)
-                .into_par_iter()
-                .map(|part| {
-                    let range = end(part)..end(part + 1);
-                    fresh_product(
-                        lhs.col_range(range.clone()),
-                        rhs.row_range(range),
-                        scale,
-                        false,
-                    )
-                })
-                .collect();
-        },
-    );
-    for partial in &partials {
-        for (row, part_row) in dst.rows_mut().zip(partial.chunks(n)) {
+            )
+        })
+        .collect()
+}
+
+/// Adds each row-major part (`dst.rows x dst.cols`) to `dst`.
+fn add_parts(dst: &mut MatMut<'_>, parts: &[Vec<f32>]) {
+    let n = dst.cols;
+    for part in parts {
+        for (row, part_row) in dst.rows_mut().zip(part.chunks(n)) {
             for (out, add) in row.iter_mut().zip(part_row) {
                 *out += add;
             }
@@ -348,11 +382,12 @@ impl pulp::WithSimd for SmallProduct<'_, '_> {
     }
 }
 
-/// `scale lhs rhs` as a new row-major `lhs.rows x rhs.cols` buffer. Products that go to `gemm`
-/// write straight into the new buffer, which is not zero-filled first (a zero-fill of a linear
-/// layer's input gradient, `2056 x 384` values, was one thread's `memset` while the other
-/// waited; `docs/performance.md`, "The train step's serial sections"); the rest go through
-/// [`matmul`] into a zeroed buffer. Splits the inner dimension as [`matmul`] does.
+/// `scale lhs rhs` as a new row-major `lhs.rows x rhs.cols` buffer, computed as [`matmul`]
+/// would ([`Plan`]). Products that go to `gemm` write straight into the new buffer, which is
+/// not zero-filled first (a zero-fill of a linear layer's input gradient, `2056 x 384` values,
+/// was one thread's `memset` while the other waited: -1.0 % per AVX2-path train step on a Zen 5,
+/// `docs/performance.md`, "One change: gradients written into unfilled buffers"); small ones go
+/// through [`matmul`] into a zeroed buffer.
 ///
 /// # Panics
 /// When the shapes do not chain.
@@ -366,51 +401,33 @@ pub(crate) fn product(lhs: MatRef<'_>, rhs: MatRef<'_>, scale: f32) -> Vec<f32> 
         rhs.cols
     );
     let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
-    let macs = m.saturating_mul(n).saturating_mul(k);
-    if m == 0 || n == 0 || k == 0 || macs <= SMALL_MAX_MACS {
-        let mut out = vec![0.0f32; m * n];
-        matmul(MatMut::row_major(&mut out, m, n), false, lhs, rhs, scale);
-        return out;
+    if m == 0 || n == 0 || k == 0 {
+        return vec![0.0f32; m * n];
     }
-    if macs < PARALLEL_MIN_MACS {
-        return fresh_product(lhs, rhs, scale, false);
-    }
-    let parts = split_k_parts(m, n, k, rayon::current_num_threads());
-    if parts < 2 {
-        return fresh_product(lhs, rhs, scale, true);
-    }
-    let end = |part: usize| part * k / parts;
-    let (mut out, partials) = rayon::join(
-        || {
-            fresh_product(
-                lhs.col_range(0..end(1)),
-                rhs.row_range(0..end(1)),
-                scale,
-                false,
-            )
-        },
-        || {
-            use rayon::prelude::*;
-            (1..parts)
-                .into_par_iter()
-                .map(|part| {
-                    let range = end(part)..end(part + 1);
+    match Plan::of(lhs, rhs) {
+        Plan::Small => {
+            let mut out = vec![0.0f32; m * n];
+            matmul(MatMut::row_major(&mut out, m, n), false, lhs, rhs, scale);
+            out
+        }
+        Plan::Gemm { parallel } => fresh_product(lhs, rhs, scale, parallel),
+        Plan::SplitInner(parts) => {
+            let first = part_range(0, parts, k);
+            let (mut out, later) = rayon::join(
+                || {
                     fresh_product(
-                        lhs.col_range(range.clone()),
-                        rhs.row_range(range),
+                        lhs.col_range(first.clone()),
+                        rhs.row_range(first),
                         scale,
                         false,
                     )
-                })
-                .collect::<Vec<_>>()
-        },
-    );
-    for partial in &partials {
-        for (out, add) in out.iter_mut().zip(partial) {
-            *out += add;
+                },
+                || later_parts(lhs, rhs, scale, parts),
+            );
+            add_parts(&mut MatMut::row_major(&mut out, m, n), &later);
+            out
         }
     }
-    out
 }
 
 /// One call of `gemm` writing `scale lhs rhs` into a new row-major buffer that is not
