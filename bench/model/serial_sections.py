@@ -23,6 +23,9 @@ import collections
 import re
 
 
+HEADER = re.compile(r"^\s*\d+\s+\d+\.\d+:")
+
+
 def read(path):
     """{tid: [(time, [frames, leaf first])]} from `perf script` output."""
     samples = collections.defaultdict(list)
@@ -31,7 +34,9 @@ def read(path):
         if not line.strip():
             current = None
             continue
-        if not line[0].isspace():
+        # A sample's first line is "TID TIME: ..." (perf pads the tid with spaces); its
+        # call-graph frames follow on indented lines that start with an address.
+        if HEADER.match(line):
             parts = line.split(None, 3)
             current = (float(parts[1].rstrip(":")), [])
             samples[parts[0]].append(current)

@@ -8,6 +8,8 @@
 //! few places with `unsafe` in the workspace (the others: the bf16 kernel in
 //! [`super::bf16_gemm`] and the `amflow` binary's allocator setting).
 
+use crate::census::{Call, Kind};
+
 /// Products of at least this many multiply-adds run on rayon's pool (burn's flex backend uses
 /// the same threshold).
 const PARALLEL_MIN_MACS: usize = 192 * 192 * 192;
@@ -229,13 +231,16 @@ pub(crate) fn matmul(
         return;
     }
     match Plan::of(lhs, rhs) {
-        Plan::Small => pulp::Arch::new().dispatch(SmallProduct {
-            dst: &mut dst,
-            accumulate,
-            lhs,
-            rhs,
-            scale,
-        }),
+        Plan::Small => {
+            let _census = Call::start(Kind::Small, [m, n, k], contiguous_rows(lhs, rhs));
+            pulp::Arch::new().dispatch(SmallProduct {
+                dst: &mut dst,
+                accumulate,
+                lhs,
+                rhs,
+                scale,
+            })
+        }
         Plan::Gemm { parallel } => gemm_call(&mut dst, accumulate, lhs, rhs, scale, parallel),
         Plan::SplitInner(parts) => {
             let first = part_range(0, parts, k);
@@ -504,6 +509,12 @@ unsafe fn gemm_into(
     parallel: bool,
 ) {
     let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    let kind = if parallel {
+        Kind::Parallel
+    } else {
+        Kind::Serial
+    };
+    let _census = Call::start(kind, [m, n, k], contiguous_rows(lhs, rhs));
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -537,6 +548,11 @@ unsafe fn gemm_into(
             parallelism,
         );
     }
+}
+
+/// Whether the rows of `lhs` and of `rhs` are contiguous, for the product census.
+fn contiguous_rows(lhs: MatRef<'_>, rhs: MatRef<'_>) -> [bool; 2] {
+    [lhs.col_stride == 1, rhs.col_stride == 1]
 }
 
 #[cfg(test)]

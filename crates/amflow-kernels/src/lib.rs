@@ -18,11 +18,13 @@
 //! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
 //! mixed-precision backbone: AMX tiles on Intel Xeons that have them, `vdpbf16ps` where the
 //! CPU has AVX-512 BF16, the f32 product of bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
+//! `census` (feature `product-census`) times every product for `bench/model/product_census.py`.
 //! [`on_pool`] runs a model step on rayon's pool, where those kernels' parallel parts start
 //! without waking the caller.
 //! Tests compare every fused op with burn's ops on the same inputs, values and gradients.
 
 mod bf16_gemm;
+mod census;
 mod flex_host;
 mod fused;
 mod fused_attention;
@@ -33,4 +35,5 @@ mod host_kernels;
 pub mod ops;
 mod pool;
 
+pub use census::flush_product_census;
 pub use pool::{on_pool, on_pool_for};

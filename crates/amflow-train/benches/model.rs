@@ -363,7 +363,10 @@ fn main() {
         }
         return;
     }
-    match run(&args) {
+    let result = run(&args);
+    // Lines still buffered (`--features amflow-kernels/product-census`; else nothing to do).
+    amflow_kernels::flush_product_census();
+    match result {
         Ok((times, flop)) => {
             let case = match args.case {
                 Case::Infer => "infer",
