@@ -36,4 +36,4 @@ pub mod ops;
 mod pool;
 
 pub use census::flush_product_census;
-pub use pool::{on_pool, on_pool_for};
+pub use pool::{map_on_pool_for, on_pool, on_pool_for};

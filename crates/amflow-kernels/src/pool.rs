@@ -26,6 +26,25 @@ pub fn on_pool_for<R: Send>(device: &burn::prelude::Device, work: impl FnOnce() 
     }
 }
 
+/// `work` applied to each item, results in the items' order: on the CPU backend the items run
+/// concurrently on rayon's pool (each one's own parallel kernels nest inside and share the
+/// threads by work stealing), on another device one after another on the calling thread (its
+/// kernels run on the device). For independent pieces of a pass whose kernels are too small to
+/// keep every core busy on their own: the temporal heads of a model (docs/performance.md,
+/// "One change: the temporal heads side by side").
+pub fn map_on_pool_for<T: Send, R: Send>(
+    device: &burn::prelude::Device,
+    items: Vec<T>,
+    work: impl Fn(T) -> R + Send + Sync,
+) -> Vec<R> {
+    if crate::flex_host::is_cpu(device) && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        on_pool(|| items.into_par_iter().map(work).collect())
+    } else {
+        items.into_iter().map(work).collect()
+    }
+}
+
 /// Runs `work` on a thread of rayon's global pool and returns its result; the calling thread
 /// waits. From a thread of that pool it runs `work` in place.
 ///
@@ -68,5 +87,20 @@ mod tests {
         let cpu = burn::prelude::Device::flex();
         assert!(on_pool_for(&cpu, rayon::current_thread_index).is_some());
         assert!(on_pool_for(&cpu.autodiff(), rayon::current_thread_index).is_some());
+    }
+
+    #[test]
+    fn mapped_items_keep_their_order() {
+        let cpu = burn::prelude::Device::flex();
+        let items: Vec<u64> = (0..50).collect();
+        let squares = map_on_pool_for(&cpu, items.clone(), |i| {
+            // Uneven work, so that the items finish out of order.
+            let spin: u64 = (0..(50 - i) * 1000).sum();
+            (i * i, spin)
+        });
+        assert_eq!(
+            squares.iter().map(|s| s.0).collect::<Vec<_>>(),
+            items.iter().map(|i| i * i).collect::<Vec<_>>()
+        );
     }
 }

@@ -238,6 +238,7 @@ impl AmFlowModel {
     /// [`AmFlowModel::forward_detailed`] on the calling thread.
     fn forward_on_this_thread(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
         let [b, t, ch, h, w] = clip.dims();
+        let device = clip.device();
         let [eh, ew] = self.config.image_size;
         if ch != 3 || h != eh || w != ew || b == 0 || t == 0 {
             return Err(AmflowError::Input(format!(
@@ -251,7 +252,8 @@ impl AmFlowModel {
         }
         let [_, n, d] = x.dims();
         let mode = self.config.am_flow.mode();
-        let mut heads: Vec<Tensor<2>> = Vec::new();
+        // The temporal heads in averaging order, with their inputs; they run after the blocks.
+        let mut head_inputs: Vec<(&TemporalHead, Tensor<4>)> = Vec::new();
         let mut collected = Vec::new();
         // Set when `x` holds only the last frame's class token of the last block's output (the
         // only row the final head reads), `[b, 1, width]`.
@@ -306,8 +308,8 @@ impl AmFlowModel {
             let e1: Tensor<4> = e1.reshape([b, t, n, r]);
             let e2: Tensor<4> = e2.reshape([b, t, n, r]);
             if let (Some(ha), Some(hm)) = (&add.attn_temporal, &add.mlp_temporal) {
-                heads.push(ha.forward(e1.clone())?);
-                heads.push(hm.forward(e2.clone())?);
+                head_inputs.push((ha, e1.clone()));
+                head_inputs.push((hm, e2.clone()));
             }
             if let (true, Some(logits)) = (collect, logits) {
                 let hh = logits.dims()[1];
@@ -322,6 +324,13 @@ impl AmFlowModel {
                 });
             }
         }
+        // Nothing in the blocks reads the heads, so they run side by side: their products
+        // (2056 x 96 x 96 at ViT-S/14) and small attention loops keep two cores busy only
+        // when two heads share them.
+        let mut heads =
+            amflow_kernels::map_on_pool_for(&device, head_inputs, |(head, e)| head.forward(e))
+                .into_iter()
+                .collect::<Result<Vec<Tensor<2>>>>()?;
         // Final-frame head: LN_final(x)[class token] of the last frame.
         let cls = if only_class_token {
             x
