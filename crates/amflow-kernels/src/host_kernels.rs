@@ -141,6 +141,44 @@ pub(crate) fn rows_per_part(rows: usize, row_len: usize) -> usize {
     }
 }
 
+/// Slices read alongside the values a kernel writes ([`zip_parts`]), split at the same indices.
+pub(crate) trait Alongside: Copy + Send {
+    /// The elements `range` of each slice.
+    fn range(self, range: std::ops::Range<usize>) -> Self;
+}
+
+impl Alongside for &[f32] {
+    fn range(self, range: std::ops::Range<usize>) -> Self {
+        &self[range]
+    }
+}
+
+impl<A: Alongside, B: Alongside> Alongside for (A, B) {
+    fn range(self, range: std::ops::Range<usize>) -> Self {
+        (self.0.range(range.clone()), self.1.range(range))
+    }
+}
+
+/// Runs `kernel` on `values` and the same elements of `inputs` (slices of the same length),
+/// split over the available cores when there are many.
+pub(crate) fn zip_parts<'a, I, K>(values: &'a mut [f32], inputs: I, kernel: K)
+where
+    I: Alongside + 'a,
+    K: Kernel<(&'a mut [f32], I), Output = ()>,
+{
+    match chunk_len(values.len()) {
+        None => simd(kernel, (values, inputs)),
+        Some(chunk) => run_parts(
+            values.chunks_mut(chunk).enumerate().map(|(i, part)| {
+                let start = i * chunk;
+                let len = part.len();
+                (part, inputs.range(start..start + len))
+            }),
+            kernel,
+        ),
+    }
+}
+
 /// Runs `kernel` on `values`, split over the available cores when there are many.
 fn par_chunks<'a, K: Kernel<&'a mut [f32], Output = ()>>(values: &'a mut [f32], kernel: K) {
     match chunk_len(values.len()) {

@@ -23,6 +23,7 @@
 //! without waking the caller.
 //! Tests compare every fused op with burn's ops on the same inputs, values and gradients.
 
+mod adamw;
 mod bf16_gemm;
 mod census;
 mod flex_host;
