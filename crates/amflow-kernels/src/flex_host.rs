@@ -21,7 +21,7 @@ pub(crate) fn on_cpu_f32<const D: usize>(x: &Tensor<D>) -> bool {
 }
 
 /// Whether `device` is the CPU backend, with or without autodiff.
-pub(crate) fn is_cpu(device: &Device) -> bool {
+pub fn is_cpu(device: &Device) -> bool {
     device.clone().inner().inner() == Device::flex().inner()
 }
 

@@ -37,4 +37,5 @@ pub mod ops;
 mod pool;
 
 pub use census::flush_product_census;
+pub use flex_host::is_cpu;
 pub use pool::{map_on_pool_for, on_pool, on_pool_for};

@@ -321,18 +321,27 @@ fn run(args: &Args) -> amflow::Result<(Vec<f64>, u64)> {
             let mut opt = AdamW::new(AdamWConfig::default());
             let mut result = Ok(());
             let times = timed(args.reps, args.warmup, || {
-                let logits = match model.forward(clip.clone()) {
-                    Ok(l) => l,
+                // As the trainer's pass does (amflow_train::parallel): the temporal heads'
+                // backward passes side by side on the CPU.
+                let pass = match model.forward_split(clip.clone()) {
+                    Ok(p) => p,
                     Err(e) => {
                         result = Err(e);
                         return;
                     }
                 };
-                let loss = cross_entropy(logits, &labels, 0.1)
+                let loss = cross_entropy(pass.logits.clone(), &labels, 0.1)
                     .expect("one label per clip, each below num_classes");
-                let g = loss.backward();
                 let mut grads = Gradients::default();
-                grads.accumulate(&model.additions, &g);
+                match pass.backward(loss) {
+                    Ok(sets) => sets
+                        .iter()
+                        .for_each(|g| grads.accumulate(&model.additions, g)),
+                    Err(e) => {
+                        result = Err(e);
+                        return;
+                    }
+                }
                 model.additions = opt.step(model.additions.clone(), &grads, 1e-4);
                 // The new parameters are computed when read: wait for them.
                 let _: f32 = model.additions.final_head.weight.val().sum().into_scalar();

@@ -145,7 +145,9 @@ fn shard_pass(
         Some(p) => p.apply(clip),
         None => clip,
     };
-    let logits = model.forward(clip)?;
+    // On the CPU the temporal heads' backward passes then run side by side (SplitPass).
+    let pass = model.forward_split(clip)?;
+    let logits = pass.logits.clone();
     let predictions: Tensor<1, Int> = logits.clone().detach().argmax(1).flatten(0, 1);
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&y| y as i64).collect(), [labels.len()]),
@@ -165,11 +167,12 @@ fn shard_pass(
         loss.mul_scalar(weight)
     };
     let value = loss.clone().detach();
-    let backward = loss.backward();
     let mut grads = Gradients::default();
-    grads.accumulate(&model.additions, &backward);
-    if settings.trains_backbone {
-        grads.accumulate_under(&model.backbone, &backward, BACKBONE_PREFIX);
+    for backward in pass.backward(loss)? {
+        grads.accumulate(&model.additions, &backward);
+        if settings.trains_backbone {
+            grads.accumulate_under(&model.backbone, &backward, BACKBONE_PREFIX);
+        }
     }
     Ok((
         PassOutput {
@@ -179,4 +182,79 @@ fn shard_pass(
         },
         grads,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amflow::config::Preset;
+    use amflow::flow::AmFlowMode;
+    use amflow::tpm::{TpmConfig, TpmKind};
+    use burn::tensor::Distribution;
+
+    use crate::loss::cross_entropy;
+
+    fn by_path(grads: &Gradients) -> std::collections::BTreeMap<String, Vec<f32>> {
+        grads
+            .iter()
+            .map(|(k, g)| (k.to_string(), amflow::read_values(g.clone())))
+            .collect()
+    }
+
+    /// The split backward (the temporal heads' passes side by side) gives every trainable
+    /// parameter the one-graph backward's gradient, for each AM flow mode and TPM kind.
+    #[test]
+    fn split_backward_matches_the_one_graph_backward() {
+        let device = Device::flex().autodiff();
+        for (mode, tpm) in [
+            (AmFlowMode::Aligned, TpmKind::Transformer),
+            (AmFlowMode::Vanilla, TpmKind::Lstm),
+            (AmFlowMode::Off, TpmKind::Tcn),
+        ] {
+            let mut config = Preset::Tiny.config();
+            config.am_flow = config.am_flow.with_mode(mode);
+            config.tpm = TpmConfig::new(tpm);
+            let (model, _) = AmFlowModel::new(&config, &device).unwrap();
+            let [h, w] = config.image_size;
+            let clip = Tensor::<5>::random(
+                [2, config.num_frames, 3, h, w],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let labels = [1, 0];
+            let loss_of = |logits| cross_entropy(logits, &labels, 0.1).unwrap();
+
+            let mut whole = Gradients::default();
+            let logits = model.forward(clip.clone()).unwrap();
+            whole.accumulate(&model.additions, &loss_of(logits).backward());
+
+            let mut split = Gradients::default();
+            let pass = model.forward_split(clip).unwrap();
+            let loss = loss_of(pass.logits.clone());
+            let sets = pass.backward(loss).unwrap();
+            assert!(sets.len() > 1, "{mode:?}: the pass was not split");
+            for set in &sets {
+                split.accumulate(&model.additions, set);
+            }
+
+            let (whole, split) = (by_path(&whole), by_path(&split));
+            assert_eq!(
+                whole.keys().collect::<Vec<_>>(),
+                split.keys().collect::<Vec<_>>(),
+                "{mode:?}: the same parameters get gradients"
+            );
+            for (path, a) in &whole {
+                let b = &split[path];
+                let scale = a.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+                let diff = a
+                    .iter()
+                    .zip(b)
+                    .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "{mode:?} {path}: largest difference {diff} against a largest gradient {scale}"
+                );
+            }
+        }
+    }
 }

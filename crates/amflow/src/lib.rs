@@ -33,6 +33,7 @@ pub mod init;
 pub mod model;
 pub mod nn;
 pub mod pixels;
+pub mod split_pass;
 pub mod tensor_reader;
 pub mod tpm;
 

@@ -20,6 +20,7 @@ use crate::error::{AmflowError, Result};
 use crate::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AmFlowMode};
 use crate::init::Init;
 use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
+use crate::split_pass::{SplitParts, SplitPass};
 use crate::tpm::TemporalHead;
 
 /// The trainable additions of one block.
@@ -232,11 +233,39 @@ impl AmFlowModel {
     /// without waking the caller).
     pub fn forward_detailed(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
         let device = clip.device();
-        amflow_kernels::on_pool_for(&device, || self.forward_on_this_thread(clip, collect))
+        amflow_kernels::on_pool_for(&device, || {
+            self.forward_on_this_thread(clip, collect, &mut None)
+        })
     }
 
-    /// [`AmFlowModel::forward_detailed`] on the calling thread.
-    fn forward_on_this_thread(&self, clip: Tensor<5>, collect: bool) -> Result<ModelOutput> {
+    /// The forward pass of a train step whose backward runs the temporal heads side by side
+    /// ([`SplitPass`]): on the CPU backend the heads' inputs and every head's logits are cut
+    /// out of the backbone's graph, elsewhere it is [`AmFlowModel::forward`] with one plain
+    /// backward (a GPU runs a graph's kernels one after another either way).
+    pub fn forward_split(&self, clip: Tensor<5>) -> Result<SplitPass> {
+        let device = clip.device();
+        if !amflow_kernels::is_cpu(&device) {
+            return Ok(SplitPass::whole(self.forward(clip)?));
+        }
+        amflow_kernels::on_pool_for(&device, || {
+            let mut parts = Some(SplitParts::default());
+            let out = self.forward_on_this_thread(clip, false, &mut parts)?;
+            Ok(SplitPass::of_parts(
+                out.logits,
+                parts.expect("filled by the pass"),
+                device.clone(),
+            ))
+        })
+    }
+
+    /// [`AmFlowModel::forward_detailed`] on the calling thread. With `split`, the pass fills in
+    /// the pieces of a [`SplitPass`] and its logits are the mean of detached leaves.
+    fn forward_on_this_thread(
+        &self,
+        clip: Tensor<5>,
+        collect: bool,
+        split: &mut Option<SplitParts>,
+    ) -> Result<ModelOutput> {
         let [b, t, ch, h, w] = clip.dims();
         let device = clip.device();
         let [eh, ew] = self.config.image_size;
@@ -308,8 +337,14 @@ impl AmFlowModel {
             let e1: Tensor<4> = e1.reshape([b, t, n, r]);
             let e2: Tensor<4> = e2.reshape([b, t, n, r]);
             if let (Some(ha), Some(hm)) = (&add.attn_temporal, &add.mlp_temporal) {
-                head_inputs.push((ha, e1.clone()));
-                head_inputs.push((hm, e2.clone()));
+                for (head, e) in [(ha, e1.clone()), (hm, e2.clone())] {
+                    let e = match split {
+                        // The head's own graph starts at a leaf copy of its input.
+                        Some(parts) => parts.cut_head_input(e),
+                        None => e,
+                    };
+                    head_inputs.push((head, e));
+                }
             }
             if let (true, Some(logits)) = (collect, logits) {
                 let hh = logits.dims()[1];
@@ -343,6 +378,9 @@ impl AmFlowModel {
                 .final_head
                 .forward(self.backbone.final_norm.forward(cls)),
         );
+        if let Some(parts) = split {
+            heads = parts.cut_head_logits(heads);
+        }
         let logits = Tensor::stack::<3>(heads.clone(), 0)
             .mean_dim(0)
             .reshape([b, heads[0].dims()[1]]);
