@@ -54,6 +54,16 @@ impl ScaledParallelAdapter {
         relu(self.down.forward(input))
     }
 
+    /// `E = ReLU(Down([first ; second]))` (concatenated on the last axis, the attention
+    /// adapter's `[a ; F]`), without writing the concatenation ([`Linear::forward_concat`]).
+    pub fn bottleneck_concat<const D: usize>(
+        &self,
+        first: Tensor<D>,
+        second: Tensor<D>,
+    ) -> Tensor<D> {
+        relu(self.down.forward_concat(first, second))
+    }
+
     /// `s * Up(E)`.
     pub fn project<const D: usize>(&self, e: Tensor<D>) -> Tensor<D> {
         self.up.forward(e) * self.scale.val().unsqueeze::<D>()

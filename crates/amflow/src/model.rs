@@ -315,11 +315,10 @@ impl AmFlowModel {
                     Some(aligned_am_flow(probs, b, encoder))
                 }
             };
-            let adapter_in = match &flow {
-                Some(f) => Tensor::cat(vec![a, f.clone()], 2),
-                None => a,
+            let e1 = match &flow {
+                Some(f) => add.attn_adapter.bottleneck_concat(a, f.clone()),
+                None => add.attn_adapter.bottleneck(a),
             };
-            let e1 = add.attn_adapter.bottleneck(adapter_in);
             let x1 = x + block.scale_attention(att_output) + add.attn_adapter.project(e1.clone());
             let bn = block.pre_mlp(x1.clone());
             let e2 = add.mlp_adapter.bottleneck(bn.clone());

@@ -67,4 +67,32 @@ impl Linear {
         dims[D - 1] = self.d_out();
         y.reshape(dims)
     }
+
+    /// The layer applied to the concatenation of `first` and `second` on the last axis,
+    /// without writing the concatenation: `first W_1^T + b + second W_2^T`, `W_1` and `W_2`
+    /// the weight's columns for each part (the same function up to the order of the sums; on
+    /// the CPU two products instead of a copy of the inputs and, in training, of their
+    /// gradient).
+    ///
+    /// # Panics
+    /// When the parts' widths do not add up to the layer's input width.
+    pub fn forward_concat<const D: usize>(&self, first: Tensor<D>, second: Tensor<D>) -> Tensor<D> {
+        let (d1, d2) = (first.dims()[D - 1], second.dims()[D - 1]);
+        assert_eq!(d1 + d2, self.d_in(), "concatenated widths {d1} + {d2}");
+        let weight = self.weight.val();
+        let mut dims = first.dims();
+        let rows: usize = dims[..D - 1].iter().product();
+        let bias = self.bias.as_ref().map(Param::val);
+        let y = amflow_kernels::ops::linear(
+            first.reshape([rows, d1]),
+            weight.clone().narrow(1, 0, d1),
+            bias,
+        ) + amflow_kernels::ops::linear(
+            second.reshape([rows, d2]),
+            weight.narrow(1, d1, d2),
+            None,
+        );
+        dims[D - 1] = self.d_out();
+        y.reshape(dims)
+    }
 }
