@@ -616,6 +616,64 @@ impl<'a> Kernel<LayerNormBackwardPart<'a>> for LayerNormBackwardRows<'_> {
     }
 }
 
+/// `sum_i a_i b_i` over the cores (parts' dot products added in order).
+pub(crate) fn dot_parallel(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let chunk = chunk_len(a.len()).unwrap_or(a.len().max(1));
+    map_parts(a.chunks(chunk).zip(b.chunks(chunk)), Dot)
+        .into_iter()
+        .sum()
+}
+
+#[derive(Clone, Copy)]
+struct Dot;
+
+impl Kernel<(&[f32], &[f32])> for Dot {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run(self, (a, b): (&[f32], &[f32])) -> f32 {
+        dot(a, b)
+    }
+}
+
+/// `sum_rows g * a` of two row-major matrices with rows of `cols` values, over the cores.
+pub(crate) fn column_dots(g: &[f32], a: &[f32], cols: usize) -> Vec<f32> {
+    assert_eq!(g.len(), a.len());
+    let rows = rows_per_part(g.len() / cols.max(1), cols) * cols;
+    let parts = map_parts(
+        g.chunks(rows.max(1)).zip(a.chunks(rows.max(1))),
+        ColumnDots { cols },
+    );
+    let mut out = vec![0.0f32; cols];
+    for part in parts {
+        for (o, v) in out.iter_mut().zip(part) {
+            *o += v;
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+struct ColumnDots {
+    cols: usize,
+}
+
+impl Kernel<(&[f32], &[f32])> for ColumnDots {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn run(self, (g, a): (&[f32], &[f32])) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.cols];
+        for (g, a) in g.chunks_exact(self.cols).zip(a.chunks_exact(self.cols)) {
+            for ((o, &g), &a) in out.iter_mut().zip(g).zip(a) {
+                *o += g * a;
+            }
+        }
+        out
+    }
+}
+
 /// Sums of the columns of the row-major matrix `g` with rows of `cols` values.
 pub(crate) fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; cols];

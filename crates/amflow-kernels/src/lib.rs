@@ -35,6 +35,7 @@ mod heads;
 mod host_kernels;
 pub mod ops;
 mod pool;
+mod residual;
 
 pub use census::flush_product_census;
 pub use flex_host::is_cpu;

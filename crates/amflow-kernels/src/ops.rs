@@ -14,6 +14,7 @@ use crate::flex_host::on_cpu_f32;
 use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
 
 pub use crate::adamw::{adamw_step, AdamWStep};
+pub use crate::residual::residual;
 
 /// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`). On the CPU backend one product
 /// that starts from the bias, with its own backward: in f32 for an `f32` weight, in bf16 for a

@@ -64,6 +64,19 @@ impl ScaledParallelAdapter {
         relu(self.down.forward_concat(first, second))
     }
 
+    /// `x + g * branch + s * Up(E)`: the block's residual update with this adapter beside the
+    /// frozen sub-layer's output `branch` (LayerScale `g`; `None`: 1), as one op
+    /// ([`amflow_kernels::ops::residual`]).
+    pub fn residual(
+        &self,
+        x: Tensor<3>,
+        branch: Tensor<3>,
+        layer_scale: Option<Tensor<1>>,
+        e: Tensor<3>,
+    ) -> Tensor<3> {
+        amflow_kernels::ops::residual(x, branch, layer_scale, self.up.forward(e), self.scale.val())
+    }
+
     /// `s * Up(E)`.
     pub fn project<const D: usize>(&self, e: Tensor<D>) -> Tensor<D> {
         self.up.forward(e) * self.scale.val().unsqueeze::<D>()

@@ -319,7 +319,8 @@ impl AmFlowModel {
                 Some(f) => add.attn_adapter.bottleneck_concat(a, f.clone()),
                 None => add.attn_adapter.bottleneck(a),
             };
-            let x1 = x + block.scale_attention(att_output) + add.attn_adapter.project(e1.clone());
+            let [g1, g2] = block.layer_scales();
+            let x1 = add.attn_adapter.residual(x, att_output, g1, e1.clone());
             let bn = block.pre_mlp(x1.clone());
             let e2 = add.mlp_adapter.bottleneck(bn.clone());
             if i == last_block {
@@ -327,10 +328,15 @@ impl AmFlowModel {
                 // the final head takes (exact; `E2` above still covers every token). Saves
                 // 2 x 2 T N D 4D multiply-adds per clip, 4.8 GFLOP at ViT-S/14, T = 8.
                 let pick = |y: Tensor<3>| last_frame_class_token(y, b, t);
-                x = pick(x1) + block.mlp(pick(bn)) + add.mlp_adapter.project(pick(e2.clone()));
+                let mlp = block.mlp_unscaled(pick(bn));
+                x = add
+                    .mlp_adapter
+                    .residual(pick(x1), mlp, g2, pick(e2.clone()));
                 only_class_token = true;
             } else {
-                x = x1 + block.mlp(bn) + add.mlp_adapter.project(e2.clone());
+                x = add
+                    .mlp_adapter
+                    .residual(x1, block.mlp_unscaled(bn), g2, e2.clone());
             }
             let r = e1.dims()[2];
             let e1: Tensor<4> = e1.reshape([b, t, n, r]);

@@ -162,6 +162,16 @@ impl VitBlock {
         self.norm2.forward(x)
     }
 
+    /// The LayerScales `g1` (attention) and `g2` (MLP), `None` where the backbone has none.
+    pub fn layer_scales(&self) -> [Option<Tensor<1>>; 2] {
+        [&self.layer_scale1, &self.layer_scale2].map(|g| g.as_ref().map(Param::val))
+    }
+
+    /// `MLP(b)`, before its LayerScale.
+    pub fn mlp_unscaled(&self, b: Tensor<3>) -> Tensor<3> {
+        self.mlp.forward(b)
+    }
+
     /// `g2 * MLP(b)`.
     pub fn mlp(&self, b: Tensor<3>) -> Tensor<3> {
         scale(self.mlp.forward(b), &self.layer_scale2)
