@@ -251,11 +251,7 @@ pub fn residual(
 ) -> Tensor<3> {
     let cpu = [&x, &a, &u].iter().all(|t| on_cpu_f32(t)) && on_cpu_f32(&s);
     if !cpu || gamma.as_ref().is_some_and(|g| !on_cpu_f32(g)) {
-        let a = match gamma {
-            Some(g) => a * g.unsqueeze::<3>(),
-            None => a,
-        };
-        return x + a + u * s.unsqueeze::<3>();
+        return with_burn_ops(x, a, gamma, u, s);
     }
     let d = x.dims()[2];
     let gamma = gamma.unwrap_or_else(|| Tensor::ones([d], &x.device()));
@@ -271,25 +267,25 @@ pub fn residual(
     ))
 }
 
+/// [`residual`] in burn's ops (any backend and dtype).
+fn with_burn_ops(
+    x: Tensor<3>,
+    a: Tensor<3>,
+    gamma: Option<Tensor<1>>,
+    u: Tensor<3>,
+    s: Tensor<1>,
+) -> Tensor<3> {
+    let a = match gamma {
+        Some(g) => a * g.unsqueeze::<3>(),
+        None => a,
+    };
+    x + a + u * s.unsqueeze::<3>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flex_host::testing::{host, random, relative_error};
-
-    /// burn's ops on the same tensors.
-    fn plain(
-        x: Tensor<3>,
-        a: Tensor<3>,
-        gamma: Option<Tensor<1>>,
-        u: Tensor<3>,
-        s: Tensor<1>,
-    ) -> Tensor<3> {
-        let a = match gamma {
-            Some(g) => a * g.unsqueeze::<3>(),
-            None => a,
-        };
-        x + a + u * s.unsqueeze::<3>()
-    }
 
     /// Values and every gradient match burn's ops, for a stream split over the cores and a
     /// small one, with and without LayerScale, with a trainable and a frozen LayerScale.
@@ -319,7 +315,8 @@ mod tests {
             });
             let weights = random(shape, 1.0, &device);
             let fused = residual(x.clone(), a.clone(), gamma.clone(), u.clone(), s.clone());
-            let reference = plain(x.clone(), a.clone(), gamma.clone(), u.clone(), s.clone());
+            let reference =
+                with_burn_ops(x.clone(), a.clone(), gamma.clone(), u.clone(), s.clone());
             assert!(relative_error(&host(fused.clone()), &host(reference.clone())) < 1e-7);
             let gf = (fused * weights.clone()).sum().backward();
             let gr = (reference * weights).sum().backward();
@@ -363,7 +360,7 @@ mod tests {
             random(shape, 1.0, &device),
         );
         let (gamma, s) = (random([384], 1.0, &device), random([1], 1.0, &device));
-        let reference = host(plain(
+        let reference = host(with_burn_ops(
             x.clone(),
             a.clone(),
             Some(gamma.clone()),
