@@ -67,6 +67,8 @@ pub trait FusedOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
     /// Exact GELU.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Exact GELU of `x + bias` (`bias` `[d]`, added along the last axis).
+    fn fused_gelu_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x W^T + b` for `x` `[rows, in]`, `W` `[out, in]` (PyTorch's layout), `b` `[out]`.
     /// The backward keeps `x` only when `keep_input` (`W` trains) and `W` only when
     /// `keep_weight` (`x` needs a gradient).
@@ -108,6 +110,13 @@ impl FusedOps for Flex {
         map_in_place(x, host_kernels::gelu_in_place)
     }
 
+    fn fused_gelu_bias(x: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let bias = contiguous(bias);
+        map_in_place(contiguous(x), |v| {
+            host_kernels::gelu_bias_in_place(v, values(&bias))
+        })
+    }
+
     fn fused_linear(
         x: FlexTensor,
         weight: FlexTensor,
@@ -133,6 +142,15 @@ fn linear_dims(x: &FlexTensor, weight: &FlexTensor) -> (usize, usize, usize) {
 /// the bias costs no pass of its own.
 fn linear_forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (rows, d_in, d_out) = linear_dims(x, weight);
+    if values(bias).iter().all(|&b| b == 0.0) {
+        // No bias (or a zero one, as `Up` starts): the product alone, written without a fill.
+        let y = gemm::product(
+            MatRef::row_major(values(x), rows, d_in),
+            MatRef::row_major(values(weight), d_out, d_in).t(),
+            1.0,
+        );
+        return tensor_of(y, [rows, d_out]);
+    }
     let mut y = gemm::bias_rows(values(bias), rows);
     gemm::matmul(
         MatMut::row_major(&mut y, rows, d_out),
@@ -307,6 +325,31 @@ impl Backward<Flex, 1> for GeluBackward {
     }
 }
 
+#[derive(Debug)]
+struct GeluBiasBackward;
+
+impl Backward<Flex, 2> for GeluBiasBackward {
+    /// `gelu'(x + bias)`.
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if node_x.is_none() && node_bias.is_none() {
+            return;
+        }
+        let d = last_dim(&ops.state);
+        let dx = map_in_place(grad, |g| host_kernels::mul_in_place(g, values(&ops.state)));
+        if let Some(node) = node_bias {
+            let db = host_kernels::column_sums(values(&contiguous(dx.clone())), d);
+            grads.register::<Flex>(node.id, tensor_of(db, [d]));
+        }
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, dx);
+        }
+    }
+}
+
 fn last_dim(t: &FlexTensor) -> usize {
     let shape = t.layout().shape();
     shape[shape.num_dims() - 1]
@@ -363,6 +406,23 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 (tensor_of(slope, shape), y)
             },
             |[x]| Flex::fused_gelu(x),
+        )
+    }
+
+    fn fused_gelu_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        with_backward::<C, _, _>(
+            GeluBiasBackward,
+            [x, bias],
+            |[x, bias]| {
+                let (x, bias) = (contiguous(x), contiguous(bias));
+                let shape = x.layout().shape().clone();
+                let mut slope = vec![0.0f32; shape.num_elements()];
+                let y = map_in_place(x, |v| {
+                    host_kernels::gelu_bias_and_slope_in_place(v, &mut slope, values(&bias))
+                });
+                (tensor_of(slope, shape), y)
+            },
+            |[x, bias]| Flex::fused_gelu_bias(x, bias),
         )
     }
 
@@ -452,6 +512,16 @@ pub(crate) fn gelu_tracked<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     } else {
         activation::gelu(x)
     }
+}
+
+/// Exact GELU of `x + bias` (`bias` along the last axis) on `f32` CPU tensors: one pass, in
+/// place where `x` is held alone, with its own backward (`dx = g gelu'`, `dbias = sum_rows dx`)
+/// when tracked. Callers check the backend and dtypes first ([`crate::ops::gelu_bias`]).
+pub(crate) fn gelu_bias<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_gelu_bias(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+    ))
 }
 
 /// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`) as one product that starts from

@@ -274,6 +274,67 @@ pub(crate) fn gelu_in_place(values: &mut [f32]) {
     par_chunks(values, Gelu);
 }
 
+/// Exact GELU of `values + bias` in place (`bias` added along rows of `bias.len()` values: a
+/// linear layer's output before its bias), over the cores.
+pub(crate) fn gelu_bias_in_place(values: &mut [f32], bias: &[f32]) {
+    let d = bias.len().max(1);
+    let rows = (rows_per_part(values.len() / d, d) * d).max(1);
+    run_parts(values.chunks_mut(rows), GeluBias { bias });
+}
+
+#[derive(Clone, Copy)]
+struct GeluBias<'b> {
+    bias: &'b [f32],
+}
+
+impl Kernel<&mut [f32]> for GeluBias<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, values: &mut [f32]) {
+        for row in values.chunks_exact_mut(self.bias.len()) {
+            add_row(row, self.bias);
+            gelu_slice(row);
+        }
+    }
+}
+
+/// [`gelu_bias_in_place`], and the derivative at `values + bias` into `slope`.
+pub(crate) fn gelu_bias_and_slope_in_place(values: &mut [f32], slope: &mut [f32], bias: &[f32]) {
+    let d = bias.len().max(1);
+    let rows = (rows_per_part(values.len() / d, d) * d).max(1);
+    run_parts(
+        values.chunks_mut(rows).zip(slope.chunks_mut(rows)),
+        GeluBiasAndSlope { bias },
+    );
+}
+
+#[derive(Clone, Copy)]
+struct GeluBiasAndSlope<'b> {
+    bias: &'b [f32],
+}
+
+impl Kernel<(&mut [f32], &mut [f32])> for GeluBiasAndSlope<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, (values, slope): (&mut [f32], &mut [f32])) {
+        let d = self.bias.len();
+        for (row, slope) in values.chunks_exact_mut(d).zip(slope.chunks_exact_mut(d)) {
+            add_row(row, self.bias);
+            gelu_value_and_slope(row, slope);
+        }
+    }
+}
+
+/// `row += bias`.
+#[inline(always)]
+fn add_row(row: &mut [f32], bias: &[f32]) {
+    for (v, b) in row.iter_mut().zip(bias) {
+        *v += b;
+    }
+}
+
 /// GELU of `values` in place, and its derivative into `slope` (of the same length).
 pub(crate) fn gelu_and_slope_in_place(values: &mut [f32], slope: &mut [f32]) {
     match chunk_len(values.len()) {

@@ -14,7 +14,7 @@ use crate::flex_host::on_cpu_f32;
 use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
 
 pub use crate::adamw::{adamw_step, AdamWStep};
-pub use crate::residual::residual;
+pub use crate::residual::{residual, Residual};
 
 /// `x W^T + b` (`x` `[rows, in]`, `W` `[out, in]`, `b` `[out]`). On the CPU backend one product
 /// that starts from the bias, with its own backward: in f32 for an `f32` weight, in bf16 for a
@@ -84,6 +84,20 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// derivative, when tracked), burn's op elsewhere.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     host_kernels::gelu(x)
+}
+
+/// Exact GELU of `x + bias` (`bias` `[d]` along the last axis: a linear layer's output whose
+/// bias was left out, [`linear`] with `None`): on the CPU backend one pass that adds the bias
+/// and applies GELU (fused, with its derivative, when tracked), so the product's output is not
+/// first filled with bias rows; burn's ops elsewhere.
+pub fn gelu_bias<const D: usize>(x: Tensor<D>, bias: Option<Tensor<1>>) -> Tensor<D> {
+    let Some(bias) = bias else {
+        return gelu(x);
+    };
+    if on_cpu_f32(&x) && on_cpu_f32(&bias) {
+        return fused::gelu_bias(x, bias);
+    }
+    gelu(x + bias.unsqueeze::<D>())
 }
 
 /// `[frames, tokens, heads * d]` -> `[frames, heads, tokens, d]`.
@@ -184,6 +198,44 @@ pub fn linear_attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GELU of a product without its bias and the bias: the values and gradients of burn's
+    /// GELU of the sum, tracked (bias trainable and frozen) and not.
+    #[test]
+    fn gelu_with_a_bias_matches_gelu_of_the_sum() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for (shape, bias_trains) in [([300, 1536], true), ([7, 5], false)] {
+                let d = shape[1];
+                let tracked = device.is_autodiff();
+                let x = random(shape, 2.0, &device);
+                let x = if tracked { x.require_grad() } else { x };
+                let b = random([d], 1.0, &device);
+                let b = if tracked && bias_trains {
+                    b.require_grad()
+                } else {
+                    b
+                };
+                let fused = gelu_bias(x.clone(), Some(b.clone()));
+                let reference =
+                    burn::tensor::activation::gelu(x.clone() + b.clone().unsqueeze::<2>());
+                assert!(relative_error(&host(fused.clone()), &host(reference.clone())) < 2e-6);
+                if tracked {
+                    let w = random(shape, 1.0, &device);
+                    let gf = (fused * w.clone()).sum().backward();
+                    let gr = (reference * w).sum().backward();
+                    let (f, r) = (x.grad(&gf).unwrap(), x.grad(&gr).unwrap());
+                    assert!(relative_error(&host(f), &host(r)) < 1e-5, "dx {shape:?}");
+                    match bias_trains {
+                        true => {
+                            let (f, r) = (b.grad(&gf).unwrap(), b.grad(&gr).unwrap());
+                            assert!(relative_error(&host(f), &host(r)) < 1e-5, "db {shape:?}");
+                        }
+                        false => assert!(b.grad(&gf).is_none()),
+                    }
+                }
+            }
+        }
+    }
     use crate::flex_host::testing::{host, random, relative_error};
 
     /// The same numbers through the fused path (f32 on Flex) and burn's path (f64 on Flex,

@@ -64,17 +64,26 @@ impl ScaledParallelAdapter {
         relu(self.down.forward_concat(first, second))
     }
 
-    /// `x + g * branch + s * Up(E)`: the block's residual update with this adapter beside the
-    /// frozen sub-layer's output `branch` (LayerScale `g`; `None`: 1), as one op
-    /// ([`amflow_kernels::ops::residual`]).
+    /// `x + g * (branch + b) + s * Up(E)`: the block's residual update with this adapter beside
+    /// the frozen sub-layer's output `branch` (before its last bias `b`; LayerScale `g`; `None`:
+    /// 0 and 1), as one op that also adds `Up`'s bias ([`amflow_kernels::ops::residual`]).
     pub fn residual(
         &self,
         x: Tensor<3>,
-        branch: Tensor<3>,
+        (branch, branch_bias): (Tensor<3>, Option<Tensor<1>>),
         layer_scale: Option<Tensor<1>>,
         e: Tensor<3>,
     ) -> Tensor<3> {
-        amflow_kernels::ops::residual(x, branch, layer_scale, self.up.forward(e), self.scale.val())
+        let (up, up_bias) = self.up.forward_unbiased(e);
+        amflow_kernels::ops::residual(amflow_kernels::ops::Residual {
+            x,
+            branch,
+            branch_bias,
+            layer_scale,
+            up,
+            up_bias,
+            scale: self.scale.val(),
+        })
     }
 
     /// `s * Up(E)`.

@@ -293,7 +293,7 @@ impl AmFlowModel {
             let temporal = add.attn_temporal.is_some();
             let a = block.pre_attention(x.clone());
             let maps = if collect { AttentionMaps::Logits } else { maps };
-            let att = block.attention(a.clone(), maps);
+            let (att, att_bias) = block.attention_unbiased(a.clone(), maps);
             let (att_output, logits, probs) = (att.output, att.logits, att.probs);
             let flow = match (temporal, mode) {
                 (false, _) | (true, AmFlowMode::Off) => None,
@@ -320,7 +320,9 @@ impl AmFlowModel {
                 None => add.attn_adapter.bottleneck(a),
             };
             let [g1, g2] = block.layer_scales();
-            let x1 = add.attn_adapter.residual(x, att_output, g1, e1.clone());
+            let x1 = add
+                .attn_adapter
+                .residual(x, (att_output, att_bias), g1, e1.clone());
             let bn = block.pre_mlp(x1.clone());
             let e2 = add.mlp_adapter.bottleneck(bn.clone());
             if i == last_block {

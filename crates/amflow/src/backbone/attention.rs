@@ -99,6 +99,37 @@ impl SelfAttention {
     /// Runs attention on `a`, keeping the maps `maps` asks for. Every product goes through the
     /// op facade ([`amflow_kernels::ops`]), which picks the kernel for the backend.
     pub fn forward(&self, a: Tensor<3>, maps: AttentionMaps) -> AttentionOutput {
+        let (merged, logits, probs) = self.attend(a, maps);
+        AttentionOutput {
+            output: self.o.forward(merged),
+            logits,
+            probs,
+        }
+    }
+
+    /// [`SelfAttention::forward`] with the output projection's bias left out of `output`, and
+    /// that bias: for the fused residual update, which adds it in its own pass.
+    pub fn forward_unbiased(
+        &self,
+        a: Tensor<3>,
+        maps: AttentionMaps,
+    ) -> (AttentionOutput, Option<Tensor<1>>) {
+        let (merged, logits, probs) = self.attend(a, maps);
+        let (output, bias) = self.o.forward_unbiased(merged);
+        let out = AttentionOutput {
+            output,
+            logits,
+            probs,
+        };
+        (out, bias)
+    }
+
+    /// The heads merged before the output projection, and the maps `maps` asks for.
+    fn attend(
+        &self,
+        a: Tensor<3>,
+        maps: AttentionMaps,
+    ) -> (Tensor<3>, Option<Tensor<4>>, Option<Tensor<4>>) {
         let heads = self.num_heads;
         let scale = ((a.dims()[2] / heads) as f64).powf(-0.5);
         let (q, k, v) = (
@@ -118,10 +149,6 @@ impl SelfAttention {
                 (ops::attention_apply(p.clone(), v, heads), Some(l), Some(p))
             }
         };
-        AttentionOutput {
-            output: self.o.forward(merged),
-            logits,
-            probs,
-        }
+        (merged, logits, probs)
     }
 }

@@ -38,10 +38,20 @@ impl Mlp {
         })
     }
 
-    /// Applies the MLP.
+    /// Applies the MLP (`fc1`'s bias added in the activation's pass).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.fc2
-            .forward(self.activation.forward(self.fc1.forward(x)))
+        self.fc2.forward(self.hidden(x))
+    }
+
+    /// The MLP without `fc2`'s bias, and that bias ([`Linear::forward_unbiased`]).
+    pub fn forward_unbiased<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Option<Tensor<1>>) {
+        self.fc2.forward_unbiased(self.hidden(x))
+    }
+
+    /// `act(fc1(x))`, the bias and the activation in one pass.
+    fn hidden<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let (h, bias) = self.fc1.forward_unbiased(x);
+        self.activation.forward_biased(h, bias)
     }
 }
 
@@ -152,6 +162,15 @@ impl VitBlock {
         self.attention.forward(a, maps)
     }
 
+    /// [`VitBlock::attention`] with the output projection's bias left out, and that bias.
+    pub fn attention_unbiased(
+        &self,
+        a: Tensor<3>,
+        maps: AttentionMaps,
+    ) -> (AttentionOutput, Option<Tensor<1>>) {
+        self.attention.forward_unbiased(a, maps)
+    }
+
     /// `g1 * att`.
     pub fn scale_attention(&self, att: Tensor<3>) -> Tensor<3> {
         scale(att, &self.layer_scale1)
@@ -167,9 +186,9 @@ impl VitBlock {
         [&self.layer_scale1, &self.layer_scale2].map(|g| g.as_ref().map(Param::val))
     }
 
-    /// `MLP(b)`, before its LayerScale.
-    pub fn mlp_unscaled(&self, b: Tensor<3>) -> Tensor<3> {
-        self.mlp.forward(b)
+    /// `MLP(b)` before its LayerScale and without `fc2`'s bias, and that bias.
+    pub fn mlp_unscaled(&self, b: Tensor<3>) -> (Tensor<3>, Option<Tensor<1>>) {
+        self.mlp.forward_unbiased(b)
     }
 
     /// `g2 * MLP(b)`.

@@ -22,6 +22,20 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Applies the activation to `x + bias` (`bias` along the last axis; a linear layer's output
+    /// whose bias it leaves to this pass: [`crate::nn::Linear::forward_unbiased`]).
+    pub fn forward_biased<const D: usize>(
+        self,
+        x: Tensor<D>,
+        bias: Option<Tensor<1>>,
+    ) -> Tensor<D> {
+        match (self, bias) {
+            (Activation::Gelu, bias) => amflow_kernels::ops::gelu_bias(x, bias),
+            (other, Some(b)) => other.forward(x + b.unsqueeze::<D>()),
+            (other, None) => other.forward(x),
+        }
+    }
+
     /// Applies the activation.
     pub fn forward<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {

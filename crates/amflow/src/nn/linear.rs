@@ -68,6 +68,19 @@ impl Linear {
         y.reshape(dims)
     }
 
+    /// `x W^T` without the bias, and the bias: for a consumer that adds it in a pass of its own
+    /// (the fused residual update), so that the product writes its output without starting from
+    /// bias rows.
+    pub fn forward_unbiased<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Option<Tensor<1>>) {
+        let mut dims = x.dims();
+        let d_in = dims[D - 1];
+        let rows: usize = dims[..D - 1].iter().product();
+        let flat: Tensor<2> = x.reshape([rows, d_in]);
+        let y = amflow_kernels::ops::linear(flat, self.weight.val(), None);
+        dims[D - 1] = self.d_out();
+        (y.reshape(dims), self.bias.as_ref().map(Param::val))
+    }
+
     /// The layer applied to the concatenation of `first` and `second` on the last axis,
     /// without writing the concatenation: `first W_1^T + b + second W_2^T`, `W_1` and `W_2`
     /// the weight's columns for each part (the same function up to the order of the sums; on
