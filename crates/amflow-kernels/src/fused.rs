@@ -341,7 +341,8 @@ impl Backward<Flex, 2> for GeluBiasBackward {
         let d = last_dim(&ops.state);
         let dx = map_in_place(grad, |g| host_kernels::mul_in_place(g, values(&ops.state)));
         if let Some(node) = node_bias {
-            let db = host_kernels::column_sums(values(&contiguous(dx.clone())), d);
+            // `map_in_place` returned a contiguous tensor.
+            let db = host_kernels::column_sums(values(&dx), d);
             grads.register::<Flex>(node.id, tensor_of(db, [d]));
         }
         if let Some(node) = node_x {

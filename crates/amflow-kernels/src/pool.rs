@@ -31,7 +31,7 @@ pub fn on_pool_for<R: Send>(device: &burn::prelude::Device, work: impl FnOnce() 
 /// threads by work stealing), on another device one after another on the calling thread (its
 /// kernels run on the device). For independent pieces of a pass whose kernels are too small to
 /// keep every core busy on their own: the temporal heads of a model (docs/performance.md,
-/// "One change: the temporal heads side by side").
+/// "The Zen 5's AVX2 path, piece by piece").
 pub fn map_on_pool_for<T: Send, R: Send>(
     device: &burn::prelude::Device,
     items: Vec<T>,

@@ -180,10 +180,13 @@ impl Backward<Flex, 7> for ResidualBackward {
                 grads.register::<Flex>(node.id, tensor_of(du, shape.clone()));
             }
         }
+        // sum_rows(grad), for ds and dgamma (both only with a trainable backbone's LayerScale
+        // or the adapter's scale): computed once.
+        let grad_columns = std::cell::OnceCell::new();
         if let Some(node) = node_s {
             // sum(grad * (u + u_bias)) = sum(grad * u) + sum_j u_bias_j sum_rows(grad)_j
             let u = u.expect("kept when s trains");
-            let columns = crate::host_kernels::column_sums(g, d);
+            let columns = grad_columns.get_or_init(|| crate::host_kernels::column_sums(g, d));
             let with_bias: f32 = columns.iter().zip(update.u_bias).map(|(c, b)| c * b).sum();
             let ds = crate::host_kernels::dot_parallel(g, values(&u)) + with_bias;
             grads.register::<Flex>(node.id, tensor_of(vec![ds], [1]));
@@ -191,7 +194,7 @@ impl Backward<Flex, 7> for ResidualBackward {
         if let Some(node) = node_gamma {
             // sum_rows(grad * (a + a_bias)) = sum_rows(grad * a) + a_bias sum_rows(grad)
             let a = a.expect("kept when gamma trains");
-            let columns = crate::host_kernels::column_sums(g, d);
+            let columns = grad_columns.get_or_init(|| crate::host_kernels::column_sums(g, d));
             let dgamma: Vec<f32> = crate::host_kernels::column_dots(g, values(&a), d)
                 .into_iter()
                 .zip(columns.iter().zip(update.a_bias))

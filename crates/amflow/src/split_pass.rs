@@ -90,18 +90,18 @@ impl SplitPass {
         };
         let SplitParts {
             inputs,
-            logits,
+            mut logits,
             leaves,
         } = parts;
         let loss_grads = loss.backward();
-        let mut upstream = Vec::with_capacity(leaves.len());
-        for leaf in &leaves {
-            upstream.push(leaf.grad(&loss_grads).ok_or_else(|| {
-                AmflowError::Config("the loss does not depend on every head's logits".into())
-            })?);
-        }
-        let mut logits = logits;
-        let mut upstream = upstream;
+        let mut upstream = leaves
+            .iter()
+            .map(|leaf| {
+                leaf.grad(&loss_grads).ok_or_else(|| {
+                    AmflowError::Config("the loss does not depend on every head's logits".into())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let (final_logits, final_grad) = (
             logits.pop().expect("the final-frame head"),
             upstream.pop().expect("the final-frame head"),

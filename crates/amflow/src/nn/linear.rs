@@ -58,12 +58,27 @@ impl Linear {
 
     /// Applies the layer to the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let bias = self.bias();
+        self.on_rows(x, |x| {
+            amflow_kernels::ops::linear(x, self.weight.val(), bias)
+        })
+    }
+
+    /// The bias, if the layer has one.
+    fn bias(&self) -> Option<Tensor<1>> {
+        self.bias.as_ref().map(Param::val)
+    }
+
+    /// `product` of `x` flattened to `[rows, last axis]`, its result given back `x`'s leading
+    /// axes and the layer's output width.
+    fn on_rows<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        product: impl FnOnce(Tensor<2>) -> Tensor<2>,
+    ) -> Tensor<D> {
         let mut dims = x.dims();
-        let d_in = dims[D - 1];
         let rows: usize = dims[..D - 1].iter().product();
-        let flat: Tensor<2> = x.reshape([rows, d_in]);
-        let bias = self.bias.as_ref().map(Param::val);
-        let y = amflow_kernels::ops::linear(flat, self.weight.val(), bias);
+        let y = product(x.reshape([rows, dims[D - 1]]));
         dims[D - 1] = self.d_out();
         y.reshape(dims)
     }
@@ -72,13 +87,10 @@ impl Linear {
     /// (the fused residual update), so that the product writes its output without starting from
     /// bias rows.
     pub fn forward_unbiased<const D: usize>(&self, x: Tensor<D>) -> (Tensor<D>, Option<Tensor<1>>) {
-        let mut dims = x.dims();
-        let d_in = dims[D - 1];
-        let rows: usize = dims[..D - 1].iter().product();
-        let flat: Tensor<2> = x.reshape([rows, d_in]);
-        let y = amflow_kernels::ops::linear(flat, self.weight.val(), None);
-        dims[D - 1] = self.d_out();
-        (y.reshape(dims), self.bias.as_ref().map(Param::val))
+        let y = self.on_rows(x, |x| {
+            amflow_kernels::ops::linear(x, self.weight.val(), None)
+        });
+        (y, self.bias())
     }
 
     /// The layer applied to the concatenation of `first` and `second` on the last axis,
@@ -93,19 +105,13 @@ impl Linear {
         let (d1, d2) = (first.dims()[D - 1], second.dims()[D - 1]);
         assert_eq!(d1 + d2, self.d_in(), "concatenated widths {d1} + {d2}");
         let weight = self.weight.val();
-        let mut dims = first.dims();
-        let rows: usize = dims[..D - 1].iter().product();
-        let bias = self.bias.as_ref().map(Param::val);
-        let y = amflow_kernels::ops::linear(
-            first.reshape([rows, d1]),
-            weight.clone().narrow(1, 0, d1),
-            bias,
-        ) + amflow_kernels::ops::linear(
-            second.reshape([rows, d2]),
-            weight.narrow(1, d1, d2),
-            None,
-        );
-        dims[D - 1] = self.d_out();
-        y.reshape(dims)
+        let bias = self.bias();
+        let first = self.on_rows(first, |x| {
+            amflow_kernels::ops::linear(x, weight.clone().narrow(1, 0, d1), bias)
+        });
+        first
+            + self.on_rows(second, |x| {
+                amflow_kernels::ops::linear(x, weight.narrow(1, d1, d2), None)
+            })
     }
 }
