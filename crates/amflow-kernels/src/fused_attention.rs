@@ -4,57 +4,87 @@
 //! - logits `L[f, h] = scale q_h k_h^T`, `[frames, heads, tokens, tokens]`;
 //! - output `O[f, :, h] = P[f, h] v_h`, heads merged into `[frames, tokens, width]`.
 //!
-//! `q`, `k`, `v` are the projections as they come, `[frames, tokens, width]` with the heads side
-//! by side (head `h` is columns `h d .. (h + 1) d`): each head's product reads its columns in
-//! place and writes its output columns in place, so the head split and merge cost no copies, the
-//! scale rides on the product, and each output is written once (burn's CPU matrix product
-//! zero-fills its output and then copies it into an aligned buffer: 6% of an inference).
+//! `q`, `k`, `v` come packed as one `[frames, tokens, 3 width]` buffer (one product of the
+//! layer input with the three weights stacked; [`crate::heads`]), each with its heads side by
+//! side: each head's product reads its columns in place and writes its output columns in place,
+//! so the head split and merge cost no copies, the scale rides on the product, and each output
+//! is written once (burn's CPU matrix product zero-fills its output and then copies it into an
+//! aligned buffer: 6% of an inference).
 //!
 //! Backward: `dq_h = scale dL k_h`, `dk_h = scale dL^T q_h`; `dP = dO_h v_h^T`,
-//! `dv_h = P^T dO_h`. Frames run in parallel, each product through [`super::gemm`].
+//! `dv_h = P^T dO_h`, frames in parallel, each product through [`super::gemm`]. All three land
+//! in one `[frames, tokens, 3 width]` gradient: the ops of one attention call share a
+//! [`GradientLink`], and the op whose backward runs second (the scores op: the apply op reads
+//! its output, so autodiff runs the apply op's backward first) takes the gradient the first one
+//! registered back out of the container and adds its columns into it, where autodiff would
+//! otherwise add two `3 width` gradients (or, with three projections, three `width` ones).
+
+use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Dispatch, Flex};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 
 use super::flex_host::{contiguous, tensor_of, values, with_backward};
 use super::gemm::{matmul, MatMut, MatRef};
-use crate::heads::HeadLayout;
+use crate::heads::{HeadLayout, Projection};
 use crate::host_kernels::{self, rows_per_part, run_parts, Plain};
 
-/// The attention products (see the module docs).
+/// Shared by the ops of one attention call: the nodes (`qkv`, the probabilities) for which one
+/// of them has registered a gradient, which the next one may then take back and add into
+/// instead of registering its own (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct GradientLink(Arc<Mutex<Vec<NodeId>>>);
+
+impl GradientLink {
+    fn mark(&self, id: NodeId) {
+        let mut ids = self.0.lock().expect("gradient link");
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    fn marked(&self, id: NodeId) -> bool {
+        self.0.lock().expect("gradient link").contains(&id)
+    }
+}
+
+/// The attention products on packed projections (see the module docs).
 #[backend_extension(Flex, Autodiff)]
 pub trait AttentionProductOps: burn::backend::Backend {
     /// `scale q_h k_h^T` per frame and head: `[frames, heads, tokens, tokens]`.
     fn attention_logits(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
         scale: f64,
+        link: GradientLink,
     ) -> FloatTensor<Self>;
     /// `P_h v_h` per frame and head, heads merged: `[frames, tokens, width]`.
     fn attention_apply(
         p: FloatTensor<Self>,
-        v: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
+        link: GradientLink,
     ) -> FloatTensor<Self>;
     /// `softmax(scale q_h k_h^T)` per frame and head, each map normalised while it is in the
     /// cache: `[frames, heads, tokens, tokens]`.
     fn attention_probs(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
         scale: f64,
+        link: GradientLink,
     ) -> FloatTensor<Self>;
 }
 
-/// Sizes of one attention call: the projections' layout, and here its `tokens x tokens` maps.
+/// Sizes of one attention call: the packed projections' layout, and here its
+/// `tokens x tokens` maps.
 type Dims = HeadLayout;
 
 impl Dims {
@@ -99,31 +129,26 @@ fn per_frame(
     );
 }
 
-fn logits_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
-    scores_forward(q, k, heads, scale, false)
+fn logits_forward(qkv: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
+    scores_forward(qkv, heads, scale, false)
 }
 
-fn probs_forward(q: &FlexTensor, k: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
-    scores_forward(q, k, heads, scale, true)
+fn probs_forward(qkv: &FlexTensor, heads: usize, scale: f64) -> FlexTensor {
+    scores_forward(qkv, heads, scale, true)
 }
 
 /// `scale q_h k_h^T` per frame and head, each map put through a softmax over its rows right
 /// after its product when `normalise`.
-fn scores_forward(
-    q: &FlexTensor,
-    k: &FlexTensor,
-    heads: usize,
-    scale: f64,
-    normalise: bool,
-) -> FlexTensor {
-    let dims = Dims::of(q, heads);
-    let (q, k) = (values(q), values(k));
+fn scores_forward(qkv: &FlexTensor, heads: usize, scale: f64, normalise: bool) -> FlexTensor {
+    let dims = Dims::packed(qkv, heads);
+    let qkv = values(qkv);
     let fl = dims.frame();
     let mut maps = vec![0.0f32; dims.frames * dims.heads * dims.map()];
     per_frame(dims, &mut maps, dims.heads * dims.map(), |f, frame_maps| {
-        let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
+        let x = &qkv[f * fl..(f + 1) * fl];
         for h in 0..dims.heads {
-            let (qh, kh) = (dims.head(qf, h), dims.head(kf, h).t());
+            let qh = dims.packed_head(x, Projection::Query, h);
+            let kh = dims.packed_head(x, Projection::Key, h).t();
             matmul(dims.map_mut(frame_maps, h), false, qh, kh, scale as f32);
             if normalise {
                 let map = &mut frame_maps[h * dims.map()..(h + 1) * dims.map()];
@@ -134,302 +159,321 @@ fn scores_forward(
     tensor_of(maps, [dims.frames, dims.heads, dims.tokens, dims.tokens])
 }
 
-fn apply_forward(p: &FlexTensor, v: &FlexTensor, heads: usize) -> FlexTensor {
-    let dims = Dims::of(v, heads);
-    let (p, v) = (values(p), values(v));
-    let (fl, ml) = (dims.frame(), dims.heads * dims.map());
-    let mut out = vec![0.0f32; dims.frames * fl];
-    per_frame(dims, &mut out, fl, |f, of| {
-        let (pf, vf) = (&p[f * ml..(f + 1) * ml], &v[f * fl..(f + 1) * fl]);
+fn apply_forward(p: &FlexTensor, qkv: &FlexTensor, heads: usize) -> FlexTensor {
+    let dims = Dims::packed(qkv, heads);
+    let merged = dims.unpacked();
+    let (p, qkv) = (values(p), values(qkv));
+    let (fl, ol, ml) = (dims.frame(), merged.frame(), dims.heads * dims.map());
+    let mut out = vec![0.0f32; dims.frames * ol];
+    per_frame(dims, &mut out, ol, |f, of| {
+        let (pf, x) = (&p[f * ml..(f + 1) * ml], &qkv[f * fl..(f + 1) * fl]);
         for h in 0..dims.heads {
-            matmul(
-                dims.head_mut(of, h),
-                false,
-                dims.map_of(pf, h),
-                dims.head(vf, h),
-                1.0,
-            );
+            let vh = dims.packed_head(x, Projection::Value, h);
+            matmul(merged.head_mut(of, h), false, dims.map_of(pf, h), vh, 1.0);
         }
     });
     tensor_of(out, [dims.frames, dims.tokens, dims.width()])
 }
 
 impl AttentionProductOps for Flex {
-    fn attention_logits(q: FlexTensor, k: FlexTensor, heads: usize, scale: f64) -> FlexTensor {
-        logits_forward(&contiguous(q), &contiguous(k), heads, scale)
+    fn attention_logits(qkv: FlexTensor, heads: usize, scale: f64, _: GradientLink) -> FlexTensor {
+        logits_forward(&contiguous(qkv), heads, scale)
     }
 
-    fn attention_apply(p: FlexTensor, v: FlexTensor, heads: usize) -> FlexTensor {
-        apply_forward(&contiguous(p), &contiguous(v), heads)
+    fn attention_apply(
+        p: FlexTensor,
+        qkv: FlexTensor,
+        heads: usize,
+        _: GradientLink,
+    ) -> FlexTensor {
+        apply_forward(&contiguous(p), &contiguous(qkv), heads)
     }
 
-    fn attention_probs(q: FlexTensor, k: FlexTensor, heads: usize, scale: f64) -> FlexTensor {
-        probs_forward(&contiguous(q), &contiguous(k), heads, scale)
+    fn attention_probs(qkv: FlexTensor, heads: usize, scale: f64, _: GradientLink) -> FlexTensor {
+        probs_forward(&contiguous(qkv), heads, scale)
     }
 }
 
-/// The two inputs of a product, kept for its backward (shared buffers, not copies).
+/// The gradient (of `shape`) a backward adds its part into: `taken`, the one another op of
+/// the call registered and `take_shared_gradient!` took back out of the container, or a new
+/// zero one. Register the result with [`register_shared_gradient`].
+fn shared_gradient(
+    grads: &mut Gradients,
+    id: NodeId,
+    taken: Option<FlexTensor>,
+    shape: &[usize],
+) -> TensorData {
+    if let Some(taken) = taken {
+        if taken.layout().shape().to_vec() == shape {
+            return taken.into_data();
+        }
+        // Not expected: something else registered another shape; autodiff adds it back.
+        grads.register::<Flex>(id, taken);
+    }
+    TensorData::new(vec![0.0f32; shape.iter().product()], shape.to_vec())
+}
+
+/// Takes the gradient registered for `$node` (`qkv`, or the probabilities) out of `$grads`
+/// when `$link` says one of the call's ops registered one and the container gives it up: the
+/// node is not a leaf (`order > 0`), whose gradient would stay registered and be added again.
+macro_rules! take_shared_gradient {
+    ($grads:expr, $node:expr, $link:expr) => {
+        ($link.marked($node.id) && $node.order > 0).then(|| $grads.consume::<Flex>(&$node))
+    };
+}
+
+fn register_shared_gradient(
+    grads: &mut Gradients,
+    id: NodeId,
+    link: &GradientLink,
+    gradient: TensorData,
+) {
+    grads.register::<Flex>(id, FlexTensor::from_data(gradient));
+    link.mark(id);
+}
+
+/// The mutable values of a gradient made by [`shared_gradient`].
+fn gradient_values(gradient: &mut TensorData) -> &mut [f32] {
+    gradient
+        .as_mut_slice::<f32>()
+        .expect("shared gradients are f32")
+}
+
+/// What a scores op's backward needs: `qkv` (a shared buffer) and, for the probabilities,
+/// `P`.
 #[derive(Debug, Clone)]
-struct ProductState {
-    a: FlexTensor,
-    b: FlexTensor,
+struct ScoresState {
+    qkv: FlexTensor,
+    probs: Option<FlexTensor>,
     heads: usize,
     scale: f32,
+    link: GradientLink,
 }
 
-#[derive(Debug)]
-struct LogitsBackward;
-
-impl Backward<Flex, 2> for LogitsBackward {
-    type State = ProductState;
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_q, node_k] = ops.parents;
-        let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let ProductState {
-            a: q,
-            b: k,
-            heads,
-            scale,
-        } = ops.state;
-        let dims = Dims::of(&q, heads);
-        let (gl, (q, k)) = (values(&grad), (values(&q), values(&k)));
-        let (fl, ml) = (dims.frame(), dims.heads * dims.map());
-        let shape = [dims.frames, dims.tokens, dims.width()];
-        // dq_h = scale dL k_h, dk_h = scale dL^T q_h
-        let gradient = |other: &[f32], transpose: bool| {
-            let mut out = vec![0.0f32; dims.frames * fl];
-            per_frame(dims, &mut out, fl, |f, of| {
-                let (gf, xf) = (&gl[f * ml..(f + 1) * ml], &other[f * fl..(f + 1) * fl]);
-                for h in 0..dims.heads {
-                    let g = dims.map_of(gf, h);
-                    let g = if transpose { g.t() } else { g };
-                    matmul(dims.head_mut(of, h), false, g, dims.head(xf, h), scale);
-                }
-            });
-            tensor_of(out, shape)
-        };
-        if let Some(node) = node_q {
-            let dq = gradient(k, false);
-            grads.register::<Flex>(node.id, dq);
-        }
-        if let Some(node) = node_k {
-            let dk = gradient(q, true);
-            grads.register::<Flex>(node.id, dk);
-        }
+impl ScoresState {
+    fn shape(&self) -> [usize; 3] {
+        let s = self.qkv.layout().shape();
+        [s[0], s[1], s[2]]
     }
 }
 
-/// What the probabilities' backward needs: `q`, `k` and `P` (shared buffers).
-#[derive(Debug, Clone)]
-struct ProbsState {
-    q: FlexTensor,
-    k: FlexTensor,
-    probs: FlexTensor,
-    heads: usize,
-    scale: f32,
-}
-
+/// The backward of both scores ops: per map, `dS` (`dL` itself for the logits;
+/// `P (dP - rowsum(P dP))` for the probabilities, in a scratch map), then
+/// `dq_h += scale dS k_h` and `dk_h += scale dS^T q_h` into the `qkv` gradient.
 #[derive(Debug)]
-struct ProbsBackward;
+struct ScoresBackward;
 
-impl Backward<Flex, 2> for ProbsBackward {
-    type State = ProbsState;
+impl Backward<Flex, 1> for ScoresBackward {
+    type State = ScoresState;
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_q, node_k] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let Some(node) = node else { return };
         let st = ops.state;
-        let dims = Dims::of(&st.q, st.heads);
-        let (gp, p) = (values(&grad), values(&st.probs));
-        let (q, k) = (values(&st.q), values(&st.k));
+        let dims = Dims::packed(&st.qkv, st.heads);
+        let taken = take_shared_gradient!(grads, node, st.link);
+        let mut gradient = shared_gradient(grads, node.id, taken, &st.shape());
+        let (gs, qkv) = (values(&grad), values(&st.qkv));
+        let probs = st.probs.as_ref().map(values);
         let (fl, ml, n) = (dims.frame(), dims.heads * dims.map(), dims.map());
         let scale = st.scale;
-        // Per map: dS = P (dP - rowsum(P dP)) in a scratch map, then dq_h = scale dS k_h and
-        // dk_h = scale dS^T q_h.
-        let mut dq = vec![0.0f32; dims.frames * fl];
-        let mut dk = vec![0.0f32; dims.frames * fl];
         let per = dims.frames_per_part();
-        let parts = dq
+        let parts = gradient_values(&mut gradient)
             .chunks_mut(per * fl)
-            .zip(dk.chunks_mut(per * fl))
             .enumerate();
-        let kernel = Plain(move |(part, (dq, dk)): (usize, (&mut [f32], &mut [f32]))| {
-            let mut ds = vec![0.0f32; n];
-            let frames = dq.chunks_mut(fl).zip(dk.chunks_mut(fl)).enumerate();
-            for (i, (dqf, dkf)) in frames {
+        let kernel = Plain(move |(part, out): (usize, &mut [f32])| {
+            let mut ds = vec![0.0f32; if probs.is_some() { n } else { 0 }];
+            for (i, of) in out.chunks_mut(fl).enumerate() {
                 let f = part * per + i;
-                let (qf, kf) = (&q[f * fl..(f + 1) * fl], &k[f * fl..(f + 1) * fl]);
+                let x = &qkv[f * fl..(f + 1) * fl];
                 for h in 0..dims.heads {
                     let at = f * ml + h * n;
-                    ds.copy_from_slice(&gp[at..at + n]);
-                    host_kernels::softmax_backward_in_place(&p[at..at + n], &mut ds, dims.tokens);
-                    let s = MatRef::row_major(&ds, dims.tokens, dims.tokens);
-                    matmul(dims.head_mut(dqf, h), false, s, dims.head(kf, h), scale);
-                    matmul(dims.head_mut(dkf, h), false, s.t(), dims.head(qf, h), scale);
+                    let s = match probs {
+                        Some(p) => {
+                            ds.copy_from_slice(&gs[at..at + n]);
+                            host_kernels::softmax_backward_in_place(
+                                &p[at..at + n],
+                                &mut ds,
+                                dims.tokens,
+                            );
+                            MatRef::row_major(&ds, dims.tokens, dims.tokens)
+                        }
+                        None => MatRef::row_major(&gs[at..at + n], dims.tokens, dims.tokens),
+                    };
+                    let (qh, kh) = (
+                        dims.packed_head(x, Projection::Query, h),
+                        dims.packed_head(x, Projection::Key, h),
+                    );
+                    let dq = dims.packed_head_mut(of, Projection::Query, h);
+                    matmul(dq, true, s, kh, scale);
+                    let dk = dims.packed_head_mut(of, Projection::Key, h);
+                    matmul(dk, true, s.t(), qh, scale);
                 }
             }
         });
         run_parts(parts, kernel);
-        let shape = [dims.frames, dims.tokens, dims.width()];
-        if let Some(node) = node_q {
-            grads.register::<Flex>(node.id, tensor_of(dq, shape));
-        }
-        if let Some(node) = node_k {
-            grads.register::<Flex>(node.id, tensor_of(dk, shape));
-        }
+        register_shared_gradient(grads, node.id, &st.link, gradient);
     }
+}
+
+/// What the apply op's backward needs: `P` and `qkv` (shared buffers).
+#[derive(Debug, Clone)]
+struct ApplyState {
+    p: FlexTensor,
+    qkv: FlexTensor,
+    heads: usize,
+    link: GradientLink,
 }
 
 #[derive(Debug)]
 struct ApplyBackward;
 
 impl Backward<Flex, 2> for ApplyBackward {
-    type State = ProductState;
+    type State = ApplyState;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_p, node_v] = ops.parents;
+        let [node_p, node_qkv] = ops.parents;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let ProductState {
-            a: p, b: v, heads, ..
-        } = ops.state;
-        let dims = Dims::of(&v, heads);
-        let (go, (p, v)) = (values(&grad), (values(&p), values(&v)));
-        let (fl, ml) = (dims.frame(), dims.heads * dims.map());
+        let st = ops.state;
+        let dims = Dims::packed(&st.qkv, st.heads);
+        let merged = dims.unpacked();
+        let (go, (p, qkv)) = (values(&grad), (values(&st.p), values(&st.qkv)));
+        let (fl, gl, ml) = (dims.frame(), merged.frame(), dims.heads * dims.map());
         if let Some(node) = node_p {
-            // dP = dO_h v_h^T
-            let mut dp = vec![0.0f32; dims.frames * ml];
-            per_frame(dims, &mut dp, ml, |f, maps| {
-                let (gf, vf) = (&go[f * fl..(f + 1) * fl], &v[f * fl..(f + 1) * fl]);
+            // dP += dO_h v_h^T
+            let taken = take_shared_gradient!(grads, node, st.link);
+            let shape = [dims.frames, dims.heads, dims.tokens, dims.tokens];
+            let mut gradient = shared_gradient(grads, node.id, taken, &shape);
+            per_frame(dims, gradient_values(&mut gradient), ml, |f, maps| {
+                let (gf, x) = (&go[f * gl..(f + 1) * gl], &qkv[f * fl..(f + 1) * fl]);
                 for h in 0..dims.heads {
-                    let dst = dims.map_mut(maps, h);
-                    matmul(dst, false, dims.head(gf, h), dims.head(vf, h).t(), 1.0);
+                    let vh = dims.packed_head(x, Projection::Value, h).t();
+                    matmul(dims.map_mut(maps, h), true, merged.head(gf, h), vh, 1.0);
                 }
             });
-            let shape = [dims.frames, dims.heads, dims.tokens, dims.tokens];
-            grads.register::<Flex>(node.id, tensor_of(dp, shape));
+            register_shared_gradient(grads, node.id, &st.link, gradient);
         }
-        if let Some(node) = node_v {
-            // dv_h = P^T dO_h
-            let mut dv = vec![0.0f32; dims.frames * fl];
-            per_frame(dims, &mut dv, fl, |f, of| {
-                let (pf, gf) = (&p[f * ml..(f + 1) * ml], &go[f * fl..(f + 1) * fl]);
+        if let Some(node) = node_qkv {
+            // dv_h += P^T dO_h
+            let s = st.qkv.layout().shape().to_vec();
+            let taken = take_shared_gradient!(grads, node, st.link);
+            let mut gradient = shared_gradient(grads, node.id, taken, &s);
+            per_frame(dims, gradient_values(&mut gradient), fl, |f, of| {
+                let (pf, gf) = (&p[f * ml..(f + 1) * ml], &go[f * gl..(f + 1) * gl]);
                 for h in 0..dims.heads {
                     let pt = dims.map_of(pf, h).t();
-                    matmul(dims.head_mut(of, h), false, pt, dims.head(gf, h), 1.0);
+                    let dv = dims.packed_head_mut(of, Projection::Value, h);
+                    matmul(dv, true, pt, merged.head(gf, h), 1.0);
                 }
             });
-            let shape = [dims.frames, dims.tokens, dims.width()];
-            grads.register::<Flex>(node.id, tensor_of(dv, shape));
+            register_shared_gradient(grads, node.id, &st.link, gradient);
         }
     }
 }
 
 impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
     fn attention_logits(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
         scale: f64,
+        link: GradientLink,
     ) -> FloatTensor<Self> {
-        with_backward::<C, _, _>(
-            LogitsBackward,
-            [q, k],
-            |[q, k]| {
-                let (q, k) = (contiguous(q), contiguous(k));
-                let logits = logits_forward(&q, &k, heads, scale);
-                let scale = scale as f32;
-                let state = ProductState {
-                    a: q,
-                    b: k,
-                    heads,
-                    scale,
-                };
-                (state, logits)
-            },
-            |[q, k]| Flex::attention_logits(q, k, heads, scale),
-        )
+        scores_op::<C>(qkv, heads, scale, link, false)
     }
 
     fn attention_apply(
         p: FloatTensor<Self>,
-        v: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
+        link: GradientLink,
     ) -> FloatTensor<Self> {
         with_backward::<C, _, _>(
             ApplyBackward,
-            [p, v],
-            |[p, v]| {
-                let (p, v) = (contiguous(p), contiguous(v));
-                let out = apply_forward(&p, &v, heads);
-                let state = ProductState {
-                    a: p,
-                    b: v,
+            [p, qkv],
+            |[p, qkv]| {
+                let (p, qkv) = (contiguous(p), contiguous(qkv));
+                let out = apply_forward(&p, &qkv, heads);
+                let state = ApplyState {
+                    p,
+                    qkv,
                     heads,
-                    scale: 1.0,
+                    link,
                 };
                 (state, out)
             },
-            |[p, v]| Flex::attention_apply(p, v, heads),
+            |[p, qkv]| apply_forward(&contiguous(p), &contiguous(qkv), heads),
         )
     }
 
     fn attention_probs(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
+        qkv: FloatTensor<Self>,
         heads: usize,
         scale: f64,
+        link: GradientLink,
     ) -> FloatTensor<Self> {
-        with_backward::<C, _, _>(
-            ProbsBackward,
-            [q, k],
-            |[q, k]| {
-                let (q, k) = (contiguous(q), contiguous(k));
-                let probs = probs_forward(&q, &k, heads, scale);
-                let state = ProbsState {
-                    q,
-                    k,
-                    probs: probs.clone(),
-                    heads,
-                    scale: scale as f32,
-                };
-                (state, probs)
-            },
-            |[q, k]| Flex::attention_probs(q, k, heads, scale),
-        )
+        scores_op::<C>(qkv, heads, scale, link, true)
     }
 }
 
-/// `scale q_h k_h^T` per frame and head for `q`, `k` `[frames, tokens, width]` (heads side by
-/// side): `[frames, heads, tokens, tokens]`.
-pub(crate) fn logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+/// The logits op (`normalise` false) or the probabilities op in the graph.
+fn scores_op<C: CheckpointStrategy>(
+    qkv: FloatTensor<Autodiff<Flex, C>>,
+    heads: usize,
+    scale: f64,
+    link: GradientLink,
+    normalise: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    with_backward::<C, _, _>(
+        ScoresBackward,
+        [qkv],
+        |[qkv]| {
+            let qkv = contiguous(qkv);
+            let out = scores_forward(&qkv, heads, scale, normalise);
+            let state = ScoresState {
+                qkv,
+                probs: normalise.then(|| out.clone()),
+                heads,
+                scale: scale as f32,
+                link,
+            };
+            (state, out)
+        },
+        |[qkv]| scores_forward(&contiguous(qkv), heads, scale, normalise),
+    )
+}
+
+/// `scale q_h k_h^T` per frame and head for packed `qkv` `[frames, tokens, 3 width]` (heads
+/// side by side in each projection): `[frames, heads, tokens, tokens]`.
+pub(crate) fn logits(qkv: Tensor<3>, heads: usize, scale: f64, link: GradientLink) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_logits(
-        q.into_dispatch(),
-        k.into_dispatch(),
+        qkv.into_dispatch(),
         heads,
         scale,
+        link,
     ))
 }
 
-/// `softmax(scale q_h k_h^T)` per frame and head for `q`, `k` `[frames, tokens, width]`:
+/// `softmax(scale q_h k_h^T)` per frame and head for packed `qkv`:
 /// `[frames, heads, tokens, tokens]`, the same as [`logits`] followed by a softmax over the
 /// last axis without the logits in memory.
-pub(crate) fn probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+pub(crate) fn probs(qkv: Tensor<3>, heads: usize, scale: f64, link: GradientLink) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_probs(
-        q.into_dispatch(),
-        k.into_dispatch(),
+        qkv.into_dispatch(),
         heads,
         scale,
+        link,
     ))
 }
 
-/// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]` and `v`
-/// `[frames, tokens, width]`, heads merged: `[frames, tokens, width]`.
-pub(crate) fn apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
+/// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]` and packed `qkv`,
+/// heads merged: `[frames, tokens, width]`.
+pub(crate) fn apply(p: Tensor<4>, qkv: Tensor<3>, heads: usize, link: GradientLink) -> Tensor<3> {
     Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_apply(
         p.into_dispatch(),
-        v.into_dispatch(),
+        qkv.into_dispatch(),
         heads,
+        link,
     ))
 }
 
@@ -444,101 +488,142 @@ mod tests {
         crate::flex_host::testing::random(shape, 1.0, device)
     }
 
+    /// burn's ops on packed projections: `[frames, heads, tokens, d]` views of `q`, `k`, `v`.
+    fn split(qkv: &Tensor<3>, which: usize, heads: usize) -> Tensor<4> {
+        let [f, n, w3] = qkv.dims();
+        let w = w3 / 3;
+        qkv.clone()
+            .narrow(2, which * w, w)
+            .reshape([f, n, heads, w / heads])
+            .swap_dims(1, 2)
+    }
+
+    fn burn_logits(qkv: &Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
+        split(qkv, 0, heads)
+            .matmul(split(qkv, 1, heads).swap_dims(2, 3))
+            .mul_scalar(scale)
+    }
+
+    fn burn_apply(p: Tensor<4>, qkv: &Tensor<3>, heads: usize) -> Tensor<3> {
+        let [f, n, w3] = qkv.dims();
+        p.matmul(split(qkv, 2, heads))
+            .swap_dims(1, 2)
+            .reshape([f, n, w3 / 3])
+    }
+
+    /// Every op of one call, each output in the loss with its own weights: the logits and the
+    /// probabilities, and two apply ops (of the softmax of the logits and of the
+    /// probabilities), so that every backward but the first takes the `qkv` gradient back.
+    /// Returns the four outputs and the gradient of `x`, from which `qkv` is `x` itself (a leaf,
+    /// whose gradient the ops cannot take back) or `1.5 x`.
+    fn run(
+        x: &Tensor<3>,
+        leaf: bool,
+        fused: bool,
+        heads: usize,
+        weights: &[Tensor<4>; 2],
+        out_weights: &[Tensor<3>; 2],
+    ) -> Vec<Vec<f32>> {
+        let w3 = x.dims()[2];
+        let scale = ((w3 / 3 / heads) as f64).powf(-0.5);
+        let x = x.clone().detach().require_grad();
+        let qkv = if leaf {
+            x.clone()
+        } else {
+            x.clone().mul_scalar(1.5)
+        };
+        let (l, p, o1, o2) = if fused {
+            assert!(on_cpu_f32(&qkv));
+            let link = GradientLink::default();
+            let l = logits(qkv.clone(), heads, scale, link.clone());
+            let p = probs(qkv.clone(), heads, scale, link.clone());
+            let o1 = apply(p.clone(), qkv.clone(), heads, link.clone());
+            let o2 = apply(activation::softmax(l.clone(), 3), qkv, heads, link);
+            (l, p, o1, o2)
+        } else {
+            let l = burn_logits(&qkv, heads, scale);
+            let p = activation::softmax(l.clone(), 3);
+            let o1 = burn_apply(p.clone(), &qkv, heads);
+            let o2 = burn_apply(activation::softmax(l.clone(), 3), &qkv, heads);
+            (l, p, o1, o2)
+        };
+        let loss = (l.clone() * weights[0].clone()).sum()
+            + (p.clone() * weights[1].clone()).sum()
+            + (o1.clone() * out_weights[0].clone()).sum()
+            + (o2.clone() * out_weights[1].clone()).sum();
+        let grads = loss.backward();
+        let dx = host(x.grad(&grads).unwrap());
+        vec![host(l), host(p), host(o1), host(o2), dx]
+    }
+
     #[test]
     fn products_and_their_gradients_match_burns_ops() {
         let device = Device::flex().autodiff();
         // 8 frames (split over the cores), and one frame; odd token counts.
         for (frames, tokens, width, heads) in [(8, 37, 48, 6), (1, 5, 12, 3)] {
-            let inputs: Vec<Tensor<3>> = (0..3)
-                .map(|_| random([frames, tokens, width], &device))
-                .collect();
-            let weights = random([frames, tokens, width], &device);
-            let lw = random([frames, heads, tokens, tokens], &device);
-            let scale = ((width / heads) as f64).powf(-0.5);
-            let run = |fused: bool| {
-                let [q, k, v] = [0, 1, 2].map(|i| inputs[i].clone().detach().require_grad());
-                let (l, o) = if fused {
-                    assert!(on_cpu_f32(&q));
-                    let l = logits(q.clone(), k.clone(), heads, scale);
-                    let p = activation::softmax(l.clone(), 3);
-                    (l, apply(p, v.clone(), heads))
-                } else {
-                    let split = |x: Tensor<3>| {
-                        x.reshape([frames, tokens, heads, width / heads])
-                            .swap_dims(1, 2)
-                    };
-                    let l = split(q.clone())
-                        .matmul(split(k.clone()).swap_dims(2, 3))
-                        .mul_scalar(scale);
-                    let p = activation::softmax(l.clone(), 3);
-                    let o = p
-                        .matmul(split(v.clone()))
-                        .swap_dims(1, 2)
-                        .reshape([frames, tokens, width]);
-                    (l, o)
-                };
-                let loss = (o.clone() * weights.clone()).sum() + (l.clone() * lw.clone()).sum();
-                let grads = loss.backward();
-                let mut out = vec![host(l), host(o)];
-                for x in [q, k, v] {
-                    out.push(host(x.grad(&grads).unwrap()));
+            let x = random([frames, tokens, 3 * width], &device);
+            let weights = [0, 1].map(|_| random([frames, heads, tokens, tokens], &device));
+            let out_weights = [0, 1].map(|_| random([frames, tokens, width], &device));
+            for leaf in [true, false] {
+                let fused = run(&x, leaf, true, heads, &weights, &out_weights);
+                let burn = run(&x, leaf, false, heads, &weights, &out_weights);
+                for (name, (a, b)) in ["L", "P", "O1", "O2", "dqkv"]
+                    .iter()
+                    .zip(fused.iter().zip(&burn))
+                {
+                    let err = relative_error(a, b);
+                    assert!(
+                        err < 1e-5,
+                        "{frames}x{tokens}x{width}/{heads} (leaf {leaf}) {name}: {err}"
+                    );
                 }
-                out
-            };
-            let (fused, burn) = (run(true), run(false));
-            for (name, (a, b)) in ["L", "O", "dq", "dk", "dv"]
-                .iter()
-                .zip(fused.iter().zip(&burn))
-            {
-                let err = relative_error(a, b);
-                assert!(
-                    err < 1e-5,
-                    "{frames}x{tokens}x{width}/{heads} {name}: {err}"
-                );
             }
-            // The probabilities op against burn's logits and softmax (no loss on the logits).
-            let run_probs = |fused: bool| {
-                let [q, k, v] = [0, 1, 2].map(|i| inputs[i].clone().detach().require_grad());
-                let p = if fused {
-                    probs(q.clone(), k.clone(), heads, scale)
-                } else {
-                    let split = |x: Tensor<3>| {
-                        x.reshape([frames, tokens, heads, width / heads])
-                            .swap_dims(1, 2)
-                    };
-                    let l = split(q.clone()).matmul(split(k.clone()).swap_dims(2, 3));
-                    activation::softmax(l.mul_scalar(scale), 3)
-                };
-                let o = apply(p.clone(), v.clone(), heads);
-                let loss = (o * weights.clone()).sum() + (p.clone() * lw.clone()).sum();
-                let grads = loss.backward();
-                let mut out = vec![host(p)];
-                for x in [q, k, v] {
-                    out.push(host(x.grad(&grads).unwrap()));
+        }
+    }
+
+    #[test]
+    fn one_op_alone_gives_the_whole_gradient() {
+        // Each op as the only consumer of `qkv` (no gradient to take back): its columns, and
+        // zeros in the others.
+        let device = Device::flex().autodiff();
+        let (frames, tokens, width, heads) = (2, 9, 12, 3);
+        let x = random([frames, tokens, 3 * width], &device);
+        let wl = random([frames, heads, tokens, tokens], &device);
+        let p = activation::softmax(random([frames, heads, tokens, tokens], &device), 3);
+        let wo = random([frames, tokens, width], &device);
+        let grad_of = |fused: bool, which: usize| {
+            let x = x.clone().detach().require_grad();
+            let qkv = x.clone().mul_scalar(2.0);
+            let loss = match (which, fused) {
+                (0, true) => (probs(qkv, heads, 0.5, GradientLink::default()) * wl.clone()).sum(),
+                (0, false) => {
+                    (activation::softmax(burn_logits(&qkv, heads, 0.5), 3) * wl.clone()).sum()
                 }
-                out
+                (_, true) => {
+                    (apply(p.clone(), qkv, heads, GradientLink::default()) * wo.clone()).sum()
+                }
+                (_, false) => (burn_apply(p.clone(), &qkv, heads) * wo.clone()).sum(),
             };
-            let (fused, burn) = (run_probs(true), run_probs(false));
-            for (name, (a, b)) in ["P", "dq", "dk", "dv"].iter().zip(fused.iter().zip(&burn)) {
-                let err = relative_error(a, b);
-                assert!(
-                    err < 1e-5,
-                    "probs {frames}x{tokens}x{width}/{heads} {name}: {err}"
-                );
-            }
+            host(x.grad(&loss.backward()).unwrap())
+        };
+        for which in [0, 1] {
+            let err = relative_error(&grad_of(true, which), &grad_of(false, which));
+            assert!(err < 1e-5, "op {which}: {err}");
         }
     }
 
     #[test]
     fn untracked_products_match_the_tracked_ones() {
         let device = Device::flex();
-        let [q, k, v] = [0, 1, 2].map(|_| random([3, 11, 16], &device));
-        let l = logits(q.clone(), k.clone(), 2, 0.25);
-        let o = apply(activation::softmax(l.clone(), 3), v.clone(), 2);
+        let qkv = random([3, 11, 48], &device);
+        let link = GradientLink::default();
+        let l = logits(qkv.clone(), 2, 0.25, link.clone());
+        let o = apply(activation::softmax(l.clone(), 3), qkv.clone(), 2, link);
         let ad = Device::flex().autodiff();
-        let lift = |x: Tensor<3>| Tensor::<3>::from_data(x.into_data(), &ad).require_grad();
-        let lt = logits(lift(q), lift(k), 2, 0.25);
-        let ot = apply(activation::softmax(lt.clone(), 3), lift(v), 2);
+        let tracked = Tensor::<3>::from_data(qkv.into_data(), &ad).require_grad();
+        let link = GradientLink::default();
+        let lt = logits(tracked.clone(), 2, 0.25, link.clone());
+        let ot = apply(activation::softmax(lt.clone(), 3), tracked, 2, link);
         assert!(relative_error(&host(l), &host(lt)) < 1e-6);
         assert!(relative_error(&host(o), &host(ot)) < 1e-6);
     }

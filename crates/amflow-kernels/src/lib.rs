@@ -11,7 +11,8 @@
 //!
 //! The CPU kernels live in private modules: `fused` (softmax, layer norm, GELU, linear),
 //! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V`, heads in place),
-//! `fused_linear_attention` (the aligning encoder's linear attention), `heads` (the
+//! `fused_linear_attention` (the aligning encoder's linear attention), `frame_difference`
+//! (aligned AM flow's `|x_t - x_{t+1}|`), `heads` (the
 //! projections' `[frames, tokens, heads x head_dim]` layout both attention kernels read),
 //! `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`),
 //! `gemm` (a
@@ -27,6 +28,7 @@ mod adamw;
 mod bf16_gemm;
 mod census;
 mod flex_host;
+mod frame_difference;
 mod fused;
 mod fused_attention;
 mod fused_linear_attention;

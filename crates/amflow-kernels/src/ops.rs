@@ -11,7 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::DType;
 
 use crate::flex_host::on_cpu_f32;
-use crate::{fused, fused_attention, fused_linear_attention, host_kernels};
+use crate::{frame_difference, fused, fused_attention, fused_linear_attention, host_kernels};
 
 pub use crate::adamw::{adamw_step, AdamWStep};
 pub use crate::residual::{residual, Residual};
@@ -112,56 +112,111 @@ fn merge_heads(x: Tensor<4>) -> Tensor<3> {
     x.swap_dims(1, 2).reshape([f, n, h * d])
 }
 
-/// The attention logits `scale q_h k_h^T` per frame and head: `[frames, heads, tokens, tokens]`.
-pub fn attention_logits(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
-    if on_cpu_f32(&q) {
-        return fused_attention::logits(q, k, heads, scale);
-    }
-    // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
-    let q = split_heads(q.mul_scalar(scale), heads);
-    q.matmul(split_heads(k, heads).swap_dims(2, 3))
+/// The packed projections of one self-attention call, `qkv` `[frames, tokens, 3 width]`: `q`,
+/// `k`, `v` side by side (one product of the layer input with the three weights stacked), each
+/// with its heads side by side. Its ops read the heads in place on the CPU backend, and the
+/// gradients of all of them land in one `qkv` gradient (`fused_attention`'s module docs); on
+/// other backends they are burn's ops on the three column ranges.
+#[derive(Debug, Clone)]
+pub struct PackedQkv {
+    qkv: Tensor<3>,
+    heads: usize,
+    scale: f64,
+    link: fused_attention::GradientLink,
 }
 
-/// The attention probabilities `softmax(scale q_h k_h^T)` per frame and head, without the
-/// logits in memory on the CPU backend (each map normalised while it is in the cache).
-pub fn attention_probs(q: Tensor<3>, k: Tensor<3>, heads: usize, scale: f64) -> Tensor<4> {
-    if on_cpu_f32(&q) {
-        return fused_attention::probs(q, k, heads, scale);
+impl PackedQkv {
+    /// `qkv` split into `heads` per projection, logits scaled by `scale`.
+    ///
+    /// # Panics
+    /// When the last axis is not three times a multiple of `heads`.
+    pub fn new(qkv: Tensor<3>, heads: usize, scale: f64) -> Self {
+        let w3 = qkv.dims()[2];
+        assert!(
+            heads > 0 && w3.is_multiple_of(3 * heads),
+            "packed projections of width {w3} for {heads} heads"
+        );
+        Self {
+            qkv,
+            heads,
+            scale,
+            link: fused_attention::GradientLink::default(),
+        }
     }
-    softmax_last(attention_logits(q, k, heads, scale))
+
+    fn fused(&self) -> bool {
+        on_cpu_f32(&self.qkv)
+    }
+
+    /// Projection `index` (0 `q`, 1 `k`, 2 `v`), `[frames, tokens, width]`.
+    fn projection(&self, index: usize) -> Tensor<3> {
+        let w = self.qkv.dims()[2] / 3;
+        self.qkv.clone().narrow(2, index * w, w)
+    }
+
+    /// The logits `scale q_h k_h^T` per frame and head: `[frames, heads, tokens, tokens]`.
+    pub fn logits(&self) -> Tensor<4> {
+        if self.fused() {
+            let link = self.link.clone();
+            return fused_attention::logits(self.qkv.clone(), self.heads, self.scale, link);
+        }
+        // The scale goes on `q` (`tokens x d` values) rather than on the logits (`tokens^2`).
+        let q = split_heads(self.projection(0).mul_scalar(self.scale), self.heads);
+        q.matmul(split_heads(self.projection(1), self.heads).swap_dims(2, 3))
+    }
+
+    /// The probabilities `softmax(scale q_h k_h^T)` per frame and head, without the logits in
+    /// memory on the CPU backend (each map normalised while it is in the cache).
+    pub fn probs(&self) -> Tensor<4> {
+        if self.fused() {
+            let link = self.link.clone();
+            return fused_attention::probs(self.qkv.clone(), self.heads, self.scale, link);
+        }
+        softmax_last(self.logits())
+    }
+
+    /// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]`, heads merged:
+    /// `[frames, tokens, width]`.
+    pub fn apply(&self, p: Tensor<4>) -> Tensor<3> {
+        if self.fused() {
+            let link = self.link.clone();
+            return fused_attention::apply(p, self.qkv.clone(), self.heads, link);
+        }
+        merge_heads(p.matmul(split_heads(self.projection(2), self.heads)))
+    }
+
+    /// Attention whose map nobody reads: `merge_heads(softmax(scale q_h k_h^T) v_h)`. Other
+    /// backends run burn's `attention` op, which the GPU backends compute as one fused kernel
+    /// that never writes the map to memory (under autodiff burn decomposes it); on the CPU
+    /// backend the fused probabilities and product.
+    pub fn attention(&self) -> Tensor<3> {
+        if self.fused() {
+            return self.apply(self.probs());
+        }
+        let options = AttentionModuleOptions {
+            scale: Some(self.scale),
+            softcap: None,
+            is_causal: false,
+        };
+        let [q, k, v] = [0, 1, 2].map(|i| split_heads(self.projection(i), self.heads));
+        merge_heads(burn::tensor::module::attention(
+            q, k, v, None, None, options,
+        ))
+    }
 }
 
-/// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]`, heads merged:
-/// `[frames, tokens, width]`.
-pub fn attention_apply(p: Tensor<4>, v: Tensor<3>, heads: usize) -> Tensor<3> {
-    if on_cpu_f32(&v) {
-        return fused_attention::apply(p, v, heads);
+/// Aligned AM flow's frame difference for `x` `[clips, frames, rows, width]` (`frames >= 2`):
+/// `|x_t - x_{t+1}|` per clip, the last pair repeated for the last frame so that every frame
+/// has one. One pass each way on the CPU backend, burn's slices and `abs` elsewhere.
+pub fn abs_frame_difference(x: Tensor<4>) -> Tensor<4> {
+    let t = x.dims()[1];
+    assert!(t >= 2, "a frame difference needs two frames, got {t}");
+    if on_cpu_f32(&x) {
+        return frame_difference::abs_frame_difference(x);
     }
-    merge_heads(p.matmul(split_heads(v, heads)))
-}
-
-/// Attention whose map nobody reads: `merge_heads(softmax(scale q_h k_h^T) v_h)`. Other
-/// backends run burn's `attention` op, which the GPU backends compute as one fused kernel that
-/// never writes the map to memory (under autodiff burn decomposes it); on the CPU backend the
-/// fused probabilities and product.
-pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
-    if on_cpu_f32(&q) {
-        let p = fused_attention::probs(q, k, heads, scale);
-        return fused_attention::apply(p, v, heads);
-    }
-    let options = AttentionModuleOptions {
-        scale: Some(scale),
-        softcap: None,
-        is_causal: false,
-    };
-    merge_heads(burn::tensor::module::attention(
-        split_heads(q, heads),
-        split_heads(k, heads),
-        split_heads(v, heads),
-        None,
-        None,
-        options,
-    ))
+    let pairs = (x.clone().narrow(1, 0, t - 1) - x.narrow(1, 1, t - 1)).abs();
+    let last = pairs.clone().narrow(1, t - 2, 1);
+    Tensor::cat(vec![pairs, last], 1)
 }
 
 /// `phi(x) = elu(x) + 1`, written as `exp(min(x, 0)) + max(x, 0)`: four element-wise passes
@@ -255,25 +310,17 @@ mod tests {
     #[test]
     fn fused_and_burn_paths_agree() {
         let s = [[2, 7, 12]; 3];
-        let (a, b) = both(
-            |x| attention_logits(x[0].clone(), x[1].clone(), 3, 0.5),
-            &s[..2],
-        );
+        let packed = |x: &[Tensor<3>]| PackedQkv::new(Tensor::cat(x.to_vec(), 2), 3, 0.5);
+        let (a, b) = both(|x| packed(&x).logits(), &s);
         assert!(relative_error(&a, &b) < 1e-5, "logits");
-        let (a, b) = both(
-            |x| attention_probs(x[0].clone(), x[1].clone(), 3, 0.5),
-            &s[..2],
-        );
+        let (a, b) = both(|x| packed(&x).probs(), &s);
         assert!(relative_error(&a, &b) < 1e-5, "probs");
-        let (a, b) = both(
-            |x| attention(x[0].clone(), x[1].clone(), x[2].clone(), 3, 0.5),
-            &s,
-        );
+        let (a, b) = both(|x| packed(&x).attention(), &s);
         assert!(relative_error(&a, &b) < 1e-5, "attention");
         let (a, b) = both(
             |x| {
-                let p = attention_probs(x[0].clone(), x[1].clone(), 3, 0.5);
-                attention_apply(p, x[2].clone(), 3)
+                let qkv = packed(&x);
+                qkv.apply(qkv.probs())
             },
             &s,
         );
@@ -289,9 +336,10 @@ mod tests {
     fn burns_attention_op_equals_the_explicit_path() {
         // The no-map op off the CPU path (f64 on Flex) against probabilities then product.
         let device = Device::flex();
-        let [q, k, v] = [0, 1, 2].map(|_| random([3, 5, 8], 1.0, &device).cast(DType::F64));
-        let fused = attention(q.clone(), k.clone(), v.clone(), 2, 0.3);
-        let explicit = attention_apply(attention_probs(q, k, 2, 0.3), v, 2);
+        let qkv = random([3, 5, 24], 1.0, &device).cast(DType::F64);
+        let qkv = PackedQkv::new(qkv, 2, 0.3);
+        let fused = qkv.attention();
+        let explicit = qkv.apply(qkv.probs());
         let (a, b) = (
             host(fused.cast(DType::F32)),
             host(explicit.cast(DType::F32)),

@@ -1,5 +1,8 @@
 //! Multi-head self-attention with an explicit path (model spec, section 1):
 //! `L = (a Wq)(a Wk)^T / sqrt(d)` per head, `P = softmax_j(L)`, `att = merge_heads(P (a Wv)) Wo`.
+//! The three projections run as one product with their weights stacked
+//! ([`Linear::forward_stacked`]), whose packed output the attention ops read
+//! ([`ops::PackedQkv`]).
 //!
 //! The pre-softmax logits `L` ("X_A" in the paper) and the probabilities `P` are returned when
 //! asked for ([`AttentionMaps`]), because AM flow is computed from them; a block that needs
@@ -132,21 +135,18 @@ impl SelfAttention {
     ) -> (Tensor<3>, Option<Tensor<4>>, Option<Tensor<4>>) {
         let heads = self.num_heads;
         let scale = ((a.dims()[2] / heads) as f64).powf(-0.5);
-        let (q, k, v) = (
-            self.q.forward(a.clone()),
-            self.k.forward(a.clone()),
-            self.v.forward(a),
-        );
+        let qkv = Linear::forward_stacked(&[&self.q, &self.k, &self.v], a);
+        let qkv = ops::PackedQkv::new(qkv, heads, scale);
         let (merged, logits, probs) = match maps {
-            AttentionMaps::None => (ops::attention(q, k, v, heads, scale), None, None),
+            AttentionMaps::None => (qkv.attention(), None, None),
             AttentionMaps::Probabilities => {
-                let p = ops::attention_probs(q, k, heads, scale);
-                (ops::attention_apply(p.clone(), v, heads), None, Some(p))
+                let p = qkv.probs();
+                (qkv.apply(p.clone()), None, Some(p))
             }
             AttentionMaps::Logits => {
-                let l = ops::attention_logits(q, k, heads, scale);
+                let l = qkv.logits();
                 let p = ops::softmax_last(l.clone());
-                (ops::attention_apply(p.clone(), v, heads), Some(l), Some(p))
+                (qkv.apply(p.clone()), Some(l), Some(p))
             }
         };
         (merged, logits, probs)

@@ -154,5 +154,5 @@ pub fn aligned_am_flow(probs: Tensor<4>, clips: usize, encoder: &AligningEncoder
     }
     let x = encoder.forward(attention_column_sums(probs));
     let x: Tensor<4> = x.reshape([clips, t, n, d]);
-    per_frame_pairs(x, |cur, next| (cur - next).abs()).reshape([bt, n, d])
+    amflow_kernels::ops::abs_frame_difference(x).reshape([bt, n, d])
 }
