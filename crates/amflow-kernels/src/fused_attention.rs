@@ -81,6 +81,9 @@ pub trait AttentionProductOps: burn::backend::Backend {
         scale: f64,
         link: GradientLink,
     ) -> FloatTensor<Self>;
+    /// The column sums of the probabilities `P^T 1` per frame and head, heads last:
+    /// `[frames, tokens, heads]` (aligned AM flow's input).
+    fn attention_column_sums(p: FloatTensor<Self>, link: GradientLink) -> FloatTensor<Self>;
 }
 
 /// Sizes of one attention call: the packed projections' layout, and here its
@@ -88,6 +91,17 @@ pub trait AttentionProductOps: burn::backend::Backend {
 type Dims = HeadLayout;
 
 impl Dims {
+    /// The sizes of maps `[frames, heads, tokens, tokens]` (no projection read).
+    fn of_maps(p: &FlexTensor) -> Self {
+        let s = p.layout().shape();
+        Self {
+            frames: s[0],
+            tokens: s[2],
+            heads: s[1],
+            head_dim: 0,
+            stride: 0,
+        }
+    }
     /// Values of one `tokens x tokens` map.
     fn map(&self) -> usize {
         self.tokens * self.tokens
@@ -175,7 +189,34 @@ fn apply_forward(p: &FlexTensor, qkv: &FlexTensor, heads: usize) -> FlexTensor {
     tensor_of(out, [dims.frames, dims.tokens, dims.width()])
 }
 
+/// `m[f, j, h] = sum_i P[f, h, i, j]`.
+fn column_sums_forward(p: &FlexTensor) -> FlexTensor {
+    let dims = Dims::of_maps(p);
+    let (p, n, t) = (values(p), dims.map(), dims.tokens);
+    let mut out = vec![0.0f32; dims.frames * t * dims.heads];
+    per_frame(dims, &mut out, t * dims.heads, |f, m| {
+        let mut sums = vec![0.0f32; t];
+        for h in 0..dims.heads {
+            let map = &p[(f * dims.heads + h) * n..][..n];
+            sums.fill(0.0);
+            for row in map.chunks_exact(t) {
+                for (s, v) in sums.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            for (j, s) in sums.iter().enumerate() {
+                m[j * dims.heads + h] = *s;
+            }
+        }
+    });
+    tensor_of(out, [dims.frames, t, dims.heads])
+}
+
 impl AttentionProductOps for Flex {
+    fn attention_column_sums(p: FlexTensor, _: GradientLink) -> FlexTensor {
+        column_sums_forward(&contiguous(p))
+    }
+
     fn attention_logits(qkv: FlexTensor, heads: usize, scale: f64, _: GradientLink) -> FlexTensor {
         logits_forward(&contiguous(qkv), heads, scale)
     }
@@ -372,7 +413,60 @@ impl Backward<Flex, 2> for ApplyBackward {
     }
 }
 
+/// `dP[f, h, i, j] += dm[f, j, h]` for every row `i`, into the probabilities' gradient the
+/// apply op registered when it ran first.
+#[derive(Debug)]
+struct ColumnSumsBackward;
+
+impl Backward<Flex, 1> for ColumnSumsBackward {
+    type State = (Dims, GradientLink);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let Some(node) = node else { return };
+        let (dims, link) = ops.state;
+        let dm = values(&grad);
+        let (n, t) = (dims.map(), dims.tokens);
+        let taken = take_shared_gradient!(grads, node, link);
+        let shape = [dims.frames, dims.heads, t, t];
+        let mut gradient = shared_gradient(grads, node.id, taken, &shape);
+        per_frame(
+            dims,
+            gradient_values(&mut gradient),
+            dims.heads * n,
+            |f, maps| {
+                let mut column = vec![0.0f32; t];
+                for (h, map) in maps.chunks_exact_mut(n).enumerate() {
+                    for (j, c) in column.iter_mut().enumerate() {
+                        *c = dm[(f * t + j) * dims.heads + h];
+                    }
+                    for row in map.chunks_exact_mut(t) {
+                        for (d, c) in row.iter_mut().zip(&column) {
+                            *d += c;
+                        }
+                    }
+                }
+            },
+        );
+        register_shared_gradient(grads, node.id, &link, gradient);
+    }
+}
+
 impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
+    fn attention_column_sums(p: FloatTensor<Self>, link: GradientLink) -> FloatTensor<Self> {
+        with_backward::<C, _, _>(
+            ColumnSumsBackward,
+            [p],
+            |[p]| {
+                let p = contiguous(p);
+                let m = column_sums_forward(&p);
+                ((Dims::of_maps(&p), link), m)
+            },
+            |[p]| column_sums_forward(&contiguous(p)),
+        )
+    }
+
     fn attention_logits(
         qkv: FloatTensor<Self>,
         heads: usize,
@@ -466,6 +560,15 @@ pub(crate) fn probs(qkv: Tensor<3>, heads: usize, scale: f64, link: GradientLink
     ))
 }
 
+/// `P^T 1` per frame and head for `p` `[frames, heads, tokens, tokens]`: `[frames, tokens,
+/// heads]`.
+pub(crate) fn column_sums(p: Tensor<4>, link: GradientLink) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_column_sums(
+        p.into_dispatch(),
+        link,
+    ))
+}
+
 /// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]` and packed `qkv`,
 /// heads merged: `[frames, tokens, width]`.
 pub(crate) fn apply(p: Tensor<4>, qkv: Tensor<3>, heads: usize, link: GradientLink) -> Tensor<3> {
@@ -511,10 +614,10 @@ mod tests {
             .reshape([f, n, w3 / 3])
     }
 
-    /// Every op of one call, each output in the loss with its own weights: the logits and the
-    /// probabilities, and two apply ops (of the softmax of the logits and of the
-    /// probabilities), so that every backward but the first takes the `qkv` gradient back.
-    /// Returns the four outputs and the gradient of `x`, from which `qkv` is `x` itself (a leaf,
+    /// Every op of one call, each output in the loss with its own weights: the logits, the
+    /// probabilities and their column sums, and two apply ops (of the softmax of the logits
+    /// and of the probabilities), so that every backward but the first takes the `qkv`
+    /// gradient (and the probabilities' one) back. Returns the five outputs and the gradient of `x`, from which `qkv` is `x` itself (a leaf,
     /// whose gradient the ops cannot take back) or `1.5 x`.
     fn run(
         x: &Tensor<3>,
@@ -523,6 +626,7 @@ mod tests {
         heads: usize,
         weights: &[Tensor<4>; 2],
         out_weights: &[Tensor<3>; 2],
+        sum_weights: &Tensor<3>,
     ) -> Vec<Vec<f32>> {
         let w3 = x.dims()[2];
         let scale = ((w3 / 3 / heads) as f64).powf(-0.5);
@@ -532,28 +636,32 @@ mod tests {
         } else {
             x.clone().mul_scalar(1.5)
         };
-        let (l, p, o1, o2) = if fused {
+        let (l, p, o1, o2, m) = if fused {
             assert!(on_cpu_f32(&qkv));
             let link = GradientLink::default();
             let l = logits(qkv.clone(), heads, scale, link.clone());
             let p = probs(qkv.clone(), heads, scale, link.clone());
             let o1 = apply(p.clone(), qkv.clone(), heads, link.clone());
-            let o2 = apply(activation::softmax(l.clone(), 3), qkv, heads, link);
-            (l, p, o1, o2)
+            let o2 = apply(activation::softmax(l.clone(), 3), qkv, heads, link.clone());
+            let m = column_sums(p.clone(), link);
+            (l, p, o1, o2, m)
         } else {
             let l = burn_logits(&qkv, heads, scale);
             let p = activation::softmax(l.clone(), 3);
             let o1 = burn_apply(p.clone(), &qkv, heads);
             let o2 = burn_apply(activation::softmax(l.clone(), 3), &qkv, heads);
-            (l, p, o1, o2)
+            let [f, h, n, _] = p.dims();
+            let m = p.clone().sum_dim(2).reshape([f, h, n]).swap_dims(1, 2);
+            (l, p, o1, o2, m)
         };
         let loss = (l.clone() * weights[0].clone()).sum()
             + (p.clone() * weights[1].clone()).sum()
             + (o1.clone() * out_weights[0].clone()).sum()
-            + (o2.clone() * out_weights[1].clone()).sum();
+            + (o2.clone() * out_weights[1].clone()).sum()
+            + (m.clone() * sum_weights.clone()).sum();
         let grads = loss.backward();
         let dx = host(x.grad(&grads).unwrap());
-        vec![host(l), host(p), host(o1), host(o2), dx]
+        vec![host(l), host(p), host(o1), host(o2), host(m), dx]
     }
 
     #[test]
@@ -564,10 +672,11 @@ mod tests {
             let x = random([frames, tokens, 3 * width], &device);
             let weights = [0, 1].map(|_| random([frames, heads, tokens, tokens], &device));
             let out_weights = [0, 1].map(|_| random([frames, tokens, width], &device));
+            let sum_weights = random([frames, tokens, heads], &device);
             for leaf in [true, false] {
-                let fused = run(&x, leaf, true, heads, &weights, &out_weights);
-                let burn = run(&x, leaf, false, heads, &weights, &out_weights);
-                for (name, (a, b)) in ["L", "P", "O1", "O2", "dqkv"]
+                let fused = run(&x, leaf, true, heads, &weights, &out_weights, &sum_weights);
+                let burn = run(&x, leaf, false, heads, &weights, &out_weights, &sum_weights);
+                for (name, (a, b)) in ["L", "P", "O1", "O2", "m", "dqkv"]
                     .iter()
                     .zip(fused.iter().zip(&burn))
                 {

@@ -185,6 +185,17 @@ impl PackedQkv {
         merge_heads(p.matmul(split_heads(self.projection(2), self.heads)))
     }
 
+    /// The column sums `P^T 1` of probabilities `p` `[frames, heads, tokens, tokens]` (this
+    /// call's, for aligned AM flow), heads last: `[frames, tokens, heads]`. On the CPU backend
+    /// one pass each way, whose gradient joins the apply op's in one buffer.
+    pub fn column_sums(&self, p: Tensor<4>) -> Tensor<3> {
+        if on_cpu_f32(&p) {
+            return fused_attention::column_sums(p, self.link.clone());
+        }
+        let [f, h, n, _] = p.dims();
+        p.sum_dim(2).reshape([f, h, n]).swap_dims(1, 2)
+    }
+
     /// Attention whose map nobody reads: `merge_heads(softmax(scale q_h k_h^T) v_h)`. Other
     /// backends run burn's `attention` op, which the GPU backends compute as one fused kernel
     /// that never writes the map to memory (under autodiff burn decomposes it); on the CPU
@@ -325,6 +336,14 @@ mod tests {
             &s,
         );
         assert!(relative_error(&a, &b) < 1e-5, "probs then apply");
+        let (a, b) = both(
+            |x| {
+                let qkv = packed(&x);
+                qkv.column_sums(qkv.probs())
+            },
+            &s,
+        );
+        assert!(relative_error(&a, &b) < 1e-5, "column sums");
         let (a, b) = both(
             |x| linear_attention(x[0].clone(), x[1].clone(), x[2].clone(), 3, 1e-6),
             &s,

@@ -17,7 +17,9 @@ use crate::adapter::ScaledParallelAdapter;
 use crate::backbone::{AttentionMaps, Vit};
 use crate::config::{BackboneWeights, ModelConfig};
 use crate::error::{AmflowError, Result};
-use crate::flow::{aligned_am_flow, vanilla_am_flow, AligningEncoder, AmFlowMode};
+use crate::flow::{
+    aligned_am_flow, aligned_am_flow_of_column_sums, vanilla_am_flow, AligningEncoder, AmFlowMode,
+};
 use crate::init::Init;
 use crate::nn::{Linear, LoadReport, RandomSource, TensorSource, VarBuilder};
 use crate::split_pass::{SplitParts, SplitPass};
@@ -294,7 +296,8 @@ impl AmFlowModel {
             let a = block.pre_attention(x.clone());
             let maps = if collect { AttentionMaps::Logits } else { maps };
             let (att, att_bias) = block.attention_unbiased(a.clone(), maps);
-            let (att_output, logits, probs) = (att.output, att.logits, att.probs);
+            let (att_output, logits) = (att.output, att.logits);
+            let (probs, column_sums) = (att.probs, att.column_sums);
             let flow = match (temporal, mode) {
                 (false, _) | (true, AmFlowMode::Off) => None,
                 (true, AmFlowMode::Vanilla) => Some(vanilla_am_flow(
@@ -311,8 +314,13 @@ impl AmFlowModel {
                             encoder.tokens()
                         )));
                     }
-                    let probs = probs.expect("computed for aligned AM flow");
-                    Some(aligned_am_flow(probs, b, encoder))
+                    Some(match column_sums {
+                        Some(m) => aligned_am_flow_of_column_sums(m, b, encoder),
+                        None => {
+                            let probs = probs.expect("computed for aligned AM flow");
+                            aligned_am_flow(probs, b, encoder)
+                        }
+                    })
                 }
             };
             let e1 = match &flow {

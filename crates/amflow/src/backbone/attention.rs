@@ -65,7 +65,8 @@ pub struct SelfAttention {
 pub enum AttentionMaps {
     /// No map: burn's fused attention op on GPU backends, which never writes the map.
     None,
-    /// The probabilities `P` (without the logits in memory on the CPU backend).
+    /// The probabilities `P` and their column sums (without the logits in memory on the CPU
+    /// backend).
     Probabilities,
     /// The logits `L` and the probabilities `P`.
     Logits,
@@ -80,6 +81,28 @@ pub struct AttentionOutput {
     pub logits: Option<Tensor<4>>,
     /// `softmax_j(L)`, `[batch, heads, tokens, tokens]` (unless [`AttentionMaps::None`]).
     pub probs: Option<Tensor<4>>,
+    /// The column sums `P^T 1`, `[batch, tokens, heads]`: aligned AM flow's input
+    /// ([`AttentionMaps::Probabilities`]).
+    pub column_sums: Option<Tensor<3>>,
+}
+
+/// The maps an attention call kept, for its [`AttentionOutput`].
+#[derive(Debug, Default)]
+struct KeptMaps {
+    logits: Option<Tensor<4>>,
+    probs: Option<Tensor<4>>,
+    column_sums: Option<Tensor<3>>,
+}
+
+impl KeptMaps {
+    fn into_output(self, output: Tensor<3>) -> AttentionOutput {
+        AttentionOutput {
+            output,
+            logits: self.logits,
+            probs: self.probs,
+            column_sums: self.column_sums,
+        }
+    }
 }
 
 impl SelfAttention {
@@ -102,12 +125,8 @@ impl SelfAttention {
     /// Runs attention on `a`, keeping the maps `maps` asks for. Every product goes through the
     /// op facade ([`amflow_kernels::ops`]), which picks the kernel for the backend.
     pub fn forward(&self, a: Tensor<3>, maps: AttentionMaps) -> AttentionOutput {
-        let (merged, logits, probs) = self.attend(a, maps);
-        AttentionOutput {
-            output: self.o.forward(merged),
-            logits,
-            probs,
-        }
+        let (merged, maps) = self.attend(a, maps);
+        maps.into_output(self.o.forward(merged))
     }
 
     /// [`SelfAttention::forward`] with the output projection's bias left out of `output`, and
@@ -117,38 +136,39 @@ impl SelfAttention {
         a: Tensor<3>,
         maps: AttentionMaps,
     ) -> (AttentionOutput, Option<Tensor<1>>) {
-        let (merged, logits, probs) = self.attend(a, maps);
+        let (merged, maps) = self.attend(a, maps);
         let (output, bias) = self.o.forward_unbiased(merged);
-        let out = AttentionOutput {
-            output,
-            logits,
-            probs,
-        };
-        (out, bias)
+        (maps.into_output(output), bias)
     }
 
     /// The heads merged before the output projection, and the maps `maps` asks for.
-    fn attend(
-        &self,
-        a: Tensor<3>,
-        maps: AttentionMaps,
-    ) -> (Tensor<3>, Option<Tensor<4>>, Option<Tensor<4>>) {
+    fn attend(&self, a: Tensor<3>, maps: AttentionMaps) -> (Tensor<3>, KeptMaps) {
         let heads = self.num_heads;
         let scale = ((a.dims()[2] / heads) as f64).powf(-0.5);
         let qkv = Linear::forward_stacked(&[&self.q, &self.k, &self.v], a);
         let qkv = ops::PackedQkv::new(qkv, heads, scale);
-        let (merged, logits, probs) = match maps {
-            AttentionMaps::None => (qkv.attention(), None, None),
+        let none = KeptMaps::default();
+        match maps {
+            AttentionMaps::None => (qkv.attention(), none),
             AttentionMaps::Probabilities => {
                 let p = qkv.probs();
-                (qkv.apply(p.clone()), None, Some(p))
+                let kept = KeptMaps {
+                    column_sums: Some(qkv.column_sums(p.clone())),
+                    probs: Some(p.clone()),
+                    ..none
+                };
+                (qkv.apply(p), kept)
             }
             AttentionMaps::Logits => {
                 let l = qkv.logits();
                 let p = ops::softmax_last(l.clone());
-                (qkv.apply(p.clone()), Some(l), Some(p))
+                let kept = KeptMaps {
+                    logits: Some(l),
+                    probs: Some(p.clone()),
+                    ..none
+                };
+                (qkv.apply(p), kept)
             }
-        };
-        (merged, logits, probs)
+        }
     }
 }

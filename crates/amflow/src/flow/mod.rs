@@ -145,14 +145,28 @@ pub fn attention_column_sums(probs: Tensor<4>) -> Tensor<3> {
 /// - `probs` `[B*T, h, N, N]`
 /// - result `[B*T, N, d_align]`
 pub fn aligned_am_flow(probs: Tensor<4>, clips: usize, encoder: &AligningEncoder) -> Tensor<3> {
-    let [bt, _, n, _] = probs.dims();
+    aligned_am_flow_of_column_sums(attention_column_sums(probs), clips, encoder)
+}
+
+/// [`aligned_am_flow`] from the probabilities' column sums `m = P^T 1` (as the attention
+/// computes them for it: [`crate::backbone::AttentionOutput::column_sums`]).
+///
+/// # Shapes
+/// - `column_sums` `[B*T, N, h]`
+/// - result `[B*T, N, d_align]`
+pub fn aligned_am_flow_of_column_sums(
+    column_sums: Tensor<3>,
+    clips: usize,
+    encoder: &AligningEncoder,
+) -> Tensor<3> {
+    let [bt, n, _] = column_sums.dims();
     let t = bt / clips;
     let d = encoder.pos_embed.shape()[1];
     if t < 2 {
         // A one-frame clip has F = 0 and does not run the aligning encoder.
-        return Tensor::zeros([bt, n, d], &probs.device());
+        return Tensor::zeros([bt, n, d], &column_sums.device());
     }
-    let x = encoder.forward(attention_column_sums(probs));
+    let x = encoder.forward(column_sums);
     let x: Tensor<4> = x.reshape([clips, t, n, d]);
     amflow_kernels::ops::abs_frame_difference(x).reshape([bt, n, d])
 }
