@@ -10,10 +10,12 @@
 //! layers therefore have one body, and no layer branches on the backend.
 //!
 //! The CPU kernels live in private modules: `fused` (softmax, layer norm, GELU, linear),
-//! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V`, heads in place),
+//! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V` and the column sums
+//! `P^T 1`, heads read in place from one packed `q k v` buffer, one gradient for it),
 //! `fused_linear_attention` (the aligning encoder's linear attention), `frame_difference`
 //! (aligned AM flow's `|x_t - x_{t+1}|`), `heads` (the
-//! projections' `[frames, tokens, heads x head_dim]` layout both attention kernels read),
+//! projections' `[frames, tokens, heads x head_dim]` layout both attention kernels read, packed
+//! three to a row for self-attention),
 //! `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`),
 //! `gemm` (a
 //! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a

@@ -4,7 +4,8 @@
 //! compare them.
 //!
 //! Shapes follow the model's conventions: projections `[frames, tokens, width]` with the heads
-//! side by side (`width = heads * d`), attention maps `[frames, heads, tokens, tokens]`.
+//! side by side (`width = heads * d`), self-attention's three packed side by side
+//! ([`PackedQkv`], `[frames, tokens, 3 width]`), attention maps `[frames, heads, tokens, tokens]`.
 
 use burn::prelude::*;
 use burn::tensor::ops::AttentionModuleOptions;
