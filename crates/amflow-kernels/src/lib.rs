@@ -13,14 +13,13 @@
 //! `fused_attention` (`Q K^T`, the probabilities without the logits, `P V` and the column sums
 //! `P^T 1`, heads read in place from one packed `q k v` buffer, one gradient for it),
 //! `fused_linear_attention` (the aligning encoder's linear attention), `frame_difference`
-//! (aligned AM flow's `|x_t - x_{t+1}|`), `heads` (the
-//! projections' `[frames, tokens, heads x head_dim]` layout both attention kernels read, packed
-//! three to a row for self-attention),
-//! `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time through `pulp`),
-//! `gemm` (a
-//! bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16 product of a
-//! mixed-precision backbone: AMX tiles on Intel Xeons that have them, `vdpbf16ps` where the
-//! CPU has AVX-512 BF16, the f32 product of bf16-rounded operands elsewhere) and `flex_host` (the `FlexTensor` <-> slice helpers).
+//! (aligned AM flow's `|x_t - x_{t+1}|`), `heads` (the projections' `[frames, tokens,
+//! heads x head_dim]` layout both attention kernels read, packed three to a row for
+//! self-attention), `host_kernels` (vectorised loops dispatched to AVX-512 / AVX2 at run time
+//! through `pulp`), `gemm` (a bounds-checked front for the `gemm` crate), `bf16_gemm` (the bf16
+//! product of a mixed-precision backbone: AMX tiles on Intel Xeons that have them, `vdpbf16ps`
+//! where the CPU has AVX-512 BF16, the f32 product of bf16-rounded operands elsewhere) and
+//! `flex_host` (the `FlexTensor` <-> slice helpers).
 //! `census` (feature `product-census`) times every product for `bench/model/product_census.py`.
 //! [`on_pool`] runs a model step on rayon's pool, where those kernels' parallel parts start
 //! without waking the caller.
