@@ -84,6 +84,21 @@ pub trait AttentionProductOps: burn::backend::Backend {
     /// The column sums of the probabilities `P^T 1` per frame and head, heads last:
     /// `[frames, tokens, heads]` (aligned AM flow's input).
     fn attention_column_sums(p: FloatTensor<Self>, link: GradientLink) -> FloatTensor<Self>;
+    /// Attention of an untracked `qkv` whose maps nobody keeps: `P_h v_h` with
+    /// `P_h = softmax(scale q_h k_h^T)`, each map computed, normalised, summed and applied in
+    /// one scratch buffer that stays in the cache ([`in_cache_forward`]). One flat buffer: the
+    /// heads' merged output `[frames, tokens, width]`, then, when `column_sums`, `P^T 1`
+    /// `[frames, tokens, heads]`.
+    ///
+    /// # Panics
+    /// On `Autodiff` when `qkv` is tracked (its backward needs the maps: take
+    /// [`AttentionProductOps::attention_probs`] and the others).
+    fn attention_in_cache(
+        qkv: FloatTensor<Self>,
+        heads: usize,
+        scale: f64,
+        column_sums: bool,
+    ) -> FloatTensor<Self>;
 }
 
 /// Sizes of one attention call: the packed projections' layout, and here its
@@ -189,6 +204,68 @@ fn apply_forward(p: &FlexTensor, qkv: &FlexTensor, heads: usize) -> FlexTensor {
     tensor_of(out, [dims.frames, dims.tokens, dims.width()])
 }
 
+/// [`AttentionProductOps::attention_in_cache`]: per frame (frames split over the cores) and
+/// head, `scale q_h k_h^T` into a scratch map of the part's own, its rows normalised, its
+/// column sums taken when `column_sums`, and `P_h v_h` written into the head's output columns,
+/// while the map is in the cache. The `[frames, heads, tokens, tokens]` maps of
+/// [`probs_forward`] (12.7 MB per ViT-S/14 block at 8 frames, zero-filled, written, then read
+/// by the column sums and again by [`apply_forward`]) are never in memory.
+fn in_cache_forward(qkv: &FlexTensor, heads: usize, scale: f64, column_sums: bool) -> FlexTensor {
+    let dims = Dims::packed(qkv, heads);
+    let merged = dims.unpacked();
+    let qkv = values(qkv);
+    let (fl, ol, t) = (dims.frame(), merged.frame(), dims.tokens);
+    let sums_per_frame = if column_sums { t * dims.heads } else { 0 };
+    let per = dims.frames_per_part();
+    let outputs_len = dims.frames * ol;
+    let mut out = vec![0.0f32; outputs_len + dims.frames * sums_per_frame];
+    let (outputs, sums) = out.split_at_mut(outputs_len);
+    let sums_parts = sums.chunks_mut((per * sums_per_frame).max(1));
+    // Without column sums `sums` is empty: pad its parts so that every output part has one.
+    let sums_parts = sums_parts.chain(std::iter::repeat_with(|| &mut [][..]));
+    run_parts(
+        outputs.chunks_mut(per * ol).zip(sums_parts).enumerate(),
+        Plain(
+            move |(part, (outputs, sums)): (usize, (&mut [f32], &mut [f32]))| {
+                let (mut map, mut column) = (vec![0.0f32; dims.map()], vec![0.0f32; t]);
+                for (i, of) in outputs.chunks_mut(ol).enumerate() {
+                    let f = part * per + i;
+                    let x = &qkv[f * fl..(f + 1) * fl];
+                    for h in 0..dims.heads {
+                        let qh = dims.packed_head(x, Projection::Query, h);
+                        let kh = dims.packed_head(x, Projection::Key, h).t();
+                        matmul(dims.map_mut(&mut map, 0), false, qh, kh, scale as f32);
+                        host_kernels::softmax_rows_in_place(&mut map, t);
+                        if column_sums {
+                            let m = &mut sums[i * sums_per_frame..(i + 1) * sums_per_frame];
+                            column_sums_of_map(&map, &mut column, m, dims.heads, h);
+                        }
+                        let vh = dims.packed_head(x, Projection::Value, h);
+                        let p = dims.map_of(&map, 0);
+                        matmul(merged.head_mut(of, h), false, p, vh, 1.0);
+                    }
+                }
+            },
+        ),
+    );
+    tensor_of(out, [outputs_len + dims.frames * sums_per_frame])
+}
+
+/// `m[j, h] = sum_i map[i, j]` for one `t x t` map of head `h` (`m` `[t, heads]`), summed in
+/// `sums` (`t` values, overwritten).
+fn column_sums_of_map(map: &[f32], sums: &mut [f32], m: &mut [f32], heads: usize, h: usize) {
+    let t = sums.len();
+    sums.fill(0.0);
+    for row in map.chunks_exact(t) {
+        for (s, v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    for (j, s) in sums.iter().enumerate() {
+        m[j * heads + h] = *s;
+    }
+}
+
 /// `m[f, j, h] = sum_i P[f, h, i, j]`.
 fn column_sums_forward(p: &FlexTensor) -> FlexTensor {
     let dims = Dims::of_maps(p);
@@ -198,15 +275,7 @@ fn column_sums_forward(p: &FlexTensor) -> FlexTensor {
         let mut sums = vec![0.0f32; t];
         for h in 0..dims.heads {
             let map = &p[(f * dims.heads + h) * n..][..n];
-            sums.fill(0.0);
-            for row in map.chunks_exact(t) {
-                for (s, v) in sums.iter_mut().zip(row) {
-                    *s += v;
-                }
-            }
-            for (j, s) in sums.iter().enumerate() {
-                m[j * dims.heads + h] = *s;
-            }
+            column_sums_of_map(map, &mut sums, m, dims.heads, h);
         }
     });
     tensor_of(out, [dims.frames, t, dims.heads])
@@ -232,6 +301,15 @@ impl AttentionProductOps for Flex {
 
     fn attention_probs(qkv: FlexTensor, heads: usize, scale: f64, _: GradientLink) -> FlexTensor {
         probs_forward(&contiguous(qkv), heads, scale)
+    }
+
+    fn attention_in_cache(
+        qkv: FlexTensor,
+        heads: usize,
+        scale: f64,
+        column_sums: bool,
+    ) -> FlexTensor {
+        in_cache_forward(&contiguous(qkv), heads, scale, column_sums)
     }
 }
 
@@ -508,6 +586,20 @@ impl<C: CheckpointStrategy> AttentionProductOps for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         scores_op::<C>(qkv, heads, scale, link, true)
     }
+
+    fn attention_in_cache(
+        qkv: FloatTensor<Self>,
+        heads: usize,
+        scale: f64,
+        column_sums: bool,
+    ) -> FloatTensor<Self> {
+        assert!(
+            !qkv.is_tracked(),
+            "attention_in_cache keeps no maps for a backward: a tracked qkv takes the probs op"
+        );
+        let out = in_cache_forward(&contiguous(qkv.into_primitive()), heads, scale, column_sums);
+        <FloatTensor<Self>>::new(out)
+    }
 }
 
 /// The logits op (`normalise` false) or the probabilities op in the graph.
@@ -567,6 +659,40 @@ pub(crate) fn column_sums(p: Tensor<4>, link: GradientLink) -> Tensor<3> {
         p.into_dispatch(),
         link,
     ))
+}
+
+/// Attention of an untracked packed `qkv` `[frames, tokens, 3 width]` whose maps nobody keeps,
+/// the maps never in memory: the heads' merged output `[frames, tokens, width]` and, when
+/// `column_sums`, `P^T 1` `[frames, tokens, heads]` (the same values as [`probs`] followed by
+/// [`apply`] and [`column_sums`]).
+///
+/// # Panics
+/// When `qkv` is tracked.
+pub(crate) fn in_cache(
+    qkv: Tensor<3>,
+    heads: usize,
+    scale: f64,
+    column_sums: bool,
+) -> (Tensor<3>, Option<Tensor<3>>) {
+    let [frames, tokens, w3] = qkv.dims();
+    let width = w3 / 3;
+    let flat: Tensor<1> =
+        Tensor::from_dispatch(<Dispatch as AttentionProductOps>::attention_in_cache(
+            qkv.into_dispatch(),
+            heads,
+            scale,
+            column_sums,
+        ));
+    let outputs = frames * tokens * width;
+    let merged = flat
+        .clone()
+        .narrow(0, 0, outputs)
+        .reshape([frames, tokens, width]);
+    let sums = column_sums.then(|| {
+        flat.narrow(0, outputs, frames * tokens * heads)
+            .reshape([frames, tokens, heads])
+    });
+    (merged, sums)
 }
 
 /// `P_h v_h` per frame and head for `p` `[frames, heads, tokens, tokens]` and packed `qkv`,
@@ -735,5 +861,46 @@ mod tests {
         let ot = apply(activation::softmax(lt.clone(), 3), tracked, 2, link);
         assert!(relative_error(&host(l), &host(lt)) < 1e-6);
         assert!(relative_error(&host(o), &host(ot)) < 1e-6);
+    }
+
+    #[test]
+    fn attention_in_the_cache_matches_burns_ops() {
+        // On `Flex` and on an untracked `Autodiff<Flex>` tensor; 8 frames (split over the
+        // cores, an uneven last part with 7) and one frame; odd token counts.
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for (frames, tokens, width, heads) in [(8, 37, 48, 6), (7, 13, 24, 2), (1, 5, 12, 3)] {
+                let qkv = random([frames, tokens, 3 * width], &device);
+                let scale = 0.3;
+                let p = activation::softmax(burn_logits(&qkv, heads, scale), 3);
+                let want_o = host(burn_apply(p.clone(), &qkv, heads));
+                let want_m = host(
+                    p.sum_dim(2)
+                        .reshape([frames, heads, tokens])
+                        .swap_dims(1, 2),
+                );
+                for with_sums in [true, false] {
+                    let (o, m) = in_cache(qkv.clone(), heads, scale, with_sums);
+                    assert_eq!(o.dims(), [frames, tokens, width]);
+                    let err = relative_error(&host(o), &want_o);
+                    assert!(
+                        err < 1e-5,
+                        "{frames}x{tokens}x{width}/{heads} output: {err}"
+                    );
+                    assert_eq!(m.is_some(), with_sums);
+                    if let Some(m) = m {
+                        assert_eq!(m.dims(), [frames, tokens, heads]);
+                        let err = relative_error(&host(m), &want_m);
+                        assert!(err < 1e-5, "{frames}x{tokens}x{width}/{heads} sums: {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps no maps")]
+    fn attention_in_the_cache_refuses_a_tracked_input() {
+        let qkv = random([2, 5, 12], &Device::flex().autodiff()).require_grad();
+        let _ = in_cache(qkv, 2, 0.5, true);
     }
 }

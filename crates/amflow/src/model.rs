@@ -177,11 +177,11 @@ pub struct AmFlowModel {
 }
 
 /// The attention maps each block of `config` needs: the logits for vanilla AM flow, the
-/// probabilities for aligned AM flow, none for a block without AM flow.
+/// probabilities' column sums for aligned AM flow, none for a block without AM flow.
 pub fn attention_maps(config: &ModelConfig) -> Result<Vec<AttentionMaps>> {
     let needs = match config.am_flow.mode() {
         AmFlowMode::Vanilla => AttentionMaps::Logits,
-        AmFlowMode::Aligned => AttentionMaps::Probabilities,
+        AmFlowMode::Aligned => AttentionMaps::ColumnSums,
         AmFlowMode::Off => AttentionMaps::None,
     };
     Ok(config

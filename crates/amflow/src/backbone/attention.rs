@@ -65,6 +65,10 @@ pub struct SelfAttention {
 pub enum AttentionMaps {
     /// No map: burn's fused attention op on GPU backends, which never writes the map.
     None,
+    /// The column sums `P^T 1` of the probabilities alone (aligned AM flow). On the CPU
+    /// backend an untracked pass (inference, evaluation) never has the maps in memory; a tracked
+    /// one keeps the probabilities for its backward, as [`AttentionMaps::Probabilities`] does.
+    ColumnSums,
     /// The probabilities `P` and their column sums (without the logits in memory on the CPU
     /// backend).
     Probabilities,
@@ -79,10 +83,11 @@ pub struct AttentionOutput {
     pub output: Tensor<3>,
     /// Pre-softmax logits `L`, `[batch, heads, tokens, tokens]` ([`AttentionMaps::Logits`]).
     pub logits: Option<Tensor<4>>,
-    /// `softmax_j(L)`, `[batch, heads, tokens, tokens]` (unless [`AttentionMaps::None`]).
+    /// `softmax_j(L)`, `[batch, heads, tokens, tokens]` ([`AttentionMaps::Probabilities`] and
+    /// [`AttentionMaps::Logits`]).
     pub probs: Option<Tensor<4>>,
     /// The column sums `P^T 1`, `[batch, tokens, heads]`: aligned AM flow's input
-    /// ([`AttentionMaps::Probabilities`]).
+    /// ([`AttentionMaps::ColumnSums`] and [`AttentionMaps::Probabilities`]).
     pub column_sums: Option<Tensor<3>>,
 }
 
@@ -150,6 +155,14 @@ impl SelfAttention {
         let none = KeptMaps::default();
         match maps {
             AttentionMaps::None => (qkv.attention(), none),
+            AttentionMaps::ColumnSums => {
+                let (merged, sums) = qkv.attention_with_column_sums();
+                let kept = KeptMaps {
+                    column_sums: Some(sums),
+                    ..none
+                };
+                (merged, kept)
+            }
             AttentionMaps::Probabilities => {
                 let p = qkv.probs();
                 let kept = KeptMaps {

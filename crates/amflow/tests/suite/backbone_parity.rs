@@ -120,6 +120,23 @@ fn attention_probabilities_match_too() {
             TOL_PROBS,
         );
     }
+    // The column sums alone (an untracked pass: no map in memory) against those of the
+    // probabilities above.
+    let sums = vit.blocks[0].attention(a.clone(), AttentionMaps::ColumnSums);
+    let probs = vit.blocks[0].attention(a.clone(), AttentionMaps::Probabilities);
+    assert!(sums.probs.is_none() && sums.logits.is_none());
+    assert_close(
+        "column sums without maps",
+        &HostTensor::from_tensor(&sums.column_sums.expect("asked for")),
+        &HostTensor::from_tensor(&probs.column_sums.expect("asked for")),
+        1e-6,
+    );
+    assert_close(
+        "output without maps in memory",
+        &HostTensor::from_tensor(&sums.output),
+        &HostTensor::from_tensor(&probs.output),
+        1e-6,
+    );
     let none = vit.blocks[0].attention(a.clone(), AttentionMaps::None);
     assert!(none.probs.is_none() && none.logits.is_none());
     let with_maps = vit.blocks[0].attention(a, AttentionMaps::Logits);
