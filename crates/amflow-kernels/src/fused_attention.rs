@@ -231,13 +231,13 @@ fn in_cache_forward(qkv: &FlexTensor, heads: usize, scale: f64, column_sums: boo
                 for (i, of) in outputs.chunks_mut(ol).enumerate() {
                     let f = part * per + i;
                     let x = &qkv[f * fl..(f + 1) * fl];
+                    let m = &mut sums[i * sums_per_frame..(i + 1) * sums_per_frame];
                     for h in 0..dims.heads {
                         let qh = dims.packed_head(x, Projection::Query, h);
                         let kh = dims.packed_head(x, Projection::Key, h).t();
                         matmul(dims.map_mut(&mut map, 0), false, qh, kh, scale as f32);
                         host_kernels::softmax_rows_in_place(&mut map, t);
                         if column_sums {
-                            let m = &mut sums[i * sums_per_frame..(i + 1) * sums_per_frame];
                             column_sums_of_map(&map, &mut column, m, dims.heads, h);
                         }
                         let vh = dims.packed_head(x, Projection::Value, h);
@@ -733,6 +733,12 @@ mod tests {
             .mul_scalar(scale)
     }
 
+    /// `P^T 1` per frame and head, heads last: `[frames, tokens, heads]`.
+    fn burn_column_sums(p: Tensor<4>) -> Tensor<3> {
+        let [f, h, n, _] = p.dims();
+        p.sum_dim(2).reshape([f, h, n]).swap_dims(1, 2)
+    }
+
     fn burn_apply(p: Tensor<4>, qkv: &Tensor<3>, heads: usize) -> Tensor<3> {
         let [f, n, w3] = qkv.dims();
         p.matmul(split(qkv, 2, heads))
@@ -776,8 +782,7 @@ mod tests {
             let p = activation::softmax(l.clone(), 3);
             let o1 = burn_apply(p.clone(), &qkv, heads);
             let o2 = burn_apply(activation::softmax(l.clone(), 3), &qkv, heads);
-            let [f, h, n, _] = p.dims();
-            let m = p.clone().sum_dim(2).reshape([f, h, n]).swap_dims(1, 2);
+            let m = burn_column_sums(p.clone());
             (l, p, o1, o2, m)
         };
         let loss = (l.clone() * weights[0].clone()).sum()
@@ -873,11 +878,7 @@ mod tests {
                 let scale = 0.3;
                 let p = activation::softmax(burn_logits(&qkv, heads, scale), 3);
                 let want_o = host(burn_apply(p.clone(), &qkv, heads));
-                let want_m = host(
-                    p.sum_dim(2)
-                        .reshape([frames, heads, tokens])
-                        .swap_dims(1, 2),
-                );
+                let want_m = host(burn_column_sums(p));
                 for with_sums in [true, false] {
                     let (o, m) = in_cache(qkv.clone(), heads, scale, with_sums);
                     assert_eq!(o.dims(), [frames, tokens, width]);

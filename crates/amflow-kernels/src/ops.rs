@@ -203,6 +203,21 @@ impl PackedQkv {
         self.fused() && !self.qkv.is_tracked()
     }
 
+    /// Attention and the column sums of its probabilities, without the probabilities:
+    /// `(merge_heads(P_h v_h), P^T 1)`, shapes `[frames, tokens, width]` and `[frames, tokens,
+    /// heads]` (aligned AM flow's input). An untracked CPU pass never has the maps in memory
+    /// (each is normalised, summed and applied in one scratch buffer); otherwise
+    /// [`Self::probs`], [`Self::apply`] and [`Self::column_sums`].
+    pub fn attention_with_column_sums(&self) -> (Tensor<3>, Tensor<3>) {
+        if self.in_cache() {
+            let (merged, sums) =
+                fused_attention::in_cache(self.qkv.clone(), self.heads, self.scale, true);
+            return (merged, sums.expect("asked for"));
+        }
+        let p = self.probs();
+        (self.apply(p.clone()), self.column_sums(p))
+    }
+
     /// Attention whose map nobody reads: `merge_heads(softmax(scale q_h k_h^T) v_h)`. Other
     /// backends run burn's `attention` op, which the GPU backends compute as one fused kernel
     /// that never writes the map to memory (under autodiff burn decomposes it); on the CPU
@@ -226,23 +241,6 @@ impl PackedQkv {
         merge_heads(burn::tensor::module::attention(
             q, k, v, None, None, options,
         ))
-    }
-}
-
-impl PackedQkv {
-    /// Attention and the column sums of its probabilities, without the probabilities:
-    /// `(merge_heads(P_h v_h), P^T 1)`, shapes `[frames, tokens, width]` and `[frames, tokens,
-    /// heads]` (aligned AM flow's input). An untracked CPU pass never has the maps in memory
-    /// (each is normalised, summed and applied in one scratch buffer); otherwise
-    /// [`Self::probs`], [`Self::apply`] and [`Self::column_sums`].
-    pub fn attention_with_column_sums(&self) -> (Tensor<3>, Tensor<3>) {
-        if self.in_cache() {
-            let (merged, sums) =
-                fused_attention::in_cache(self.qkv.clone(), self.heads, self.scale, true);
-            return (merged, sums.expect("asked for"));
-        }
-        let p = self.probs();
-        (self.apply(p.clone()), self.column_sums(p))
     }
 }
 
